@@ -1,0 +1,151 @@
+// Configuration: the environment (and a .env file) parsed once, validated, frozen, and passed in.
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseEnv } from 'node:util';
+import { z } from 'zod';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Variables whose values must never be echoed, not even in an error message. */
+const SECRET = new Set(['WEBHOOK_TOKENS', 'HUBEX_SERVICE_TOKEN', 'HUBEX_ACCESS_TOKEN', 'ADMIN_TOKEN']);
+
+const TOKEN_RE = /^[A-Za-z0-9._~-]{16,256}$/;
+
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, `must be a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, `must be a whole number from ${min} to ${max}`);
+
+const trustProxy = z
+  .string()
+  .trim()
+  .transform((s): boolean | number | string => {
+    if (/^(true|yes|1)$/i.test(s)) return true;
+    if (/^(false|no|0|)$/i.test(s)) return false;
+    if (/^\d+$/.test(s)) return Number(s); // number of proxy hops to trust
+    return s; // comma-separated addresses or CIDR ranges of trusted proxies
+  });
+
+// Each default is declared beside its variable; docs/configuration.md lists the same table.
+const schema = z.object({
+  /** Port to listen on. */
+  PORT: int(0, 65535).default(3000),
+  /** Address to listen on. */
+  HOST: z.string().trim().min(1, 'must not be empty').default('0.0.0.0'),
+  /** The address HubEx reaches this router at, for printing the webhook URL. */
+  PUBLIC_URL: z
+    .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+    .transform((u) => u.replace(/\/+$/, ''))
+    .optional(),
+  /** Comma-separated webhook tokens; unset means one is generated and kept in DATA_DIR. */
+  WEBHOOK_TOKENS: z
+    .string()
+    .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean))
+    .refine((list) => list.length > 0, 'must hold at least one token')
+    .refine(
+      (list) => list.every((t) => TOKEN_RE.test(t)),
+      'each token must be 16 to 256 characters of A-Z a-z 0-9 . _ ~ -',
+    )
+    .optional(),
+  /** Folder for the SQLite file and the generated token. */
+  DATA_DIR: z.string().trim().min(1, 'must not be empty').default('./data'),
+  /** Queue back end: sqlite (one instance) or redis (several). */
+  QUEUE: z.enum(['sqlite', 'redis'], { error: 'must be sqlite or redis' }).default('sqlite'),
+  /** Redis address, for QUEUE=redis. */
+  REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional(),
+  /** Largest request body, in bytes. */
+  BODY_LIMIT: int(1024, 100 * 1024 * 1024).default(1_048_576),
+  /** Largest number of events in one request (an array body). */
+  MAX_BATCH: int(1, 100_000).default(1000),
+  /** How long an identical body (no unique id of its own) counts as a duplicate, in ms. */
+  DEDUP_WINDOW_MS: int(0, 365 * 24 * 3600 * 1000).default(3_600_000),
+  /** Behind a reverse proxy: true, a hop count, or trusted addresses. */
+  TRUST_PROXY: trustProxy.default(false),
+  /** pino level. */
+  LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+});
+
+type Parsed = z.infer<typeof schema>;
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly publicUrl: string | undefined;
+  /** Tokens from WEBHOOK_TOKENS; undefined means "use the generated one in dataDir". */
+  readonly webhookTokens: readonly string[] | undefined;
+  readonly dataDir: string;
+  readonly queue: 'sqlite' | 'redis';
+  readonly redisUrl: string | undefined;
+  readonly bodyLimit: number;
+  readonly maxBatch: number;
+  readonly dedupWindowMs: number;
+  readonly trustProxy: boolean | number | string;
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly code = 'CONFIG_INVALID';
+  constructor(readonly problems: readonly { variable: string; message: string }[]) {
+    super(
+      `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
+        problems.map((p) => `  ${p.variable}: ${p.message}`).join('\n'),
+    );
+  }
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Validates the environment; throws one ConfigError that names every bad variable. */
+export function loadConfig(env: Env): Config {
+  // An empty variable means "not set", as in most tools (and docker-compose's `FOO=`).
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const v = env[key];
+    if (v !== undefined && v.trim() !== '') input[key] = v;
+  }
+  const result = schema.safeParse(input);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const variable = String(issue.path[0] ?? '(environment)');
+      const given = input[variable];
+      const shown = given === undefined || SECRET.has(variable) ? '' : ` (got ${JSON.stringify(given)})`;
+      return { variable, message: issue.message + shown };
+    });
+    throw new ConfigError(problems);
+  }
+  const c: Parsed = result.data;
+  const problems: { variable: string; message: string }[] = [];
+  if (c.QUEUE === 'redis' && !c.REDIS_URL) {
+    problems.push({ variable: 'REDIS_URL', message: 'is required when QUEUE=redis' });
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return Object.freeze({
+    port: c.PORT,
+    host: c.HOST,
+    publicUrl: c.PUBLIC_URL,
+    webhookTokens: c.WEBHOOK_TOKENS ? Object.freeze(c.WEBHOOK_TOKENS) : undefined,
+    dataDir: resolve(c.DATA_DIR),
+    queue: c.QUEUE,
+    redisUrl: c.REDIS_URL,
+    bodyLimit: c.BODY_LIMIT,
+    maxBatch: c.MAX_BATCH,
+    dedupWindowMs: c.DEDUP_WINDOW_MS,
+    trustProxy: c.TRUST_PROXY,
+    logLevel: c.LOG_LEVEL,
+  });
+}
+
+/**
+ * The process environment over a `.env` file in `cwd`, when there is one.
+ * Variables already set in the environment win, as with dotenv.
+ */
+export function readEnv(processEnv: Env = process.env, cwd = process.cwd()): Env {
+  const file = resolve(cwd, '.env');
+  if (!existsSync(file)) return processEnv;
+  const fromFile = parseEnv(readFileSync(file, 'utf8')) as Record<string, string>;
+  return { ...fromFile, ...processEnv };
+}

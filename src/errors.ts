@@ -1,0 +1,51 @@
+// Every error the router answers with: a stable code, its HTTP status, and what it means.
+// docs/errors.md lists the same codes; test/errors-doc.test.ts keeps the two in step.
+
+export const ERROR_CODES = {
+  EMPTY_BODY: { status: 400, summary: 'the request has no body' },
+  INVALID_JSON: { status: 400, summary: 'the body is not valid JSON' },
+  FORBIDDEN_KEY: { status: 400, summary: 'the body holds a __proto__ or constructor.prototype key' },
+  TOO_DEEP: { status: 400, summary: 'the JSON is nested deeper than the router accepts' },
+  INVALID_SHAPE: { status: 400, summary: 'the body is not an object or an array of objects' },
+  BATCH_TOO_LARGE: { status: 400, summary: 'an array body holds more events than MAX_BATCH' },
+  NO_EVENT: { status: 400, summary: 'an object has neither an event id nor an entity id' },
+  BAD_REQUEST: { status: 400, summary: 'any other malformed request' },
+  UNAUTHORIZED: { status: 401, summary: 'the webhook token is missing or unknown' },
+  NOT_FOUND: { status: 404, summary: 'no such route' },
+  METHOD_NOT_ALLOWED: { status: 405, summary: 'the route exists, the method does not' },
+  BODY_TOO_LARGE: { status: 413, summary: 'the body is larger than BODY_LIMIT' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'the Content-Type is not JSON' },
+  STORE_UNAVAILABLE: { status: 503, summary: 'the store cannot take the write; nothing was acknowledged' },
+  SHUTTING_DOWN: { status: 503, summary: 'the router is stopping; nothing was acknowledged' },
+  INTERNAL: { status: 500, summary: 'a fault in the router; the log has the details' },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** An error whose message is meant for the caller: 4xx and 503 messages pass through as they are. */
+export class HttpError extends Error {
+  override readonly name = 'HttpError';
+  readonly statusCode: number;
+  readonly headers: Record<string, string> | undefined;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown; headers?: Record<string, string> },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.statusCode = ERROR_CODES[code].status;
+    this.headers = options?.headers;
+  }
+}
+
+/** The store could not durably take a write. Nothing was acknowledged; the caller may retry. */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+  readonly code = 'STORE_UNAVAILABLE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+export const isStoreUnavailable = (err: unknown): err is StoreUnavailableError =>
+  err instanceof Error && err.name === 'StoreUnavailableError';

@@ -1,0 +1,68 @@
+// The edge of the data flow: raw request text to a JSON value, refusing what could hurt us.
+import sjson from 'secure-json-parse';
+import { HttpError } from '../errors.js';
+
+/** Deeper JSON than this is refused before parsing; a HubEx event is a few levels deep. */
+export const MAX_DEPTH = 64;
+
+/** Parses a webhook body; every failure is an HttpError with a message a HubEx administrator can act on. */
+export function parseBody(text: string): unknown {
+  if (text.trim() === '') {
+    throw new HttpError('EMPTY_BODY', 'The request has no body; HubEx sends the event as JSON in the body.');
+  }
+  const depth = jsonDepth(text, MAX_DEPTH);
+  if (depth > MAX_DEPTH) {
+    throw new HttpError('TOO_DEEP', `The JSON is nested more than ${MAX_DEPTH} levels deep; a HubEx event is a flat object.`);
+  }
+  let value: unknown;
+  try {
+    value = sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
+  } catch (err) {
+    if (err instanceof SyntaxError && /prototype/i.test(err.message)) throw forbidden();
+    const detail = err instanceof Error ? err.message : String(err);
+    throw new HttpError('INVALID_JSON', `The body is not valid JSON (${detail}).`);
+  }
+  // secure-json-parse refuses __proto__ and constructor.prototype; a bare "constructor" key is
+  // refused too, since it shadows Object.prototype.constructor for every handler that reads it.
+  if ((text.includes('constructor') || text.includes('\\u')) && hasKey(value, 'constructor')) throw forbidden();
+  return value;
+}
+
+const forbidden = () =>
+  new HttpError('FORBIDDEN_KEY', 'The JSON holds a "__proto__" or "constructor" key, which is refused.');
+
+/** Whether any object in the tree has an own key `key`. Iterative: the tree may be deep. */
+function hasKey(root: unknown, key: string): boolean {
+  const stack: unknown[] = [root];
+  while (stack.length) {
+    const v = stack.pop();
+    if (v === null || typeof v !== 'object') continue;
+    if (!Array.isArray(v) && Object.hasOwn(v, key)) return true;
+    for (const child of Object.values(v)) if (child !== null && typeof child === 'object') stack.push(child);
+  }
+  return false;
+}
+
+/**
+ * The nesting depth of a JSON text, counted without parsing (strings skipped), stopping
+ * early once past `limit`. Iterative, so that a hostile body cannot exhaust the stack.
+ */
+export function jsonDepth(text: string, limit: number): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92 /* \ */) i++;
+      else if (c === 34 /* " */) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 /* { */ || c === 91 /* [ */) {
+      if (++depth > max) {
+        max = depth;
+        if (max > limit) return max;
+      }
+    } else if (c === 125 /* } */ || c === 93 /* ] */) depth--;
+  }
+  return max;
+}

@@ -1,0 +1,78 @@
+// Runs the router: configuration from the environment, the app, the listening socket, signals.
+import { type Config, ConfigError, loadConfig, readEnv } from './config.js';
+import { createLogger } from './log.js';
+import { buildApp } from './server.js';
+import { resolveWebhookTokens } from './webhook-tokens.js';
+
+/** Exit code for a configuration that cannot work (sysexits' EX_CONFIG). */
+const EX_CONFIG = 78;
+
+export async function main(env = readEnv()): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`hubex-router: ${err.message}\n`);
+    process.exit(EX_CONFIG);
+  }
+  if (config.queue === 'redis') {
+    process.stderr.write('hubex-router: QUEUE=redis is not available in this version yet; use QUEUE=sqlite.\n');
+    process.exit(EX_CONFIG);
+  }
+
+  const log = createLogger(config.logLevel);
+  let tokens;
+  try {
+    tokens = resolveWebhookTokens(config);
+  } catch (err) {
+    process.stderr.write(`hubex-router: ${(err as Error).message}\n`);
+    process.exit(EX_CONFIG);
+  }
+  const app = await buildApp(config, { logger: log, tokens: tokens.tokens });
+  await app.listen({ port: config.port, host: config.host });
+  process.stderr.write(banner(config, app.server.address(), tokens.generatedFile ? tokens.tokens[0] : undefined));
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    const timer = setTimeout(() => {
+      log.error('did not stop within 30 s; exiting');
+      process.exit(1);
+    }, 30_000);
+    timer.unref();
+    await app.close();
+    log.info('stopped');
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}
+
+/**
+ * What an administrator pastes into HubEx. Printed on stderr, outside the JSON log: a generated
+ * token is shown in full (there is no other way to learn it but reading DATA_DIR); a configured
+ * one is not, since whoever set WEBHOOK_TOKENS knows it.
+ */
+function banner(config: Config, address: ReturnType<import('node:net').Server['address']>, generated?: string): string {
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+  const base = config.publicUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = `${base}/hooks/hubex/${generated ?? '<one of WEBHOOK_TOKENS>'}`;
+  const lines = [
+    '',
+    `hubex-router is listening on ${config.host}:${port} (store: ${config.queue}, ${config.dataDir})`,
+    '',
+    '  Webhook URL to register in HubEx:',
+    `    ${url}`,
+  ];
+  if (generated) lines.push('', '  The token was generated and is kept in DATA_DIR; set WEBHOOK_TOKENS to choose your own.');
+  if (!config.publicUrl) lines.push('  Set PUBLIC_URL to the address HubEx reaches (https://...) to print the URL to register.');
+  return `${lines.join('\n')}\n\n`;
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`hubex-router: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
