@@ -43,6 +43,7 @@ export class SqliteInbox implements Inbox {
   #closed = false;
   #lastOpenAttempt = 0;
   #unavailableReason = 'the store has not been opened';
+  readonly #stats = { commits: 0, accepted: 0, duplicates: 0 };
   readonly #commits = new GroupCommit<readonly HubexEvent[], AcceptResult>((batch) => this.#write(batch));
 
   constructor(options: SqliteInboxOptions) {
@@ -71,6 +72,11 @@ export class SqliteInbox implements Inbox {
       const reason = err instanceof StoreUnavailableError ? err.message : this.#fail(err).message;
       return { ok: false, reason };
     }
+  }
+
+  /** Counters since start: transactions committed, events stored, duplicates answered. */
+  get stats(): Readonly<{ commits: number; accepted: number; duplicates: number }> {
+    return { ...this.#stats };
   }
 
   async close(): Promise<void> {
@@ -143,7 +149,7 @@ export class SqliteInbox implements Inbox {
     const now = this.#opts.now();
     const windowMs = this.#opts.dedupWindowMs;
     try {
-      return db.transaction(() =>
+      const results = db.transaction(() =>
         batch.map((events) => {
           let accepted = 0;
           const out: AcceptedEvent[] = [];
@@ -177,6 +183,12 @@ export class SqliteInbox implements Inbox {
           return { accepted, duplicates: events.length - accepted, events: out };
         }),
       )();
+      this.#stats.commits++;
+      for (const r of results) {
+        this.#stats.accepted += r.accepted;
+        this.#stats.duplicates += r.duplicates;
+      }
+      return results;
     } catch (err) {
       throw this.#fail(err);
     }

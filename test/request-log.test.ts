@@ -1,0 +1,48 @@
+// One JSON log line per request, with request id, status and duration.
+import { afterEach, expect, it } from 'vitest';
+import { makeApp, type TestApp } from './support/test-app.js';
+
+let t: TestApp;
+afterEach(async () => t?.close());
+
+const requestLines = (t: TestApp) => t.logs.lines.filter((l) => l.msg === 'request');
+
+it('writes exactly one line per request, with request id, status, duration and the ingest counts', async () => {
+  t = await makeApp();
+  const ok = await t.post({ EventID: 40, AssetID: 1 });
+  const bad = await t.post('{nope');
+  await t.app.inject('/healthz');
+  const lines = requestLines(t);
+  expect(lines).toHaveLength(3);
+  expect(lines[0]).toMatchObject({
+    level: 'info',
+    reqId: ok.headers['x-request-id'],
+    method: 'POST',
+    url: '/hooks/hubex/[REDACTED]',
+    status: 202,
+    durationMs: expect.any(Number),
+    accepted: 1,
+    duplicates: 0,
+  });
+  expect(lines[1]).toMatchObject({ level: 'warn', reqId: bad.headers['x-request-id'], status: 400 });
+  expect(lines[2]).toMatchObject({ url: '/healthz', status: 200 });
+});
+
+it('keeps a sane X-Request-Id from a proxy and replaces an unsafe one', async () => {
+  t = await makeApp();
+  const kept = await t.post({ EventID: 40, AssetID: 2 }, { headers: { 'x-request-id': 'nginx-abc.123' } });
+  expect(kept.headers['x-request-id']).toBe('nginx-abc.123');
+  const replaced = await t.post({ EventID: 40, AssetID: 3 }, { headers: { 'x-request-id': 'evil\nline {"x":1}' } });
+  expect(replaced.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  expect(requestLines(t).map((l) => l.reqId)).toEqual(['nginx-abc.123', replaced.headers['x-request-id']]);
+});
+
+it('logs a 503 at error level with the cause, and answers the caller generically', async () => {
+  t = await makeApp();
+  await t.app.inbox.close();
+  const res = await t.post({ EventID: 40, AssetID: 4 });
+  expect(res.json().message).not.toContain(t.dir);
+  const line = requestLines(t).at(-1)!;
+  expect(line).toMatchObject({ level: 'error', status: 503 });
+  expect(t.logs.lines.some((l) => l.level === 'error' && typeof l.err === 'object')).toBe(true);
+});

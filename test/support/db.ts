@@ -1,0 +1,22 @@
+// Reads the router's SQLite file directly, as an operator would, to check what is on disk.
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { DB_FILE } from '../../src/queue/sqlite/sqlite-inbox.js';
+
+export interface EventRow {
+  id: string;
+  name: string;
+  event_id: number | null;
+  duplicates: number;
+  event: string;
+  raw: string;
+}
+
+export function readEvents(dataDir: string): EventRow[] {
+  const db = new Database(join(dataDir, DB_FILE), { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare('SELECT id, name, event_id, duplicates, event, raw FROM events ORDER BY seq').all() as EventRow[];
+  } finally {
+    db.close();
+  }
+}
