@@ -8,6 +8,7 @@ import healthRoutes from '../routes/health.js';
 import webhookRoutes from '../routes/webhooks.js';
 import type { Config } from './config.js';
 import { installErrorHandling } from './error-handler.js';
+import { HttpError } from './errors.js';
 import { EventCatalogue } from './events/catalogue.js';
 import { createNormalizer } from './events/normalize.js';
 import { createLogger, redactUrl } from './log.js';
@@ -53,7 +54,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     },
     requestTimeout: 30_000, // a slow client cannot hold a request open for ever
     keepAliveTimeout: 72_000, // longer than nginx's upstream keepalive_timeout (60 s)
-    return503OnClosing: true,
+    return503OnClosing: false, // answered below, in the router's error shape
     routerOptions: { ignoreTrailingSlash: true },
   });
 
@@ -65,6 +66,19 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const catalogue = deps.catalogue ?? new EventCatalogue();
   app.decorate('inbox', inbox);
   app.decorate('catalogue', catalogue);
+
+  // From the first moment of close() on, new requests are refused: nothing new is acknowledged.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    if (!closing) return;
+    reply.header('connection', 'close');
+    throw new HttpError('SHUTTING_DOWN', 'The router is stopping, so nothing was acknowledged; HubEx will call again.', {
+      headers: { 'retry-after': '5' },
+    });
+  });
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);

@@ -1,6 +1,9 @@
 // GET /healthz (alive) and GET /readyz (the store takes writes).
+import type { AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
-import { makeApp, type TestApp } from './support/test-app.js';
+import { readEvents } from './support/db.js';
+import { makeApp, type TestApp, TOKEN } from './support/test-app.js';
 
 let t: TestApp;
 afterEach(async () => t?.close());
@@ -20,4 +23,38 @@ it('readyz answers 503 with the reason once the store is closed; healthz stays 2
   expect(ready.statusCode).toBe(503);
   expect(ready.json()).toMatchObject({ status: 'unavailable', reason: expect.stringMatching(/closed/) });
   expect((await t.app.inject('/healthz')).statusCode).toBe(200);
+});
+
+it('while closing, finishes the call in flight and acknowledges nothing new', async () => {
+  t = await makeApp();
+  await t.app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = t.app.server.address() as AddressInfo;
+  // A call in flight: headers sent, half of the body still to come.
+  const body = JSON.stringify({ EventID: 40, AssetID: 31337 });
+  const socket = connect(port, '127.0.0.1');
+  let answer = '';
+  socket.on('data', (d) => (answer += d));
+  const ended = new Promise((resolve) => socket.on('close', resolve));
+  socket.write(
+    `POST /hooks/hubex/${TOKEN} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n` +
+      body.slice(0, 10),
+  );
+  await new Promise((resolve) => t.app.server.once('request', resolve));
+
+  const closed = t.app.close();
+  await new Promise((resolve) => setImmediate(resolve));
+  // The rest of that call, and a second one pipelined behind it on the same connection.
+  const second = JSON.stringify({ EventID: 40, AssetID: 2 });
+  socket.end(
+    body.slice(10) +
+      `POST /hooks/hubex/${TOKEN} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${second.length}\r\n\r\n${second}`,
+  );
+  await ended;
+  await closed;
+  const statuses = [...answer.matchAll(/^HTTP\/1.1 (\d{3})/gm)].map((m) => Number(m[1]));
+  // The call in flight is answered; the one behind it is refused (503) or dropped by Node's
+  // close, never acknowledged.
+  expect(statuses[0]).toBe(202);
+  expect(statuses.slice(1).every((s) => s === 503)).toBe(true);
+  expect(readEvents(t.dir).map((r) => JSON.parse(r.raw).AssetID)).toEqual([31337]);
 });
