@@ -49,3 +49,26 @@ export class StoreUnavailableError extends Error {
 
 export const isStoreUnavailable = (err: unknown): err is StoreUnavailableError =>
   err instanceof Error && err.name === 'StoreUnavailableError';
+
+/**
+ * Thrown by a handler to say that no retry can help: the delivery goes to the dead letters at
+ * once. Recognised by name too, so that it survives a copy of the class (another package
+ * version, a worker thread).
+ */
+export class PermanentError extends Error {
+  override readonly name = 'PermanentError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+export const isPermanentError = (err: unknown): boolean =>
+  err instanceof Error && (err instanceof PermanentError || err.name === 'PermanentError');
+
+/** A handler run that outlived HANDLER_TIMEOUT_MS; it counts as a failed attempt and is retried. */
+export class HandlerTimeoutError extends Error {
+  override readonly name = 'HandlerTimeoutError';
+  constructor(readonly timeoutMs: number) {
+    super(`The handler did not finish within ${timeoutMs} ms (HANDLER_TIMEOUT_MS) and was aborted.`);
+  }
+}

@@ -1,0 +1,53 @@
+// The handler registry: which handlers an event fans out to, by name, numeric id, or '*'.
+// `where` is not run here: it runs at dispatch, where a throw counts as a failed attempt.
+import type { EventCatalogue } from '../events/catalogue.js';
+import type { HubexEvent } from '../events/event.js';
+import type { Handler } from './define-handler.js';
+
+export class HandlerRegistry {
+  readonly #handlers = new Map<string, Handler>();
+
+  constructor(
+    handlers: Iterable<Handler>,
+    private readonly catalogue: EventCatalogue,
+  ) {
+    for (const h of handlers) {
+      if (this.#handlers.has(h.name)) throw new Error(`Two handlers are named "${h.name}"; handler names must be unique.`);
+      this.#handlers.set(h.name, h);
+    }
+  }
+
+  get(name: string): Handler | undefined {
+    return this.#handlers.get(name);
+  }
+
+  get size(): number {
+    return this.#handlers.size;
+  }
+
+  names(): string[] {
+    return [...this.#handlers.keys()];
+  }
+
+  /** Names of the handlers subscribed to this event (enabled ones only). */
+  match(event: Pick<HubexEvent, 'name' | 'eventID'>): string[] {
+    const out: string[] = [];
+    for (const h of this.#handlers.values()) if (h.enabled !== false && this.#matches(h, event)) out.push(h.name);
+    return out;
+  }
+
+  #matches(h: Handler, event: Pick<HubexEvent, 'name' | 'eventID'>): boolean {
+    for (const sel of h.on) {
+      if (sel === '*') return true;
+      if (typeof sel === 'number') {
+        if (sel === event.eventID) return true;
+      } else if (sel === event.name) {
+        return true;
+      } else if (event.eventID !== null && this.catalogue.idOf(sel) === event.eventID) {
+        // 'event.12' still matches once the catalogue has named 12 'task.created', and the reverse.
+        return true;
+      }
+    }
+    return false;
+  }
+}
