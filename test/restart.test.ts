@@ -30,7 +30,7 @@ it('keeps every acknowledged event, with its normalised form and raw body, acros
   expect(rows.map((r) => r.id).sort()).toEqual([...acknowledged].sort());
   expect(rows).toHaveLength(300);
   const published = rows.find((r) => r.name === 'asset.published')!;
-  expect(JSON.parse(published.event)).toMatchObject({ eventID: 43, assetID: expect.any(Number), entity: { type: 'asset' } });
+  expect(published).toMatchObject({ event_id: 43, entity_type: 'asset', entity_id: expect.stringMatching(/^\d+$/) });
   expect(JSON.parse(published.raw)).toHaveProperty('event_id', '43');
   // and the new app serves
   expect((await second.post({ EventID: 40, AssetID: 999_999 })).statusCode).toBe(202);

@@ -8,14 +8,17 @@ export interface EventRow {
   name: string;
   event_id: number | null;
   duplicates: number;
-  event: string;
+  entity_type: string | null;
+  entity_id: string | null;
+  /** How many deliveries the event fanned out to; 0 = unrouted. */
+  routed: number;
   raw: string;
 }
 
 export function readEvents(dataDir: string): EventRow[] {
   const db = new Database(join(dataDir, DB_FILE), { readonly: true, fileMustExist: true });
   try {
-    return db.prepare('SELECT id, name, event_id, duplicates, event, raw FROM events ORDER BY seq').all() as EventRow[];
+    return db.prepare('SELECT id, name, event_id, duplicates, entity_type, entity_id, routed, raw FROM events ORDER BY seq').all() as EventRow[];
   } finally {
     db.close();
   }

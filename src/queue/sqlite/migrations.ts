@@ -12,11 +12,12 @@ export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     name: 'events',
+    // One B-tree index on a random key (id) per event: each one costs a page in the WAL.
+    // The normalised event is not stored; it is rebuilt from `raw` when a handler runs.
     sql: `
       CREATE TABLE events (
-        seq               INTEGER PRIMARY KEY AUTOINCREMENT,
-        id                TEXT    NOT NULL UNIQUE,   -- Event.id
-        dedup_key         TEXT    NOT NULL,          -- payload unique id or content hash
+        seq               INTEGER PRIMARY KEY,
+        id                TEXT    NOT NULL UNIQUE,   -- Event.id; '<key>.<n>' for a repeat after the dedup window
         id_source         TEXT    NOT NULL CHECK (id_source IN ('payload', 'hash')),
         event_id          INTEGER,                   -- HubEx's numeric event id
         name              TEXT    NOT NULL,
@@ -25,12 +26,47 @@ export const MIGRATIONS: readonly Migration[] = [
         received_at       INTEGER NOT NULL,          -- ms since the epoch
         duplicates        INTEGER NOT NULL DEFAULT 0,
         last_duplicate_at INTEGER,
-        event             TEXT    NOT NULL,          -- the normalised event as JSON, without raw
+        routed            INTEGER NOT NULL,          -- deliveries made at accept; 0 = unrouted, kept for audit
         raw               TEXT    NOT NULL           -- the JSON text as received
       );
-      CREATE INDEX events_dedup ON events (dedup_key, seq);
       CREATE INDEX events_received ON events (received_at);
       CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    `,
+  },
+  {
+    version: 2,
+    name: 'deliveries',
+    sql: `
+      CREATE TABLE deliveries (
+        id               INTEGER PRIMARY KEY,
+        event_seq        INTEGER NOT NULL,           -- events.seq
+        handler          TEXT    NOT NULL,
+        status           TEXT    NOT NULL CHECK (status IN ('pending', 'running', 'done', 'dead')),
+        attempts         INTEGER NOT NULL DEFAULT 0, -- runs started since creation or the last replay
+        replays          INTEGER NOT NULL DEFAULT 0,
+        due_at           INTEGER,                    -- pending: when it may run; running: when its lease ends
+        created_at       INTEGER NOT NULL,
+        updated_at       INTEGER NOT NULL,
+        last_error       TEXT,
+        last_error_class TEXT,
+        last_trace_id    TEXT,
+        UNIQUE (event_seq, handler)
+      );
+      CREATE INDEX deliveries_due ON deliveries (due_at) WHERE status IN ('pending', 'running');
+      CREATE INDEX deliveries_dead ON deliveries (updated_at) WHERE status = 'dead';
+      CREATE TABLE delivery_attempts (
+        id           INTEGER PRIMARY KEY,
+        delivery_id  INTEGER NOT NULL,
+        cycle        INTEGER NOT NULL,               -- deliveries.replays when it ran
+        attempt      INTEGER NOT NULL,
+        started_at   INTEGER NOT NULL,
+        finished_at  INTEGER NOT NULL,
+        outcome      TEXT    NOT NULL CHECK (outcome IN ('done', 'skipped', 'retry', 'dead', 'released')),
+        error        TEXT,
+        error_class  TEXT,
+        trace_id     TEXT
+      );
+      CREATE INDEX delivery_attempts_delivery ON delivery_attempts (delivery_id);
     `,
   },
 ];

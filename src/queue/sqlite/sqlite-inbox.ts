@@ -1,212 +1,266 @@
-// The SQLite inbox: one better-sqlite3 file in DATA_DIR, WAL, synchronous=FULL, group commit.
-// When the file cannot be opened or written, it answers "unavailable" (the route says 503) and
-// tries to open it again, instead of taking the process down.
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
+// The SQLite store, for one instance: events and their deliveries in one better-sqlite3 file in
+// DATA_DIR (WAL, synchronous=FULL). The connection lives in a worker thread (./worker.ts), so that
+// commits and fsyncs never block the event loop; the calls of one turn travel in one message and
+// are committed in one transaction (group commit), and each promise settles after that commit.
+// When the file cannot be written, calls reject with StoreUnavailableError (the route says 503)
+// and the worker tries to open it again, instead of taking the process down.
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { StoreUnavailableError } from '../../errors.js';
 import type { HubexEvent } from '../../events/event.js';
-import { GroupCommit } from '../group-commit.js';
-import type { AcceptedEvent, AcceptResult, Health, Inbox } from '../inbox.js';
-import { type Checkpointer, startCheckpointer } from './checkpointer.js';
-import { migrate } from './migrations.js';
+import type {
+  ClaimedDelivery,
+  DeliveryCounts,
+  DeliveryDetail,
+  DeliveryFilter,
+  DeliveryRecord,
+  DeliveryStore,
+  PruneResult,
+  ReplayResult,
+  ReplaySelector,
+  Settlement,
+} from '../deliveries.js';
+import type { AcceptResult, Health, Inbox } from '../inbox.js';
+import type { Call, Op, WorkerMessage } from './protocol.js';
+import { DB_FILE, type EventInput } from './writer.js';
+
+export { DB_FILE };
 
 export interface SqliteInboxOptions {
   readonly dataDir: string;
   /** How long an identical body without a unique id of its own counts as a duplicate. Default 1 h. */
   readonly dedupWindowMs?: number;
-  /** How often the worker thread checkpoints the WAL; 0 leaves it to SQLite on the request thread. Default 200 ms. */
+  /** How often a worker thread checkpoints the WAL; 0 leaves it to SQLite. Default 200 ms. */
   readonly checkpointIntervalMs?: number;
   /** The least time between two attempts to open an unavailable store. Default 1 s. */
   readonly reopenIntervalMs?: number;
+  /** The handlers an event fans out to (names); none by default, and the event is kept as unrouted. */
+  readonly route?: (event: HubexEvent) => readonly string[];
   readonly log: Logger;
   readonly now?: () => number;
 }
 
-export const DB_FILE = 'hubex-router.db';
-
-interface Statements {
-  latest: Database.Statement<[string], { seq: number; id: string; id_source: string; received_at: number }>;
-  countKey: Database.Statement<[string], { n: number }>;
-  insert: Database.Statement<unknown[]>;
-  duplicate: Database.Statement<[number, number]>;
-  probe: Database.Statement<[string]>;
+interface Pending {
+  resolve(value: unknown): void;
+  reject(err: unknown): void;
 }
 
-export class SqliteInbox implements Inbox {
+export class SqliteInbox implements Inbox, DeliveryStore {
   readonly file: string;
-  readonly #opts: Required<Omit<SqliteInboxOptions, 'log'>> & { log: Logger };
-  #db: Database.Database | undefined;
-  #stmts: Statements | undefined;
-  #checkpointer: Checkpointer | undefined;
-  #closed = false;
-  #lastOpenAttempt = 0;
-  #unavailableReason = 'the store has not been opened';
-  readonly #stats = { commits: 0, accepted: 0, duplicates: 0 };
-  readonly #commits = new GroupCommit<readonly HubexEvent[], AcceptResult>((batch) => this.#write(batch));
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #route: (event: HubexEvent) => readonly string[];
+  readonly #workerData: Record<string, unknown>;
+  readonly #reopenIntervalMs: number;
+  #worker: Worker | undefined;
+  #workerDown: string | undefined;
+  #lastSpawn = Number.NEGATIVE_INFINITY;
+  readonly #pending = new Map<number, Pending>();
+  #outbox: Call[] = [];
+  #scheduled = false;
+  #nextId = 1;
+  #closed: Promise<void> | undefined;
+  readonly #dueListeners: (() => void)[] = [];
 
   constructor(options: SqliteInboxOptions) {
-    this.#opts = {
-      dedupWindowMs: 3_600_000,
-      checkpointIntervalMs: 200,
-      reopenIntervalMs: 1000,
-      now: Date.now,
-      ...options,
+    this.#log = options.log;
+    this.#now = options.now ?? Date.now;
+    this.#route = options.route ?? (() => []);
+    this.#reopenIntervalMs = options.reopenIntervalMs ?? 1000;
+    this.#workerData = {
+      dataDir: options.dataDir,
+      dedupWindowMs: options.dedupWindowMs ?? 3_600_000,
+      checkpointIntervalMs: options.checkpointIntervalMs ?? 200,
+      reopenIntervalMs: this.#reopenIntervalMs,
     };
-    this.file = join(options.dataDir, DB_FILE);
-    this.#tryOpen();
+    this.file = `${options.dataDir.replace(/\/+$/, '')}/${DB_FILE}`;
+    this.#spawn();
+    // Open (and migrate) now, so that a store that cannot open is logged at start.
+    void this.health();
   }
 
   async accept(events: readonly HubexEvent[]): Promise<AcceptResult> {
-    this.#ensureOpen();
-    return this.#commits.submit(events);
+    let fannedOut = false;
+    const inputs: EventInput[] = events.map((e) => {
+      const handlers = this.#route(e);
+      if (handlers.length > 0) fannedOut = true;
+      return {
+        key: e.id,
+        idSource: e.idSource,
+        eventID: e.eventID,
+        name: e.name,
+        entityType: e.entity?.type ?? null,
+        entityId: e.entity === null ? null : String(e.entity.id),
+        raw: e.raw,
+        handlers,
+      };
+    });
+    const result = (await this.#call('accept', [inputs])) as AcceptResult;
+    if (fannedOut && result.accepted > 0) this.#emitDue();
+    return result;
   }
 
   async health(): Promise<Health> {
     try {
-      this.#ensureOpen();
-      this.#stmts!.probe.run(new Date(this.#opts.now()).toISOString());
+      await this.#call('probe', []);
       return { ok: true };
     } catch (err) {
-      const reason = err instanceof StoreUnavailableError ? err.message : this.#fail(err).message;
-      return { ok: false, reason };
+      return { ok: false, reason: err instanceof Error ? err.message : String(err) };
     }
   }
 
-  /** Counters since start: transactions committed, events stored, duplicates answered. */
-  get stats(): Readonly<{ commits: number; accepted: number; duplicates: number }> {
-    return { ...this.#stats };
+  /** Counters since the worker started: transactions committed, events stored, duplicates answered. */
+  async stats(): Promise<{ commits: number; accepted: number; duplicates: number }> {
+    return (await this.#call('stats', [])) as { commits: number; accepted: number; duplicates: number };
   }
 
-  async close(): Promise<void> {
+  claim(limit: number, leaseMs: number, exclude: readonly number[] = []) {
+    return this.#call('claim', [limit, leaseMs, exclude]) as Promise<{ deliveries: ClaimedDelivery[]; nextDueAt: number | null }>;
+  }
+
+  async settle(settlements: readonly Settlement[]): Promise<void> {
+    if (settlements.length > 0) await this.#call('settle', [settlements]);
+  }
+
+  async extendLeases(ids: readonly number[], leaseMs: number): Promise<void> {
+    if (ids.length > 0) await this.#call('extend', [ids, leaseMs]);
+  }
+
+  list(filter: DeliveryFilter = {}) {
+    return this.#call('list', [filter]) as Promise<DeliveryRecord[]>;
+  }
+
+  get(id: number) {
+    return this.#call('get', [id]) as Promise<DeliveryDetail | undefined>;
+  }
+
+  async replay(selector: ReplaySelector): Promise<ReplayResult> {
+    const result = (await this.#call('replay', [selector])) as ReplayResult;
+    if (result.replayed.length > 0) this.#emitDue();
+    return result;
+  }
+
+  counts() {
+    return this.#call('counts', []) as Promise<DeliveryCounts>;
+  }
+
+  prune(cutoff: number) {
+    return this.#call('prune', [cutoff]) as Promise<PruneResult>;
+  }
+
+  onDue(listener: () => void): void {
+    this.#dueListeners.push(listener);
+  }
+
+  /** Commits what was submitted (those calls are answered), then closes the store; later calls reject. */
+  close(): Promise<void> {
+    this.#closed ??= this.#shutdown();
+    return this.#closed;
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#flush();
+    const worker = this.#worker;
+    if (!worker) return;
+    worker.ref();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => void worker.terminate(), 10_000);
+      worker.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      worker.on('message', (m: WorkerMessage) => {
+        if ('closed' in m) void worker.terminate();
+      });
+      worker.postMessage('close');
+    });
+    this.#failAll('The store is closed: the router is stopping.');
+  }
+
+  #emitDue(): void {
+    for (const l of this.#dueListeners) l();
+  }
+
+  #call(op: Op, args: unknown[]): Promise<unknown> {
+    if (this.#closed) return Promise.reject(new StoreUnavailableError('The store is closed: the router is stopping.'));
+    if (!this.#worker && this.#now() - this.#lastSpawn >= this.#reopenIntervalMs) this.#spawn();
+    if (!this.#worker) {
+      return Promise.reject(new StoreUnavailableError(this.#workerDown ?? 'The store is not running.'));
+    }
+    const id = this.#nextId++;
+    const promise = new Promise((resolve, reject) => this.#pending.set(id, { resolve, reject }));
+    this.#outbox.push({ id, op, args, now: this.#now() });
+    this.#worker.ref(); // a call in flight keeps the process alive until it is answered
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      // Sent as soon as the current callback is done. The worker batches what reaches it while it
+      // commits, so batches grow with the load by themselves, and a lone call waits for nobody
+      // (measured: this beat batching per event-loop turn on this side, bench/RESULTS.md).
+      queueMicrotask(() => this.#flush());
+    }
+    return promise;
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    if (this.#outbox.length === 0 || !this.#worker) return;
+    const calls = this.#outbox;
+    this.#outbox = [];
+    this.#worker.postMessage({ calls });
+  }
+
+  #spawn(): void {
+    this.#lastSpawn = this.#now();
+    const worker = startWorker(this.#workerData);
+    worker.on('message', (m: WorkerMessage) => this.#onMessage(m));
+    worker.on('error', (err) => this.#onWorkerDown(worker, `its worker thread failed: ${err.message}`));
+    worker.on('exit', (code) => this.#onWorkerDown(worker, `its worker thread stopped (exit code ${code})`));
+    worker.unref();
+    this.#worker = worker;
+  }
+
+  #onMessage(m: WorkerMessage): void {
+    if ('log' in m) {
+      this.#log[m.log.level](m.log.detail ?? {}, m.log.msg);
+      return;
+    }
+    if (!('replies' in m)) return;
+    for (const r of m.replies) {
+      const p = this.#pending.get(r.id);
+      if (!p) continue;
+      this.#pending.delete(r.id);
+      if (r.error === undefined) p.resolve(r.value);
+      else if (r.error.unavailable) p.reject(new StoreUnavailableError(r.error.message));
+      else p.reject(Object.assign(new Error(r.error.message), { name: r.error.name }));
+    }
+    if (this.#pending.size === 0) this.#worker?.unref();
+  }
+
+  #onWorkerDown(worker: Worker, why: string): void {
+    if (this.#worker !== worker) return;
+    this.#worker = undefined;
     if (this.#closed) return;
-    this.#commits.flushNow();
-    this.#closed = true;
-    await this.#checkpointer?.stop();
-    this.#checkpointer = undefined;
-    this.#db?.close();
-    this.#db = undefined;
-    this.#stmts = undefined;
+    this.#workerDown = `The store at ${this.file} is not available: ${why}.`;
+    this.#log.error({ reason: this.#workerDown }, 'store unavailable');
+    this.#outbox = [];
+    this.#failAll(this.#workerDown);
   }
 
-  /** Opens the store if it is not open and the last attempt is not too recent; throws when unavailable. */
-  #ensureOpen(): void {
-    if (this.#closed) throw new StoreUnavailableError('The store is closed: the router is stopping.');
-    if (this.#db?.open) return;
-    if (this.#opts.now() - this.#lastOpenAttempt >= this.#opts.reopenIntervalMs) this.#tryOpen();
-    if (!this.#db?.open) throw new StoreUnavailableError(this.#unavailableReason);
-  }
-
-  #tryOpen(): void {
-    this.#lastOpenAttempt = this.#opts.now();
-    let db: Database.Database | undefined;
-    try {
-      mkdirSync(this.#opts.dataDir, { recursive: true });
-      db = new Database(this.file);
-      db.pragma('journal_mode = WAL');
-      // FULL: a commit survives power loss, not only a crash; group commit makes it nearly free.
-      db.pragma('synchronous = FULL');
-      db.pragma('busy_timeout = 5000');
-      migrate(db);
-      const stmts = prepare(db);
-      stmts.probe.run(new Date(this.#opts.now()).toISOString()); // proves the file takes writes
-      if (this.#opts.checkpointIntervalMs > 0) {
-        db.pragma('wal_autocheckpoint = 0');
-        this.#checkpointer = startCheckpointer(this.file, this.#opts.checkpointIntervalMs, (reason) => {
-          // Without the worker the WAL would grow for ever: hand checkpoints back to SQLite.
-          this.#opts.log.warn({ reason }, 'WAL checkpoint worker failed; SQLite checkpoints on the request thread now');
-          if (this.#db?.open) this.#db.pragma('wal_autocheckpoint = 1000');
-        });
-      }
-      this.#db = db;
-      this.#stmts = stmts;
-      this.#opts.log.info({ file: this.file }, 'store open');
-    } catch (err) {
-      try {
-        db?.close();
-      } catch {
-        // already unusable
-      }
-      this.#fail(err);
-    }
-  }
-
-  /** Records why the store is unavailable, logs it, and returns the error to throw. */
-  #fail(err: unknown): StoreUnavailableError {
-    const detail = err instanceof Error ? err.message : String(err);
-    const reason = `The store at ${this.file} cannot take writes (${detail}); check that DATA_DIR is writable and the disk has room.`;
-    if (reason !== this.#unavailableReason) this.#opts.log.error({ err }, 'store unavailable');
-    this.#unavailableReason = reason;
-    return new StoreUnavailableError(reason, { cause: err });
-  }
-
-  /** One transaction for every accept of this event-loop turn. */
-  #write(batch: readonly (readonly HubexEvent[])[]): AcceptResult[] {
-    const db = this.#db;
-    const s = this.#stmts;
-    if (!db?.open || !s) throw new StoreUnavailableError(this.#unavailableReason);
-    const now = this.#opts.now();
-    const windowMs = this.#opts.dedupWindowMs;
-    try {
-      const results = db.transaction(() =>
-        batch.map((events) => {
-          let accepted = 0;
-          const out: AcceptedEvent[] = [];
-          for (const e of events) {
-            const prior = s.latest.get(e.id);
-            const stillDuplicate =
-              prior !== undefined && (prior.id_source === 'payload' || now - prior.received_at < windowMs);
-            if (prior && stillDuplicate) {
-              s.duplicate.run(now, prior.seq);
-              out.push({ id: prior.id, name: e.name, duplicate: true });
-              continue;
-            }
-            // The same body again after the dedup window is a new event: give it an id of its own.
-            const id = prior ? `${e.id}.${s.countKey.get(e.id)!.n + 1}` : e.id;
-            const { raw, ...rest } = e;
-            s.insert.run(
-              id,
-              e.id,
-              e.idSource,
-              e.eventID,
-              e.name,
-              e.entity?.type ?? null,
-              e.entity === null ? null : String(e.entity.id),
-              now,
-              JSON.stringify(id === e.id ? rest : { ...rest, id }),
-              raw,
-            );
-            accepted++;
-            out.push({ id, name: e.name, duplicate: false });
-          }
-          return { accepted, duplicates: events.length - accepted, events: out };
-        }),
-      )();
-      this.#stats.commits++;
-      for (const r of results) {
-        this.#stats.accepted += r.accepted;
-        this.#stats.duplicates += r.duplicates;
-      }
-      return results;
-    } catch (err) {
-      throw this.#fail(err);
-    }
+  #failAll(reason: string): void {
+    for (const p of this.#pending.values()) p.reject(new StoreUnavailableError(reason));
+    this.#pending.clear();
   }
 }
 
-function prepare(db: Database.Database): Statements {
-  return {
-    latest: db.prepare(
-      'SELECT seq, id, id_source, received_at FROM events WHERE dedup_key = ? ORDER BY seq DESC LIMIT 1',
-    ),
-    countKey: db.prepare('SELECT count(*) AS n FROM events WHERE dedup_key = ?'),
-    insert: db.prepare(
-      `INSERT INTO events (id, dedup_key, id_source, event_id, name, entity_type, entity_id, received_at, event, raw)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ),
-    duplicate: db.prepare('UPDATE events SET duplicates = duplicates + 1, last_duplicate_at = ? WHERE seq = ?'),
-    probe: db.prepare(`INSERT INTO meta (key, value) VALUES ('last_write_probe', ?)
-                       ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
-  };
+/** Starts ./worker.js; under vitest or tsx the sources are .ts, and tsx's loader is registered first. */
+function startWorker(workerData: Record<string, unknown>): Worker {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const url = new URL(fromSource ? './worker.ts' : './worker.js', import.meta.url);
+  if (!fromSource) return new Worker(url, { workerData });
+  // The ESM build of tsx's API (require.resolve finds the CommonJS one, which cannot register here).
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+  const source = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`;
+  return new Worker(source, { eval: true, workerData });
 }

@@ -1,0 +1,130 @@
+// The delivery store: one delivery per (event, handler), made in the accept's transaction, claimed
+// under a lease, settled after each run. The dispatcher and the replay module talk only to this
+// interface, so that the SQLite back end and a Redis one are interchangeable.
+
+export type DeliveryStatus = 'pending' | 'running' | 'done' | 'dead';
+export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'running', 'done', 'dead'];
+
+/** An event as stored: the dispatcher rebuilds the HubexEvent from `raw`. */
+export interface StoredEvent {
+  readonly seq: number;
+  readonly id: string;
+  readonly name: string;
+  readonly receivedAt: number;
+  readonly raw: string;
+}
+
+export interface ClaimedDelivery {
+  readonly id: number;
+  readonly handler: string;
+  /** This run's number: 1 on the first run, counted again from 1 after a replay. */
+  readonly attempt: number;
+  readonly replays: number;
+  readonly event: StoredEvent;
+}
+
+export interface AttemptError {
+  readonly message: string;
+  readonly errorClass: string;
+  readonly traceId?: string | undefined;
+}
+
+export type Outcome =
+  | { readonly kind: 'done' }
+  /** `where` said no: nothing to do, the delivery is finished. */
+  | { readonly kind: 'skipped' }
+  | { readonly kind: 'retry'; readonly runAt: number; readonly error: AttemptError }
+  | { readonly kind: 'dead'; readonly error: AttemptError }
+  /** Aborted by a shutdown: the run does not count, and the delivery is due again at once. */
+  | { readonly kind: 'released'; readonly error?: AttemptError };
+
+export interface Settlement {
+  readonly id: number;
+  readonly attempt: number;
+  readonly replays: number;
+  readonly startedAt: number;
+  readonly outcome: Outcome;
+}
+
+export interface DeliveryRecord {
+  readonly id: number;
+  readonly eventId: string;
+  readonly eventName: string;
+  readonly handler: string;
+  readonly status: DeliveryStatus;
+  readonly attempts: number;
+  readonly replays: number;
+  /** When a pending delivery may run; when a running one's lease ends. */
+  readonly dueAt: number | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly lastError: AttemptError | null;
+}
+
+export interface AttemptRecord {
+  readonly cycle: number;
+  readonly attempt: number;
+  readonly startedAt: number;
+  readonly finishedAt: number;
+  readonly outcome: 'done' | 'skipped' | 'retry' | 'dead' | 'released';
+  readonly error: AttemptError | null;
+}
+
+export interface DeliveryDetail extends DeliveryRecord {
+  readonly event: StoredEvent;
+  /** Every attempt, replays included, oldest first. */
+  readonly history: readonly AttemptRecord[];
+}
+
+export interface DeliveryFilter {
+  readonly status?: DeliveryStatus | undefined;
+  readonly handler?: string | undefined;
+  readonly eventName?: string | undefined;
+  /** Paging: deliveries with an id greater than this. */
+  readonly afterId?: number | undefined;
+  /** At most this many (default 100, at most 1,000). */
+  readonly limit?: number | undefined;
+}
+
+/** Which deliveries to run again: the given ids, or every dead one that matches the filters. */
+export type ReplaySelector =
+  | { readonly ids: readonly number[] }
+  | { readonly allDead: true; readonly handler?: string | undefined; readonly eventName?: string | undefined };
+
+export interface ReplayResult {
+  /** Ids of the deliveries that are pending again. */
+  readonly replayed: readonly number[];
+  /** Ids asked for that do not exist or are not dead or done (running or pending ones are left alone). */
+  readonly skipped: readonly number[];
+}
+
+export type DeliveryCounts = Readonly<Record<DeliveryStatus, number>> & { readonly unroutedEvents: number };
+
+export interface PruneResult {
+  readonly events: number;
+  readonly deliveries: number;
+}
+
+export interface DeliveryStore {
+  /**
+   * Claims up to `limit` due deliveries (pending and due, or running with a lease that ran out)
+   * and leases them for `leaseMs`. `exclude` lists deliveries whose earlier run has not settled.
+   * `nextDueAt` is when the next one that is not claimed now falls due (null: none).
+   */
+  claim(limit: number, leaseMs: number, exclude?: readonly number[]): Promise<{
+    deliveries: ClaimedDelivery[];
+    nextDueAt: number | null;
+  }>;
+  /** Records runs' outcomes (each with its attempt in the history). */
+  settle(settlements: readonly Settlement[]): Promise<void>;
+  /** Extends the leases of runs still going. */
+  extendLeases(ids: readonly number[], leaseMs: number): Promise<void>;
+  list(filter?: DeliveryFilter): Promise<DeliveryRecord[]>;
+  get(id: number): Promise<DeliveryDetail | undefined>;
+  replay(selector: ReplaySelector): Promise<ReplayResult>;
+  counts(): Promise<DeliveryCounts>;
+  /** Deletes finished events and deliveries received before `cutoff`; dead letters and their events stay. */
+  prune(cutoff: number): Promise<PruneResult>;
+  /** Called when new deliveries may be due (an accept made some, or a replay). */
+  onDue(listener: () => void): void;
+}

@@ -1,0 +1,110 @@
+// The store's worker thread: owns the SQLite connection. The calls that arrive during one turn of
+// this thread's event loop are committed in one transaction (group commit), then all answered.
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Call, Reply, WireError } from './protocol.js';
+import { SqliteWriter, UnavailableError, type WriterOptions } from './writer.js';
+
+const port = parentPort!;
+const writer = new SqliteWriter({
+  ...(workerData as Omit<WriterOptions, 'log'>),
+  log: (level, msg, detail) => port.postMessage({ log: { level, msg, detail } }),
+});
+
+const WRITES = new Set<Call['op']>(['accept', 'claim', 'settle', 'extend', 'replay']);
+let queue: Call[] = [];
+let scheduled = false;
+let closing = false;
+
+port.on('message', (msg: { calls: Call[] } | 'close') => {
+  if (msg === 'close') {
+    closing = true;
+    flush();
+    void writer.close().then(() => port.postMessage({ closed: true, stats: writer.stats }));
+    return;
+  }
+  if (closing) {
+    reply(msg.calls.map((c) => ({ id: c.id, error: wireError(new UnavailableError('The store is closed: the router is stopping.')) })));
+    return;
+  }
+  queue.push(...msg.calls);
+  if (!scheduled) {
+    scheduled = true;
+    // After the poll phase: every call that reached this thread meanwhile joins the transaction.
+    setImmediate(flush);
+  }
+});
+
+function flush(): void {
+  scheduled = false;
+  const calls = queue;
+  queue = [];
+  if (calls.length === 0) return;
+  const writes = calls.filter((c) => WRITES.has(c.op));
+  const out: Reply[] = [];
+  if (writes.length > 0) {
+    try {
+      const results = writer.transaction(writes.at(-1)!.now, writes, write);
+      results.forEach((r, i) => out.push(r.ok ? { id: writes[i]!.id, value: r.value } : { id: writes[i]!.id, error: wireError(r.error) }));
+    } catch (err) {
+      for (const c of writes) out.push({ id: c.id, error: wireError(err) });
+    }
+  }
+  for (const c of calls) {
+    if (WRITES.has(c.op)) continue;
+    try {
+      out.push({ id: c.id, value: read(c) });
+    } catch (err) {
+      out.push({ id: c.id, error: wireError(err instanceof UnavailableError ? err : writer.fail(err)) });
+    }
+  }
+  reply(out);
+}
+
+function write(c: Call): unknown {
+  switch (c.op) {
+    case 'accept':
+      return writer.accept(c.args[0], c.now, c.args[1]);
+    case 'claim':
+      return writer.claim(c.args[0], c.args[1], c.args[2], c.now);
+    case 'settle':
+      for (const s of c.args[0]) writer.settle(s, c.now);
+      return undefined;
+    case 'extend':
+      return writer.extendLeases(c.args[0], c.args[1], c.now);
+    case 'replay':
+      return writer.replay(c.args[0], c.now);
+    default:
+      throw new Error(`not a write: ${c.op}`);
+  }
+}
+
+function read(c: Call): unknown {
+  switch (c.op) {
+    case 'probe':
+      return writer.probe(c.now);
+    case 'list':
+      return writer.list(c.args[0], c.now);
+    case 'get':
+      return writer.get(c.args[0], c.now);
+    case 'counts':
+      return writer.counts(c.now);
+    case 'prune':
+      return writer.prune(c.args[0], c.now);
+    case 'stats':
+      return { ...writer.stats };
+    default:
+      throw new Error(`unknown operation: ${c.op}`);
+  }
+}
+
+function reply(replies: Reply[]): void {
+  port.postMessage({ replies });
+}
+
+function wireError(err: unknown): WireError {
+  return {
+    message: err instanceof Error ? err.message : String(err),
+    name: err instanceof Error ? err.name : 'Error',
+    unavailable: err instanceof UnavailableError,
+  };
+}

@@ -1,0 +1,452 @@
+// The SQLite side of the store. It runs in a worker thread (./worker.ts), so that commits, fsyncs
+// and checkpoints never hold up the event loop that answers HubEx. Everything here is synchronous.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type {
+  AttemptError,
+  AttemptRecord,
+  ClaimedDelivery,
+  DeliveryCounts,
+  DeliveryDetail,
+  DeliveryFilter,
+  DeliveryRecord,
+  DeliveryStatus,
+  PruneResult,
+  ReplayResult,
+  ReplaySelector,
+  Settlement,
+  StoredEvent,
+} from '../deliveries.js';
+import type { AcceptedEvent, AcceptResult } from '../inbox.js';
+import { type Checkpointer, startCheckpointer } from './checkpointer.js';
+import { migrate } from './migrations.js';
+
+export const DB_FILE = 'hubex-router.db';
+
+/** An event as the route hands it over: what is stored, plus the handlers it fans out to. */
+export interface EventInput {
+  readonly key: string;
+  readonly idSource: 'payload' | 'hash';
+  readonly eventID: number | null;
+  readonly name: string;
+  readonly entityType: string | null;
+  readonly entityId: string | null;
+  readonly raw: string;
+  readonly handlers: readonly string[];
+}
+
+export interface WriterOptions {
+  readonly dataDir: string;
+  readonly dedupWindowMs: number;
+  /** 0 leaves checkpoints to SQLite. */
+  readonly checkpointIntervalMs: number;
+  readonly reopenIntervalMs: number;
+  readonly log: (level: 'info' | 'warn' | 'error', msg: string, detail?: Record<string, unknown>) => void;
+}
+
+/** Thrown when the store cannot take writes; the message says why, for an operator. */
+export class UnavailableError extends Error {
+  override readonly name = 'UnavailableError';
+}
+
+export class SqliteWriter {
+  readonly file: string;
+  #db: Database.Database | undefined;
+  #s: ReturnType<typeof prepare> | undefined;
+  #checkpointer: Checkpointer | undefined;
+  #lastOpenAttempt = Number.NEGATIVE_INFINITY;
+  #reason = 'the store has not been opened';
+  #closed = false;
+  readonly stats = { commits: 0, accepted: 0, duplicates: 0 };
+
+  constructor(private readonly opts: WriterOptions) {
+    this.file = join(opts.dataDir, DB_FILE);
+  }
+
+  /** Opens the store when it is not open and the last try is not too recent; throws when unavailable. */
+  ensureOpen(now: number): void {
+    if (this.#closed) throw new UnavailableError('The store is closed: the router is stopping.');
+    if (this.#db?.open) return;
+    if (now - this.#lastOpenAttempt >= this.opts.reopenIntervalMs) this.#open(now);
+    if (!this.#db?.open) throw new UnavailableError(this.#reason);
+  }
+
+  #open(now: number): void {
+    this.#lastOpenAttempt = now;
+    let db: Database.Database | undefined;
+    try {
+      mkdirSync(this.opts.dataDir, { recursive: true });
+      db = new Database(this.file);
+      db.pragma('journal_mode = WAL');
+      // FULL: a commit survives power loss, not only a crash. Group commit makes it cheap.
+      db.pragma('synchronous = FULL');
+      db.pragma('busy_timeout = 5000');
+      // After a checkpoint resets the WAL, it is cut back to this size instead of staying at its peak.
+      db.pragma('journal_size_limit = 67108864');
+      migrate(db);
+      const s = prepare(db);
+      s.probe.run(new Date(now).toISOString()); // proves that the file takes writes
+      if (this.opts.checkpointIntervalMs > 0) {
+        db.pragma('wal_autocheckpoint = 0');
+        this.#checkpointer = startCheckpointer(this.file, this.opts.checkpointIntervalMs, (reason) => {
+          // Without the worker the WAL would grow for ever: hand checkpoints back to SQLite.
+          this.opts.log('warn', 'WAL checkpoint worker failed; SQLite checkpoints on the writer thread now', { reason });
+          if (this.#db?.open) this.#db.pragma('wal_autocheckpoint = 1000');
+        });
+      }
+      this.#db = db;
+      this.#s = s;
+      this.opts.log('info', 'store open', { file: this.file });
+    } catch (err) {
+      try {
+        db?.close();
+      } catch {
+        // already unusable
+      }
+      this.fail(err);
+    }
+  }
+
+  /** Records why the store cannot take writes (logged once per distinct reason) and returns the error. */
+  fail(err: unknown): UnavailableError {
+    if (err instanceof UnavailableError) return err;
+    const detail = err instanceof Error ? err.message : String(err);
+    const reason = `The store at ${this.file} cannot take writes (${detail}); check that DATA_DIR is writable and the disk has room.`;
+    if (reason !== this.#reason) this.opts.log('error', 'store unavailable', { reason });
+    this.#reason = reason;
+    // A connection that failed a write may be in a bad state: open a fresh one next time.
+    this.#dropConnection();
+    return new UnavailableError(reason);
+  }
+
+  #dropConnection(): void {
+    const cp = this.#checkpointer;
+    this.#checkpointer = undefined;
+    void cp?.stop();
+    try {
+      this.#db?.close();
+    } catch {
+      // already closed
+    }
+    this.#db = undefined;
+    this.#s = undefined;
+  }
+
+  /** Runs each item in one transaction, each in its own savepoint, so that one bad item fails alone. */
+  transaction<T>(now: number, items: readonly T[], each: (item: T) => unknown): ({ ok: true; value: unknown } | { ok: false; error: unknown })[] {
+    return this.#tx(now, () => {
+      const db = this.#db!;
+      return items.map((item) => {
+        try {
+          return { ok: true as const, value: db.transaction(() => each(item))() };
+        } catch (error) {
+          if (isIoError(error)) throw error; // the whole commit fails, and every caller hears it
+          return { ok: false as const, error };
+        }
+      });
+    });
+  }
+
+  #tx<R>(now: number, fn: () => R): R {
+    this.ensureOpen(now);
+    try {
+      const out = this.#db!.transaction(fn)();
+      this.stats.commits++;
+      return out;
+    } catch (err) {
+      throw this.fail(err);
+    }
+  }
+
+  probe(now: number): void {
+    this.ensureOpen(now);
+    try {
+      this.#s!.probe.run(new Date(now).toISOString());
+    } catch (err) {
+      throw this.fail(err);
+    }
+  }
+
+  /** Stores one request's events (inside transaction()). */
+  accept(events: readonly EventInput[], now: number, windowMs = this.opts.dedupWindowMs): AcceptResult {
+    const s = this.#s!;
+    let accepted = 0;
+    const out: AcceptedEvent[] = [];
+    for (const e of events) {
+      const prior = s.byId.get(e.key);
+      let id = e.key;
+      if (prior) {
+        // The same body again after the dedup window is a new event, with an id of its own.
+        const latest = prior.id_source === 'payload' ? prior : (s.latestRepeat.get(`${e.key}.`, `${e.key}/`) ?? prior);
+        if (prior.id_source === 'payload' || now - latest.received_at < windowMs) {
+          s.duplicate.run(now, latest.seq);
+          out.push({ id: latest.id, name: e.name, duplicate: true });
+          continue;
+        }
+        id = `${e.key}.${s.countRepeats.get(`${e.key}.`, `${e.key}/`)!.n + 2}`;
+      }
+      const seq = Number(
+        s.insert.run(id, e.idSource, e.eventID, e.name, e.entityType, e.entityId, now, e.handlers.length, e.raw)
+          .lastInsertRowid,
+      );
+      for (const h of e.handlers) s.fanOut.run(seq, h, now, now, now);
+      accepted++;
+      out.push({ id, name: e.name, duplicate: false });
+    }
+    this.stats.accepted += accepted;
+    this.stats.duplicates += events.length - accepted;
+    return { accepted, duplicates: events.length - accepted, events: out };
+  }
+
+  /** Claims due deliveries (inside transaction()). */
+  claim(limit: number, leaseMs: number, exclude: readonly number[], now: number): { deliveries: ClaimedDelivery[]; nextDueAt: number | null } {
+    const s = this.#s!;
+    const rows =
+      limit > 0 ? s.claim.all(now + leaseMs, now, now, JSON.stringify(exclude), Math.min(limit, 1000)) : [];
+    const deliveries = rows.map((r) => ({
+      id: r.id,
+      handler: r.handler,
+      attempt: r.attempts,
+      replays: r.replays,
+      event: toStoredEvent(s.eventBySeq.get(r.event_seq)!),
+    }));
+    const next = s.nextDue.get(JSON.stringify(exclude))?.due_at ?? null;
+    return { deliveries, nextDueAt: next };
+  }
+
+  /** Records a run's outcome (inside transaction()). */
+  settle(x: Settlement, now: number): void {
+    const s = this.#s!;
+    const o = x.outcome;
+    const err = 'error' in o ? o.error : undefined;
+    s.attempt.run(x.id, x.replays, x.attempt, x.startedAt, now, o.kind, err?.message ?? null, err?.errorClass ?? null, err?.traceId ?? null);
+    // Only the run that holds the delivery settles it: a replay or a second claim in between wins.
+    const guard = [x.id, x.attempt, x.replays] as const;
+    switch (o.kind) {
+      case 'done':
+      case 'skipped':
+        s.finish.run('done', now, null, null, null, ...guard);
+        break;
+      case 'dead':
+        s.finish.run('dead', now, err!.message, err!.errorClass, err!.traceId ?? null, ...guard);
+        break;
+      case 'retry':
+        s.retry.run(o.runAt, now, err!.message, err!.errorClass, err!.traceId ?? null, ...guard);
+        break;
+      case 'released':
+        s.release.run(now, now, ...guard);
+        break;
+    }
+  }
+
+  extendLeases(ids: readonly number[], leaseMs: number, now: number): void {
+    this.#s!.extend.run(now + leaseMs, now, JSON.stringify(ids));
+  }
+
+  replay(sel: ReplaySelector, now: number): ReplayResult {
+    const s = this.#s!;
+    if ('ids' in sel) {
+      const replayed = s.replayIds.all(now, now, JSON.stringify(sel.ids)).map((r) => r.id);
+      const done = new Set(replayed);
+      return { replayed, skipped: sel.ids.filter((id) => !done.has(id)) };
+    }
+    const replayed = s.replayDead.all(now, now, sel.handler ?? null, sel.eventName ?? null).map((r) => r.id);
+    return { replayed, skipped: [] };
+  }
+
+  /** Deletes, in slices, finished events received before `cutoff` with their deliveries and history. */
+  prune(cutoff: number, now: number, slice = 500): PruneResult {
+    let events = 0;
+    let deliveries = 0;
+    for (;;) {
+      const [e, d] = this.#tx(now, () => {
+        const seqs = this.#s!.prunable.all(cutoff, slice).map((r) => r.seq);
+        const json = JSON.stringify(seqs);
+        this.#s!.pruneAttempts.run(json);
+        const nd = this.#s!.pruneDeliveries.run(json).changes;
+        const ne = this.#s!.pruneEvents.run(json).changes;
+        return [ne, nd] as const;
+      });
+      events += e;
+      deliveries += d;
+      if (e < slice) return { events, deliveries };
+    }
+  }
+
+  list(f: DeliveryFilter, now: number): DeliveryRecord[] {
+    this.ensureOpen(now);
+    const limit = Math.min(Math.max(f.limit ?? 100, 1), 1000);
+    return this.#s!.list.all(f.status ?? null, f.handler ?? null, f.eventName ?? null, f.afterId ?? 0, limit).map(toRecord);
+  }
+
+  get(id: number, now: number): DeliveryDetail | undefined {
+    this.ensureOpen(now);
+    const s = this.#s!;
+    const row = s.one.get(id);
+    if (!row) return undefined;
+    const history: AttemptRecord[] = s.history.all(id).map((a) => ({
+      cycle: a.cycle,
+      attempt: a.attempt,
+      startedAt: a.started_at,
+      finishedAt: a.finished_at,
+      outcome: a.outcome as AttemptRecord['outcome'],
+      error: errorOf(a.error, a.error_class, a.trace_id),
+    }));
+    return { ...toRecord(row), event: toStoredEvent(s.eventBySeq.get(row.event_seq)!), history };
+  }
+
+  counts(now: number): DeliveryCounts {
+    this.ensureOpen(now);
+    const s = this.#s!;
+    const out: Record<DeliveryStatus, number> = { pending: 0, running: 0, done: 0, dead: 0 };
+    for (const r of s.counts.all()) out[r.status] = r.n;
+    return { ...out, unroutedEvents: s.unrouted.get()!.n };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const cp = this.#checkpointer;
+    this.#checkpointer = undefined;
+    await cp?.stop();
+    try {
+      this.#db?.close();
+    } catch {
+      // nothing more to do
+    }
+    this.#db = undefined;
+    this.#s = undefined;
+  }
+}
+
+const isIoError = (err: unknown): boolean => {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^SQLITE_(IOERR|FULL|READONLY|CANTOPEN|CORRUPT|NOTADB|BUSY|LOCKED|PERM)/.test(code);
+};
+
+interface DeliveryRow {
+  id: number;
+  event_seq: number;
+  event_id: string;
+  event_name: string;
+  handler: string;
+  status: DeliveryStatus;
+  attempts: number;
+  replays: number;
+  due_at: number | null;
+  created_at: number;
+  updated_at: number;
+  last_error: string | null;
+  last_error_class: string | null;
+  last_trace_id: string | null;
+}
+
+interface EventRow {
+  seq: number;
+  id: string;
+  name: string;
+  received_at: number;
+  raw: string;
+}
+
+const toStoredEvent = (r: EventRow): StoredEvent => ({ seq: r.seq, id: r.id, name: r.name, receivedAt: r.received_at, raw: r.raw });
+
+function errorOf(message: string | null, errorClass: string | null, traceId: string | null): AttemptError | null {
+  if (message === null) return null;
+  return { message, errorClass: errorClass ?? 'Error', ...(traceId ? { traceId } : {}) };
+}
+
+const toRecord = (r: DeliveryRow): DeliveryRecord => ({
+  id: r.id,
+  eventId: r.event_id,
+  eventName: r.event_name,
+  handler: r.handler,
+  status: r.status,
+  attempts: r.attempts,
+  replays: r.replays,
+  dueAt: r.due_at,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+  lastError: errorOf(r.last_error, r.last_error_class, r.last_trace_id),
+});
+
+const DELIVERY_COLUMNS = `d.id, d.event_seq, e.id AS event_id, e.name AS event_name, d.handler, d.status, d.attempts,
+  d.replays, d.due_at, d.created_at, d.updated_at, d.last_error, d.last_error_class, d.last_trace_id`;
+
+function prepare(db: Database.Database) {
+  type Row<T> = Database.Statement<unknown[], T>;
+  const p = <T = unknown>(sql: string) => db.prepare(sql) as Row<T>;
+  return {
+    byId: p<{ seq: number; id: string; id_source: string; received_at: number }>(
+      'SELECT seq, id, id_source, received_at FROM events WHERE id = ?',
+    ),
+    // Repeats of a content hash are '<key>.2', '<key>.3', ...: a range of the same unique index.
+    latestRepeat: p<{ seq: number; id: string; id_source: string; received_at: number }>(
+      'SELECT seq, id, id_source, received_at FROM events WHERE id >= ? AND id < ? ORDER BY seq DESC LIMIT 1',
+    ),
+    countRepeats: p<{ n: number }>('SELECT count(*) AS n FROM events WHERE id >= ? AND id < ?'),
+    insert: p(`INSERT INTO events (id, id_source, event_id, name, entity_type, entity_id, received_at, routed, raw)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    duplicate: p('UPDATE events SET duplicates = duplicates + 1, last_duplicate_at = ? WHERE seq = ?'),
+    fanOut: p(`INSERT INTO deliveries (event_seq, handler, status, due_at, created_at, updated_at)
+               VALUES (?, ?, 'pending', ?, ?, ?)`),
+    probe: p(`INSERT INTO meta (key, value) VALUES ('last_write_probe', ?)
+              ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
+    claim: p<{ id: number; event_seq: number; handler: string; attempts: number; replays: number }>(`
+      UPDATE deliveries SET status = 'running', attempts = attempts + 1, due_at = ?, updated_at = ?
+      WHERE id IN (
+        SELECT id FROM deliveries
+        WHERE status IN ('pending', 'running') AND due_at <= ?
+          AND id NOT IN (SELECT value FROM json_each(?))
+        ORDER BY due_at, id LIMIT ?)
+      RETURNING id, event_seq, handler, attempts, replays`),
+    nextDue: p<{ due_at: number }>(`
+      SELECT due_at FROM deliveries
+      WHERE status IN ('pending', 'running') AND id NOT IN (SELECT value FROM json_each(?))
+      ORDER BY due_at LIMIT 1`),
+    eventBySeq: p<EventRow>('SELECT seq, id, name, received_at, raw FROM events WHERE seq = ?'),
+    attempt: p(`INSERT INTO delivery_attempts
+                (delivery_id, cycle, attempt, started_at, finished_at, outcome, error, error_class, trace_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    finish: p(`UPDATE deliveries SET status = ?, due_at = NULL, updated_at = ?,
+                 last_error = ?, last_error_class = ?, last_trace_id = ?
+               WHERE id = ? AND status = 'running' AND attempts = ? AND replays = ?`),
+    retry: p(`UPDATE deliveries SET status = 'pending', due_at = ?, updated_at = ?,
+                last_error = ?, last_error_class = ?, last_trace_id = ?
+              WHERE id = ? AND status = 'running' AND attempts = ? AND replays = ?`),
+    release: p(`UPDATE deliveries SET status = 'pending', due_at = ?, updated_at = ?, attempts = attempts - 1
+                WHERE id = ? AND status = 'running' AND attempts = ? AND replays = ?`),
+    extend: p(`UPDATE deliveries SET due_at = ?, updated_at = ?
+               WHERE status = 'running' AND id IN (SELECT value FROM json_each(?))`),
+    replayIds: p<{ id: number }>(`
+      UPDATE deliveries SET status = 'pending', attempts = 0, replays = replays + 1, due_at = ?, updated_at = ?
+      WHERE id IN (SELECT value FROM json_each(?)) AND status IN ('dead', 'done')
+      RETURNING id`),
+    replayDead: p<{ id: number }>(`
+      UPDATE deliveries SET status = 'pending', attempts = 0, replays = replays + 1, due_at = ?, updated_at = ?
+      WHERE status = 'dead' AND (?3 IS NULL OR handler = ?3)
+        AND (?4 IS NULL OR event_seq IN (SELECT seq FROM events WHERE name = ?4))
+      RETURNING id`),
+    prunable: p<{ seq: number }>(`
+      SELECT e.seq FROM events e
+      WHERE e.received_at < ?
+        AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.status <> 'done')
+      ORDER BY e.received_at LIMIT ?`),
+    pruneAttempts: p(`DELETE FROM delivery_attempts WHERE delivery_id IN
+                      (SELECT id FROM deliveries WHERE event_seq IN (SELECT value FROM json_each(?)))`),
+    pruneDeliveries: p('DELETE FROM deliveries WHERE event_seq IN (SELECT value FROM json_each(?))'),
+    pruneEvents: p('DELETE FROM events WHERE seq IN (SELECT value FROM json_each(?))'),
+    list: p<DeliveryRow>(`
+      SELECT ${DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq
+      WHERE (?1 IS NULL OR d.status = ?1) AND (?2 IS NULL OR d.handler = ?2) AND (?3 IS NULL OR e.name = ?3)
+        AND d.id > ?4
+      ORDER BY d.id LIMIT ?5`),
+    one: p<DeliveryRow>(`SELECT ${DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id = ?`),
+    history: p<{ cycle: number; attempt: number; started_at: number; finished_at: number; outcome: string; error: string | null; error_class: string | null; trace_id: string | null }>(
+      'SELECT cycle, attempt, started_at, finished_at, outcome, error, error_class, trace_id FROM delivery_attempts WHERE delivery_id = ? ORDER BY id',
+    ),
+    counts: p<{ status: DeliveryStatus; n: number }>('SELECT status, count(*) AS n FROM deliveries GROUP BY status'),
+    unrouted: p<{ n: number }>('SELECT count(*) AS n FROM events WHERE routed = 0'),
+  };
+}
