@@ -64,6 +64,24 @@ const schema = z.object({
   DEDUP_WINDOW_MS: int(0, 365 * 24 * 3600 * 1000).default(3_600_000),
   /** Behind a reverse proxy: true, a hop count, or trusted addresses. */
   TRUST_PROXY: trustProxy.default(false),
+  /** A folder of the deployment's own handler modules (.js/.mjs), besides the shipped handlers/. */
+  HANDLERS_DIR: z.string().trim().min(1, 'must not be empty').optional(),
+  /** Handler runs at once. */
+  HANDLER_CONCURRENCY: int(1, 1000).default(8),
+  /** A run that takes longer is aborted through ctx.signal and counts as a failed attempt, in ms. */
+  HANDLER_TIMEOUT_MS: int(10, 24 * 3600 * 1000).default(30_000),
+  /** How long a claimed delivery stays leased without a heartbeat; after a crash it runs again once it ends, in ms. */
+  HANDLER_LEASE_MS: int(500, 3600 * 1000).default(15_000),
+  /** Runs of one delivery before it is dead (a replay starts again from 1). */
+  MAX_ATTEMPTS: int(1, 1000).default(12),
+  /** The first retry's delay ceiling, in ms (doubles per attempt, full jitter). */
+  RETRY_BASE_MS: int(1, 24 * 3600 * 1000).default(1000),
+  /** No retry waits longer, in ms. */
+  RETRY_MAX_MS: int(1, 30 * 24 * 3600 * 1000).default(3_600_000),
+  /** Finished events and deliveries are deleted after this many days; 0 keeps them for ever. */
+  RETENTION_DAYS: int(0, 36_500).default(7),
+  /** On SIGTERM, how long running handlers get to finish before they are aborted, in ms. */
+  SHUTDOWN_TIMEOUT_MS: int(0, 3600 * 1000).default(20_000),
   /** pino level. */
   LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 });
@@ -83,6 +101,15 @@ export interface Config {
   readonly maxBatch: number;
   readonly dedupWindowMs: number;
   readonly trustProxy: boolean | number | string;
+  readonly handlersDir: string | undefined;
+  readonly handlerConcurrency: number;
+  readonly handlerTimeoutMs: number;
+  readonly handlerLeaseMs: number;
+  readonly maxAttempts: number;
+  readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
+  readonly retentionDays: number;
+  readonly shutdownTimeoutMs: number;
   readonly logLevel: (typeof LOG_LEVELS)[number];
 }
 
@@ -122,6 +149,9 @@ export function loadConfig(env: Env): Config {
   if (c.QUEUE === 'redis' && !c.REDIS_URL) {
     problems.push({ variable: 'REDIS_URL', message: 'is required when QUEUE=redis' });
   }
+  if (c.RETRY_MAX_MS < c.RETRY_BASE_MS) {
+    problems.push({ variable: 'RETRY_MAX_MS', message: `must not be less than RETRY_BASE_MS (${c.RETRY_BASE_MS})` });
+  }
   if (problems.length) throw new ConfigError(problems);
   return Object.freeze({
     port: c.PORT,
@@ -135,6 +165,15 @@ export function loadConfig(env: Env): Config {
     maxBatch: c.MAX_BATCH,
     dedupWindowMs: c.DEDUP_WINDOW_MS,
     trustProxy: c.TRUST_PROXY,
+    handlersDir: c.HANDLERS_DIR === undefined ? undefined : resolve(c.HANDLERS_DIR),
+    handlerConcurrency: c.HANDLER_CONCURRENCY,
+    handlerTimeoutMs: c.HANDLER_TIMEOUT_MS,
+    handlerLeaseMs: c.HANDLER_LEASE_MS,
+    maxAttempts: c.MAX_ATTEMPTS,
+    retryBaseMs: c.RETRY_BASE_MS,
+    retryMaxMs: c.RETRY_MAX_MS,
+    retentionDays: c.RETENTION_DAYS,
+    shutdownTimeoutMs: c.SHUTDOWN_TIMEOUT_MS,
     logLevel: c.LOG_LEVEL,
   });
 }

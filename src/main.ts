@@ -1,5 +1,6 @@
 // Runs the router: configuration from the environment, the app, the listening socket, signals.
 import { type Config, ConfigError, loadConfig, readEnv } from './config.js';
+import { BUILTIN_HANDLERS_DIR, HandlerLoadError, loadHandlers } from './delivery/loader.js';
 import { createLogger } from './log.js';
 import { buildApp } from './server.js';
 import { resolveWebhookTokens } from './webhook-tokens.js';
@@ -29,7 +30,22 @@ export async function main(env = readEnv()): Promise<void> {
     process.stderr.write(`hubex-router: ${(err as Error).message}\n`);
     process.exit(EX_CONFIG);
   }
-  const app = await buildApp(config, { logger: log, tokens: tokens.tokens });
+  let handlers;
+  try {
+    handlers = await loadHandlers([
+      { dir: BUILTIN_HANDLERS_DIR },
+      ...(config.handlersDir ? [{ dir: config.handlersDir, required: true }] : []),
+    ]);
+  } catch (err) {
+    if (!(err instanceof HandlerLoadError)) throw err;
+    process.stderr.write(`hubex-router: cannot load a handler: ${err.message}\n`);
+    process.exit(EX_CONFIG);
+  }
+  log.info(
+    { handlers: handlers.map((h) => (h.enabled === false ? `${h.name} (disabled)` : h.name)) },
+    `${handlers.filter((h) => h.enabled !== false).length} handler(s) enabled`,
+  );
+  const app = await buildApp(config, { logger: log, tokens: tokens.tokens, handlers });
   await app.listen({ port: config.port, host: config.host });
   process.stderr.write(banner(config, app.server.address(), tokens.generatedFile ? tokens.tokens[0] : undefined));
 
@@ -38,10 +54,12 @@ export async function main(env = readEnv()): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
+    // Handlers get SHUTDOWN_TIMEOUT_MS, then are aborted; this is the last resort beyond that.
+    const limitMs = config.shutdownTimeoutMs + 10_000;
     const timer = setTimeout(() => {
-      log.error('did not stop within 30 s; exiting');
+      log.error(`did not stop within ${limitMs} ms; exiting`);
       process.exit(1);
-    }, 30_000);
+    }, limitMs);
     timer.unref();
     await app.close();
     log.info('stopped');

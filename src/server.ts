@@ -12,14 +12,29 @@ import { HttpError } from './errors.js';
 import { EventCatalogue } from './events/catalogue.js';
 import { createNormalizer } from './events/normalize.js';
 import { createLogger, redactUrl } from './log.js';
+import type { Handler } from './delivery/define-handler.js';
+import { Dispatcher } from './delivery/dispatcher.js';
+import { HandlerRegistry } from './delivery/registry.js';
+import { startRetention } from './delivery/retention.js';
+import { eventRebuilder } from './events/rebuild.js';
+import type { DeliveryStore } from './queue/deliveries.js';
 import type { Inbox } from './queue/inbox.js';
 import { SqliteInbox } from './queue/sqlite/sqlite-inbox.js';
 import { resolveWebhookTokens } from './webhook-tokens.js';
 
+/** The store: the inbox the route writes to, and the deliveries the dispatcher runs. */
+export type Store = Inbox & DeliveryStore;
+
 export interface AppDeps {
   readonly logger?: Logger;
-  /** Defaults to a SqliteInbox in config.dataDir, closed with the app. */
-  readonly inbox?: Inbox;
+  /** Defaults to a SqliteInbox in config.dataDir, fanning out to `handlers`, closed with the app. */
+  readonly inbox?: Store;
+  /** The handlers events fan out to (main.ts loads them from handlers/ and HANDLERS_DIR). Default none. */
+  readonly handlers?: readonly Handler[];
+  /** The HubEx client a handler run gets as ctx.hubex (one shared client; per tenant later). */
+  readonly hubexFor?: (event: import('./events/event.js').HubexEvent) => unknown;
+  /** False: store and fan out, but run nothing (the command line opens the store this way). Default true. */
+  readonly dispatch?: boolean;
   readonly catalogue?: EventCatalogue;
   /** Defaults to WEBHOOK_TOKENS, or the generated token in DATA_DIR. */
   readonly tokens?: readonly string[];
@@ -27,8 +42,11 @@ export interface AppDeps {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    readonly inbox: Inbox;
+    readonly inbox: Store;
     readonly catalogue: EventCatalogue;
+    readonly handlers: HandlerRegistry;
+    /** Undefined when the app was built with dispatch: false. */
+    readonly dispatcher: Dispatcher | undefined;
   }
   interface FastifyRequest {
     /** Filled by the webhook route, for the request's log line. */
@@ -58,16 +76,47 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     routerOptions: { ignoreTrailingSlash: true },
   });
 
+  const catalogue = deps.catalogue ?? new EventCatalogue();
+  const registry = new HandlerRegistry(deps.handlers ?? [], catalogue);
   const ownsInbox = deps.inbox === undefined;
   const inbox =
     deps.inbox ??
-    new SqliteInbox({ dataDir: config.dataDir, dedupWindowMs: config.dedupWindowMs, log: logger.child({ part: 'inbox' }) });
-  if (ownsInbox) app.addHook('onClose', async () => inbox.close());
+    new SqliteInbox({
+      dataDir: config.dataDir,
+      dedupWindowMs: config.dedupWindowMs,
+      route: (event) => registry.match(event),
+      log: logger.child({ part: 'store' }),
+    });
   // Opens the store before the first call, and logs why when it cannot (the app starts anyway: 503s).
   await inbox.health();
-  const catalogue = deps.catalogue ?? new EventCatalogue();
+  const normalize = createNormalizer({ catalogue, maxBatch: config.maxBatch });
+  const dispatcher =
+    deps.dispatch === false
+      ? undefined
+      : new Dispatcher({
+          store: inbox,
+          registry,
+          rebuild: eventRebuilder(normalize),
+          hubexFor: deps.hubexFor ?? (() => undefined),
+          log: logger.child({ part: 'dispatcher' }),
+          concurrency: config.handlerConcurrency,
+          timeoutMs: config.handlerTimeoutMs,
+          leaseMs: config.handlerLeaseMs,
+          maxAttempts: config.maxAttempts,
+          retry: { baseMs: config.retryBaseMs, maxMs: config.retryMaxMs },
+        });
+  const retention =
+    deps.dispatch === false ? undefined : startRetention(inbox, config.retentionDays, logger.child({ part: 'retention' }));
+  // Shutdown, after the server has stopped taking calls: drain the handlers, then close the store.
+  app.addHook('onClose', async () => {
+    retention?.stop();
+    await dispatcher?.stop(config.shutdownTimeoutMs);
+    if (ownsInbox) await inbox.close();
+  });
   app.decorate('inbox', inbox);
   app.decorate('catalogue', catalogue);
+  app.decorate('handlers', registry);
+  app.decorate('dispatcher', dispatcher);
 
   // From the first moment of close() on, new requests are refused: nothing new is acknowledged.
   let closing = false;
@@ -104,9 +153,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   await app.register(healthRoutes);
   await app.register(webhookRoutes, {
     tokens: deps.tokens ?? resolveWebhookTokens(config).tokens,
-    normalize: createNormalizer({ catalogue, maxBatch: config.maxBatch }),
+    normalize,
     bodyLimit: config.bodyLimit,
   });
   await app.ready();
+  dispatcher?.start();
   return app;
 }
