@@ -2,7 +2,7 @@
 // this thread's event loop are committed in one transaction (group commit), then all answered.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Call, Reply, WireError } from './protocol.js';
-import { SqliteWriter, UnavailableError, type WriterOptions } from './writer.js';
+import { isIoError, SqliteWriter, UnavailableError, type WriterOptions } from './writer.js';
 
 const port = parentPort!;
 const writer = new SqliteWriter({
@@ -54,7 +54,7 @@ function flush(): void {
     try {
       out.push({ id: c.id, value: read(c) });
     } catch (err) {
-      out.push({ id: c.id, error: wireError(err instanceof UnavailableError ? err : writer.fail(err)) });
+      out.push({ id: c.id, error: wireError(isIoError(err) ? writer.fail(err) : err) });
     }
   }
   reply(out);

@@ -155,7 +155,7 @@ export class SqliteWriter {
       this.stats.commits++;
       return out;
     } catch (err) {
-      throw this.fail(err);
+      throw isIoError(err) ? this.fail(err) : err;
     }
   }
 
@@ -164,7 +164,7 @@ export class SqliteWriter {
     try {
       this.#s!.probe.run(new Date(now).toISOString());
     } catch (err) {
-      throw this.fail(err);
+      throw this.fail(err); // any failure of this one write means the store cannot take writes
     }
   }
 
@@ -251,7 +251,7 @@ export class SqliteWriter {
       const done = new Set(replayed);
       return { replayed, skipped: sel.ids.filter((id) => !done.has(id)) };
     }
-    const replayed = s.replayDead.all(now, now, sel.handler ?? null, sel.eventName ?? null).map((r) => r.id);
+    const replayed = s.replayDead.all({ now, handler: sel.handler ?? null, eventName: sel.eventName ?? null }).map((r) => r.id);
     return { replayed, skipped: [] };
   }
 
@@ -277,7 +277,9 @@ export class SqliteWriter {
   list(f: DeliveryFilter, now: number): DeliveryRecord[] {
     this.ensureOpen(now);
     const limit = Math.min(Math.max(f.limit ?? 100, 1), 1000);
-    return this.#s!.list.all(f.status ?? null, f.handler ?? null, f.eventName ?? null, f.afterId ?? 0, limit).map(toRecord);
+    return this.#s!.list
+      .all({ status: f.status ?? null, handler: f.handler ?? null, eventName: f.eventName ?? null, afterId: f.afterId ?? 0, limit })
+      .map(toRecord);
   }
 
   get(id: number, now: number): DeliveryDetail | undefined {
@@ -320,7 +322,7 @@ export class SqliteWriter {
   }
 }
 
-const isIoError = (err: unknown): boolean => {
+export const isIoError = (err: unknown): boolean => {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && /^SQLITE_(IOERR|FULL|READONLY|CANTOPEN|CORRUPT|NOTADB|BUSY|LOCKED|PERM)/.test(code);
 };
@@ -424,9 +426,9 @@ function prepare(db: Database.Database) {
       WHERE id IN (SELECT value FROM json_each(?)) AND status IN ('dead', 'done')
       RETURNING id`),
     replayDead: p<{ id: number }>(`
-      UPDATE deliveries SET status = 'pending', attempts = 0, replays = replays + 1, due_at = ?, updated_at = ?
-      WHERE status = 'dead' AND (?3 IS NULL OR handler = ?3)
-        AND (?4 IS NULL OR event_seq IN (SELECT seq FROM events WHERE name = ?4))
+      UPDATE deliveries SET status = 'pending', attempts = 0, replays = replays + 1, due_at = @now, updated_at = @now
+      WHERE status = 'dead' AND (@handler IS NULL OR handler = @handler)
+        AND (@eventName IS NULL OR event_seq IN (SELECT seq FROM events WHERE name = @eventName))
       RETURNING id`),
     prunable: p<{ seq: number }>(`
       SELECT e.seq FROM events e
@@ -439,9 +441,9 @@ function prepare(db: Database.Database) {
     pruneEvents: p('DELETE FROM events WHERE seq IN (SELECT value FROM json_each(?))'),
     list: p<DeliveryRow>(`
       SELECT ${DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq
-      WHERE (?1 IS NULL OR d.status = ?1) AND (?2 IS NULL OR d.handler = ?2) AND (?3 IS NULL OR e.name = ?3)
-        AND d.id > ?4
-      ORDER BY d.id LIMIT ?5`),
+      WHERE (@status IS NULL OR d.status = @status) AND (@handler IS NULL OR d.handler = @handler)
+        AND (@eventName IS NULL OR e.name = @eventName) AND d.id > @afterId
+      ORDER BY d.id LIMIT @limit`),
     one: p<DeliveryRow>(`SELECT ${DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id = ?`),
     history: p<{ cycle: number; attempt: number; started_at: number; finished_at: number; outcome: string; error: string | null; error_class: string | null; trace_id: string | null }>(
       'SELECT cycle, attempt, started_at, finished_at, outcome, error, error_class, trace_id FROM delivery_attempts WHERE delivery_id = ? ORDER BY id',
