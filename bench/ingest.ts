@@ -24,36 +24,44 @@
 //
 // Read ../shared/BENCHMARKING.md: absolute figures on this 2-core machine swing by 2x from run
 // to run, and the generator shares the cores with the server; only same-run ratios mean much.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import autocannon, { type Result } from 'autocannon';
 import Database from 'better-sqlite3';
+import {
+  type Server as AnyServer,
+  cpuSeconds,
+  f0,
+  f1,
+  f2,
+  HOST,
+  ID,
+  log,
+  median,
+  num,
+  PATH,
+  pad,
+  pct,
+  QUICK,
+  ROOT,
+  setting,
+  sleep,
+  start,
+  stop,
+  TEMPLATE,
+  TOKEN,
+  uniqueBody,
+} from './support.js';
+
+type Name = 'bare' | 'router';
+type Server = AnyServer<Name>;
 
 // ---------------------------------------------------------------------------------------------
 // Settings
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const QUICK = process.argv.includes('--quick');
-
-function setting(name: string, fallback: string): string {
-  const flag = `--${name.replace(/^BENCH_/, '').toLowerCase().replace(/_/g, '-')}=`;
-  const arg = process.argv.find((a) => a.startsWith(flag));
-  if (arg) return arg.slice(flag.length);
-  const env = process.env[name];
-  return env !== undefined && env.trim() !== '' ? env.trim() : fallback;
-}
-
-function num(name: string, full: number, quick: number): number {
-  const v = Number(setting(name, String(QUICK ? quick : full)));
-  if (!Number.isFinite(v) || v < 0) throw new Error(`${name} must be a number >= 0`);
-  return v;
-}
 
 const S = {
   rounds: num('BENCH_ROUNDS', 5, 2),
@@ -70,116 +78,16 @@ const S = {
   sync: setting('BENCH_SYNC', '1') !== '0',
   routerMain: setting('BENCH_ROUTER_MAIN', 'dist/src/main.js'),
   logLevel: setting('BENCH_LOG_LEVEL', 'info'),
+  // The ingest figure is for ingest alone (issue 2); true adds the log-events handler's delivery per event.
+  logEvents: setting('BENCH_LOG_EVENTS', 'false'),
   parts: new Set(setting('BENCH_PARTS', 'throughput,latency').split(',').map((s) => s.trim())),
 };
 
-const HOST = '127.0.0.1';
-const TOKEN = 'bench-token-0123456789abcdef';
-const PATH = `/hooks/hubex/${TOKEN}`;
-
-// A HubEx-like asset event. CorrelationID carries the unique part; it is not one of the fields
-// the router takes as the notification's own id, so the router dedups by content hash (sha256 of
-// the canonical JSON), the costlier of its two paths and the one HubEx's undocumented body gets.
-const ID = '[<id>]'; // autocannon puts a 33-character hyperid here
-const TEMPLATE = JSON.stringify({
-  EventID: 41,
-  EventName: 'AssetUpdated',
-  AssetID: 550_123,
-  TenantID: 77,
-  CompanyID: 1204,
-  LocationID: 88_113,
-  AssetTypeID: 12,
-  AssetName: 'Kaeltemaschine Halle 3 / Linie B',
-  SerialNumber: 'KM-2019-00451-B',
-  Manufacturer: 'Frigotec GmbH',
-  Status: 'active',
-  ChangedFields: ['Status', 'NextMaintenanceDate', 'ResponsibleUserID'],
-  NextMaintenanceDate: '2025-07-01T00:00:00Z',
-  ResponsibleUserID: 3127,
-  ChangedBy: { UserID: 311, Name: 'J. Becker', Email: 'j.becker@example.com' },
-  EventDate: '2025-06-12T08:14:03.512Z',
-  CorrelationID: ID,
-  Url: 'https://api.hubex.de/api/v1/Assets/550123',
-});
 const BODY_BYTES = Buffer.byteLength(TEMPLATE) - ID.length + 33;
 
 // ---------------------------------------------------------------------------------------------
 // Child processes
 
-interface Server {
-  readonly name: 'bare' | 'router';
-  readonly port: number;
-  readonly child: ChildProcess;
-  stderr: string;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = net.createServer();
-    s.once('error', rej);
-    s.listen(0, HOST, () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => res(port));
-    });
-  });
-}
-
-async function start(name: Server['name'], args: string[], env: NodeJS.ProcessEnv, stdout: number | 'ignore'): Promise<Server> {
-  const port = await freePort();
-  const child = spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: { ...env, PORT: String(port), HOST },
-    stdio: ['ignore', stdout, 'pipe'],
-  });
-  const server: Server = { name, port, child, stderr: '' };
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (d: string) => {
-    if (server.stderr.length < 20_000) server.stderr += d;
-  });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`${name} exited during start (${child.exitCode ?? child.signalCode}):\n${server.stderr}`);
-    }
-    if (await canConnect(port)) return server;
-    if (Date.now() > deadline) throw new Error(`${name} did not listen on ${HOST}:${port} within 30 s:\n${server.stderr}`);
-    await sleep(100);
-  }
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((res) => {
-    const socket = net.connect(port, HOST);
-    socket.once('connect', () => {
-      socket.destroy();
-      res(true);
-    });
-    socket.once('error', () => res(false));
-  });
-}
-
-async function stop(server: Server): Promise<void> {
-  const { child } = server;
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((res) => child.once('exit', () => res()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** CPU seconds (user + system) a process has used so far, from /proc; NaN where there is none. */
-function cpuSeconds(pid: number | undefined): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-  } catch {
-    return Number.NaN;
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Before each measured run: waits until every server is idle (the router checkpoints its WAL
@@ -288,11 +196,6 @@ interface OpenLoopRun {
   genCores: number;
 }
 
-let uniq = 0;
-const uniqueBody = (tag: string): string =>
-  // Same length as autocannon's hyperid, so the bodies are the same size in both parts.
-  TEMPLATE.replace(ID, `${tag}-${process.pid}-${(uniq++).toString(36).padStart(33 - tag.length - String(process.pid).length - 2, '0')}`);
-
 function openLoop(server: Server, agent: http.Agent, rate: number, seconds: number): Promise<OpenLoopRun> {
   const total = Math.max(1, Math.round(rate * seconds));
   const interval = 1000 / rate;
@@ -370,23 +273,6 @@ async function openLoopRun(server: Server, agent: http.Agent, seconds: number): 
 // ---------------------------------------------------------------------------------------------
 // Figures
 
-function pct(sorted: ArrayLike<number>, p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-const f0 = (n: number) => (Number.isNaN(n) ? '-' : Math.round(n).toLocaleString('en-US'));
-const f1 = (n: number) => (Number.isNaN(n) ? '-' : n.toFixed(1));
-const f2 = (n: number) => (Number.isNaN(n) ? '-' : n.toFixed(2));
-const pad = (s: string, n: number) => s.padStart(n);
-
 function statusText(s: Statuses): string {
   const parts = [`202: ${s.s202}`];
   if (s.s200) parts.push(`200 (duplicate!): ${s.s200}`);
@@ -395,7 +281,6 @@ function statusText(s: Statuses): string {
   return parts.join(', ');
 }
 
-const log = (line = '') => process.stdout.write(`${line}\n`);
 
 // ---------------------------------------------------------------------------------------------
 // The run
@@ -417,7 +302,7 @@ async function main(): Promise<void> {
   log('the generator (this process) shares the cores with the server under test; see the "gen" column\n');
 
   const servers: Server[] = [];
-  const totals: Record<Server['name'], Statuses> = { bare: noStatuses(), router: noStatuses() };
+  const totals: Record<Name, Statuses> = { bare: noStatuses(), router: noStatuses() };
   const count = (server: Server, s: Statuses) => addStatuses(totals[server.name], s);
   try {
     const bare = await start('bare', ['--import', 'tsx', 'bench/bare-server.ts'], process.env, 'ignore');
@@ -426,14 +311,14 @@ async function main(): Promise<void> {
     const router = await start(
       'router',
       [...routerArgs, S.routerMain],
-      { ...process.env, DATA_DIR: dataDir, WEBHOOK_TOKENS: TOKEN, LOG_LEVEL: S.logLevel, QUEUE: 'sqlite' },
+      { ...process.env, DATA_DIR: dataDir, WEBHOOK_TOKENS: TOKEN, LOG_LEVEL: S.logLevel, QUEUE: 'sqlite', LOG_EVENTS: S.logEvents },
       logFd,
     );
     servers.push(router);
     const order = (round: number) => (round % 2 === 0 ? [bare, router] : [router, bare]);
 
     // Part 1 -----------------------------------------------------------------------------------
-    const runs: Record<Server['name'], CannonRun[]> = { bare: [], router: [] };
+    const runs: Record<Name, CannonRun[]> = { bare: [], router: [] };
     if (S.parts.has('throughput')) {
       log(`== Throughput: autocannon, ${S.connections} connections, ${S.rounds} rounds x ${S.duration} s per server, alternated`);
       if (S.warmup > 0) {
@@ -456,7 +341,7 @@ async function main(): Promise<void> {
           );
         }
       }
-      const med = (name: Server['name'], k: 'rps' | 'p50' | 'p99' | 'serverCores' | 'genCores') => median(runs[name].map((r) => r[k]));
+      const med = (name: Name, k: 'rps' | 'p50' | 'p99' | 'serverCores' | 'genCores') => median(runs[name].map((r) => r[k]));
       const ratios = runs.router.map((r, i) => r.rps / runs.bare[i]!.rps);
       log('');
       for (const name of ['bare', 'router'] as const) {
@@ -483,7 +368,7 @@ async function main(): Promise<void> {
         const w = await openLoop(s, agent, S.rate, Math.min(2, Math.max(1, S.warmup))); // opens the sockets
         count(s, w.statuses);
       }
-      const lat: Record<Server['name'], OpenLoopRun[]> = { bare: [], router: [] };
+      const lat: Record<Name, OpenLoopRun[]> = { bare: [], router: [] };
       log(`${'round'.padEnd(6)} ${'server'.padEnd(7)} ${pad('p50 ms', 7)} ${pad('p99 ms', 7)} ${pad('max ms', 7)} ${pad('lag p99', 8)} ${pad('srv cpu', 8)} ${pad('gen cpu', 8)}  answers`);
       for (let round = 0; round < S.latRounds; round++) {
         for (const s of order(round)) {
@@ -498,7 +383,7 @@ async function main(): Promise<void> {
         }
       }
       for (const a of agents.values()) a.destroy();
-      const med = (name: Server['name'], k: 'p50' | 'p99' | 'max') => median(lat[name].map((r) => r[k]));
+      const med = (name: Name, k: 'p50' | 'p99' | 'max') => median(lat[name].map((r) => r[k]));
       log('');
       for (const name of ['bare', 'router'] as const) {
         log(`median ${name.padEnd(7)} p50 ${f2(med(name, 'p50'))} ms, p99 ${f2(med(name, 'p99'))} ms, max ${f1(med(name, 'max'))} ms`);

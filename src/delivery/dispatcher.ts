@@ -53,6 +53,8 @@ export class Dispatcher {
   /** Runs in progress, and runs that were settled but whose handler ignored the abort (still busy). */
   readonly #runs = new Map<number, Run>();
   readonly #lingering = new Map<number, Promise<unknown>>();
+  /** Outcomes on their way to the store. */
+  readonly #settling = new Set<Promise<void>>();
   #started = false;
   #stopping = false;
   #claiming = false;
@@ -90,7 +92,7 @@ export class Dispatcher {
 
   /** Resolves when nothing runs (for tests and the benchmark). */
   idle(): Promise<void> {
-    if (this.active === 0 && !this.#claiming) return Promise.resolve();
+    if (this.#isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
@@ -119,6 +121,7 @@ export class Dispatcher {
         await settled();
       }
     }
+    await Promise.all(this.#settling);
     if (this.#lingering.size > 0) {
       this.#o.log.warn({ handlers: this.#lingering.size }, 'handlers that ignored their abort signal are still running at exit');
     }
@@ -168,16 +171,9 @@ export class Dispatcher {
   }
 
   #start(delivery: ClaimedDelivery): void {
-    const controller = new AbortController();
-    const run: Run = { delivery, controller, done: Promise.resolve() };
-    (run as { done: Promise<void> }).done = this.#execute(run).finally(() => {
-      this.#runs.delete(delivery.id);
-      const work = run.work;
-      if (work && controller.signal.aborted) this.#linger(delivery, work);
-      this.#notifyIdle();
-      this.wake();
-    });
+    const run: Run = { delivery, controller: new AbortController(), done: Promise.resolve() };
     this.#runs.set(delivery.id, run);
+    (run as { done: Promise<void> }).done = this.#execute(run);
   }
 
   /** A handler that ignored its abort keeps its slot, and its delivery is not claimed, until it returns. */
@@ -236,12 +232,21 @@ export class Dispatcher {
     }
     const ms = o.now() - startedAt;
     if (outcome.kind === 'done' || outcome.kind === 'skipped') log.debug({ ms, outcome: outcome.kind }, 'delivery finished');
-    try {
-      await o.store.settle([{ id: d.id, attempt: d.attempt, replays: d.replays, startedAt, outcome }]);
-    } catch (err) {
-      // The lease runs out and the delivery runs again: at least once, never lost.
-      log.error({ err }, 'could not record the outcome of a run; it will run again');
-    }
+    // The slot is free now: the next claim and this outcome travel to the store together, in one
+    // transaction. The delivery stays leased until its outcome is recorded, so it cannot run twice.
+    this.#runs.delete(d.id);
+    if (run.work && controller.signal.aborted) this.#linger(d, run.work);
+    const settling = o.store
+      .settle([{ id: d.id, attempt: d.attempt, replays: d.replays, startedAt, outcome }])
+      .catch((err: unknown) => {
+        // The lease runs out and the delivery runs again: at least once, never lost.
+        log.error({ err }, 'could not record the outcome of a run; it will run again');
+      });
+    this.#settling.add(settling);
+    this.wake();
+    await settling;
+    this.#settling.delete(settling);
+    this.#notifyIdle();
   }
 
   #failure(err: unknown, d: ClaimedDelivery, signal: AbortSignal, log: Logger): Outcome {
@@ -272,8 +277,12 @@ export class Dispatcher {
     }
   }
 
+  #isIdle(): boolean {
+    return this.active === 0 && this.#settling.size === 0 && !this.#claiming;
+  }
+
   #notifyIdle(): void {
-    if (this.active > 0 || this.#claiming) return;
+    if (!this.#isIdle()) return;
     for (const w of this.#idleWaiters.splice(0)) w();
   }
 }
