@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { defineHandler, type HandlerContext } from '../src/delivery/define-handler.js';
 import { checkHandler } from '../src/delivery/loader.js';
 import { HandlerTimeoutError, PermanentError } from '../src/errors.js';
+import { listDeliveries, OperationError, replayDeliveries, showDelivery } from '../src/delivery/operations.js';
 import type { DeliveryRecord } from '../src/queue/deliveries.js';
 import { readEvents } from './support/db.js';
 import { makeApp, type TestApp, tempDir } from './support/test-app.js';
@@ -243,13 +244,16 @@ describe('replay', () => {
     expect(dead.every((d) => d.status === 'dead')).toBe(true);
     expect(await a.app.inbox.list({ status: 'dead' })).toHaveLength(3);
 
+    const listed = await listDeliveries(a.app.inbox, { status: 'dead' });
+    expect(listed.map((d) => d.lastError?.message)).toEqual(['downstream is down', 'downstream is down', 'downstream is down']);
+
     broken = false;
     runs.length = 0;
-    const one = await a.app.inbox.replay({ ids: [dead[0]!.id, 999_999] });
+    const one = await replayDeliveries(a.app.inbox, { ids: [String(dead[0]!.id), 999_999] });
     expect(one).toEqual({ replayed: [dead[0]!.id], skipped: [999_999] });
     await waitFor(() => a.app.inbox.get(dead[0]!.id), (d) => d?.status === 'done', { what: 'the replayed delivery' });
     expect(runs).toEqual(['21#1']);
-    const detail = await a.app.inbox.get(dead[0]!.id);
+    const detail = await showDelivery(a.app.inbox, String(dead[0]!.id));
     expect(detail).toMatchObject({ status: 'done', attempts: 1, replays: 1, lastError: null });
     expect(detail!.history.map((h) => [h.cycle, h.attempt, h.outcome])).toEqual([
       [0, 1, 'retry'],
@@ -257,7 +261,9 @@ describe('replay', () => {
       [1, 1, 'done'],
     ]);
 
-    const all = await a.app.inbox.replay({ allDead: true });
+    const progress: number[] = [];
+    const all = await replayDeliveries(a.app.inbox, { allDead: true }, (p) => progress.push(p.done));
+    expect(progress).toEqual([2]);
     expect([...all.replayed].sort()).toEqual([dead[1]!.id, dead[2]!.id].sort());
     await allSettled(a, 3);
     expect((await a.app.inbox.list()).map((d) => d.status)).toEqual(['done', 'done', 'done']);
@@ -283,6 +289,18 @@ describe('replay', () => {
     expect(byName.replayed).toHaveLength(1);
     const d = await a.app.inbox.get(byName.replayed[0]!);
     expect(d).toMatchObject({ handler: 'b', eventName: 'asset.updated' });
+  });
+});
+
+describe('the replay module checks what people type', () => {
+  it('refuses unknown statuses, bad ids and empty requests with a sentence', async () => {
+    const a = await app({}, []);
+    await expect(listDeliveries(a.app.inbox, { status: 'failed' })).rejects.toThrow(/"failed" is not a delivery status; use one of pending, running, done, dead/);
+    await expect(showDelivery(a.app.inbox, 'abc')).rejects.toThrow(OperationError);
+    await expect(showDelivery(a.app.inbox, 42)).rejects.toThrow(/There is no delivery 42/);
+    await expect(replayDeliveries(a.app.inbox, { ids: [] })).rejects.toThrow(/at least one delivery id/);
+    await expect(replayDeliveries(a.app.inbox, { ids: ['-1'] })).rejects.toThrow(/whole number/);
+    await expect(listDeliveries(a.app.inbox, { limit: 5000 })).rejects.toThrow(/from 1 to 1000/);
   });
 });
 

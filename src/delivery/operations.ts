@@ -1,0 +1,95 @@
+// Dead letters and replay, for people: list deliveries by status with their last error, show
+// one with its history, replay one, several, or all dead ones (optionally one handler's or one
+// event name's). The command line and the admin API both call this module; it checks their
+// input and speaks in sentences, the store underneath does the work in transactions.
+import { DELIVERY_STATUSES, type DeliveryDetail, type DeliveryFilter, type DeliveryRecord, type DeliveryStatus, type DeliveryStore, type ReplayResult } from '../queue/deliveries.js';
+
+/** A request that cannot be carried out as asked (a bad id, an unknown status); the message says why. */
+export class OperationError extends Error {
+  override readonly name = 'OperationError';
+}
+
+type Store = Pick<DeliveryStore, 'list' | 'get' | 'replay' | 'counts'>;
+
+export interface ListOptions {
+  readonly status?: string | undefined;
+  readonly handler?: string | undefined;
+  readonly eventName?: string | undefined;
+  readonly afterId?: number | undefined;
+  readonly limit?: number | undefined;
+}
+
+export async function listDeliveries(store: Store, options: ListOptions = {}): Promise<DeliveryRecord[]> {
+  const filter: DeliveryFilter = {
+    status: options.status === undefined ? undefined : statusOf(options.status),
+    handler: options.handler,
+    eventName: options.eventName,
+    afterId: options.afterId === undefined ? undefined : idOf(options.afterId, 'after'),
+    limit: options.limit === undefined ? undefined : limitOf(options.limit),
+  };
+  return store.list(filter);
+}
+
+export async function showDelivery(store: Store, id: number | string): Promise<DeliveryDetail> {
+  const n = idOf(id, 'delivery id');
+  const d = await store.get(n);
+  if (!d) throw new OperationError(`There is no delivery ${n}; list them with: hubex-router deliveries list`);
+  return d;
+}
+
+export type ReplayRequest =
+  | { readonly ids: readonly (number | string)[] }
+  | { readonly allDead: true; readonly handler?: string | undefined; readonly eventName?: string | undefined };
+
+export interface ReplayProgress {
+  readonly done: number;
+  readonly total: number;
+}
+
+/**
+ * Puts deliveries back to pending with a fresh attempt count; their history is kept. By id: dead
+ * or done ones (a running or pending one is left alone and reported as skipped). Otherwise every
+ * dead one, or those of one handler or one event name. Long id lists go in slices, with progress.
+ */
+export async function replayDeliveries(
+  store: Store,
+  request: ReplayRequest,
+  onProgress?: (p: ReplayProgress) => void,
+): Promise<ReplayResult> {
+  if ('ids' in request) {
+    if (request.ids.length === 0) throw new OperationError('Name at least one delivery id to replay, or replay all dead ones.');
+    const ids = [...new Set(request.ids.map((id) => idOf(id, 'delivery id')))];
+    const replayed: number[] = [];
+    const skipped: number[] = [];
+    const SLICE = 500;
+    for (let i = 0; i < ids.length; i += SLICE) {
+      const r = await store.replay({ ids: ids.slice(i, i + SLICE) });
+      replayed.push(...r.replayed);
+      skipped.push(...r.skipped);
+      onProgress?.({ done: Math.min(i + SLICE, ids.length), total: ids.length });
+    }
+    return { replayed, skipped };
+  }
+  const result = await store.replay({ allDead: true, handler: request.handler, eventName: request.eventName });
+  onProgress?.({ done: result.replayed.length, total: result.replayed.length });
+  return result;
+}
+
+function statusOf(s: string): DeliveryStatus {
+  const status = s.trim().toLowerCase();
+  if (!(DELIVERY_STATUSES as readonly string[]).includes(status)) {
+    throw new OperationError(`"${s}" is not a delivery status; use one of ${DELIVERY_STATUSES.join(', ')}.`);
+  }
+  return status as DeliveryStatus;
+}
+
+function idOf(v: number | string, what: string): number {
+  const n = typeof v === 'number' ? v : /^\s*\d+\s*$/.test(v) ? Number(v) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < 0) throw new OperationError(`The ${what} must be a whole number, not ${JSON.stringify(v)}.`);
+  return n;
+}
+
+function limitOf(v: number): number {
+  if (!Number.isSafeInteger(v) || v < 1 || v > 1000) throw new OperationError(`The limit must be from 1 to 1000, not ${v}.`);
+  return v;
+}
