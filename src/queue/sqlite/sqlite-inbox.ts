@@ -32,7 +32,7 @@ export interface SqliteInboxOptions {
   readonly dataDir: string;
   /** How long an identical body without a unique id of its own counts as a duplicate. Default 1 h. */
   readonly dedupWindowMs?: number;
-  /** How often a worker thread checkpoints the WAL; 0 leaves it to SQLite. Default 200 ms. */
+  /** How often a worker thread checkpoints the WAL; 0 leaves it to SQLite. Default 1 s (bench/RESULTS.md). */
   readonly checkpointIntervalMs?: number;
   /** The least time between two attempts to open an unavailable store. Default 1 s. */
   readonly reopenIntervalMs?: number;
@@ -72,7 +72,7 @@ export class SqliteInbox implements Inbox, DeliveryStore {
     this.#workerData = {
       dataDir: options.dataDir,
       dedupWindowMs: options.dedupWindowMs ?? 3_600_000,
-      checkpointIntervalMs: options.checkpointIntervalMs ?? 200,
+      checkpointIntervalMs: options.checkpointIntervalMs ?? 1000,
       reopenIntervalMs: this.#reopenIntervalMs,
     };
     this.file = `${options.dataDir.replace(/\/+$/, '')}/${DB_FILE}`;
