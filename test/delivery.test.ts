@@ -338,4 +338,29 @@ describe('graceful shutdown', () => {
     apps.splice(apps.indexOf(second), 1);
     remove();
   });
+
+  it('gives back deliveries claimed ahead of a free slot: pending again, no attempt spent, no history', async () => {
+    const { dir, remove } = tempDir();
+    let started = 0;
+    const slow = handler('slow', '*', async () => {
+      started++;
+      await sleep(150);
+    });
+    const first = await makeApp({ ...FAST, HANDLER_CONCURRENCY: '1' }, { handlers: [slow] }, dir);
+    await first.post([1, 2, 3, 4].map((AssetID) => ({ EventID: 40, AssetID: 60 + AssetID })));
+    await waitFor(() => started, (n) => n === 1, { what: 'the first run' });
+    await first.app.close(); // the first run finishes within SHUTDOWN_TIMEOUT_MS; three were waiting
+    expect(started).toBe(1);
+
+    const second = await app({ HANDLER_CONCURRENCY: '4' }, [handler('slow', '*', () => undefined)], dir);
+    const ds = await allSettled(second, 4);
+    expect(ds.every((d) => d.status === 'done' && d.attempts === 1)).toBe(true);
+    for (const d of ds) {
+      const history = (await second.app.inbox.get(d.id))!.history;
+      expect(history.map((h) => [h.attempt, h.outcome])).toEqual([[1, 'done']]);
+    }
+    await second.close();
+    apps.splice(apps.indexOf(second), 1);
+    remove();
+  });
 });

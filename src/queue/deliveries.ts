@@ -117,6 +117,8 @@ export interface DeliveryStore {
   }>;
   /** Records runs' outcomes (each with its attempt in the history). */
   settle(settlements: readonly Settlement[]): Promise<void>;
+  /** Puts claimed deliveries that never started back to pending, due now, the claim not counted. */
+  releaseClaims(ids: readonly number[]): Promise<void>;
   /** Extends the leases of runs still going. */
   extendLeases(ids: readonly number[], leaseMs: number): Promise<void>;
   list(filter?: DeliveryFilter): Promise<DeliveryRecord[]>;

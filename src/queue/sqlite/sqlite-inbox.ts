@@ -124,6 +124,10 @@ export class SqliteInbox implements Inbox, DeliveryStore {
     if (settlements.length > 0) await this.#call('settle', [settlements]);
   }
 
+  async releaseClaims(ids: readonly number[]): Promise<void> {
+    if (ids.length > 0) await this.#call('release', [ids]);
+  }
+
   async extendLeases(ids: readonly number[], leaseMs: number): Promise<void> {
     if (ids.length > 0) await this.#call('extend', [ids, leaseMs]);
   }

@@ -10,7 +10,7 @@ const writer = new SqliteWriter({
   log: (level, msg, detail) => port.postMessage({ log: { level, msg, detail } }),
 });
 
-const WRITES = new Set<Call['op']>(['accept', 'claim', 'settle', 'extend', 'replay']);
+const WRITES = new Set<Call['op']>(['accept', 'claim', 'settle', 'extend', 'release', 'replay']);
 let queue: Call[] = [];
 let scheduled = false;
 let closing = false;
@@ -69,6 +69,8 @@ function write(c: Call): unknown {
     case 'settle':
       for (const s of c.args[0]) writer.settle(s, c.now);
       return undefined;
+    case 'release':
+      return writer.releaseClaims(c.args[0], c.now);
     case 'extend':
       return writer.extendLeases(c.args[0], c.args[1], c.now);
     case 'replay':

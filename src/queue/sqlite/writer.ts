@@ -240,6 +240,10 @@ export class SqliteWriter {
     }
   }
 
+  releaseClaims(ids: readonly number[], now: number): void {
+    this.#s!.unclaim.run(now, now, JSON.stringify(ids));
+  }
+
   extendLeases(ids: readonly number[], leaseMs: number, now: number): void {
     this.#s!.extend.run(now + leaseMs, now, JSON.stringify(ids));
   }
@@ -419,6 +423,8 @@ function prepare(db: Database.Database) {
               WHERE id = ? AND status = 'running' AND attempts = ? AND replays = ?`),
     release: p(`UPDATE deliveries SET status = 'pending', due_at = ?, updated_at = ?, attempts = attempts - 1
                 WHERE id = ? AND status = 'running' AND attempts = ? AND replays = ?`),
+    unclaim: p(`UPDATE deliveries SET status = 'pending', due_at = ?, updated_at = ?, attempts = attempts - 1
+                WHERE status = 'running' AND id IN (SELECT value FROM json_each(?))`),
     extend: p(`UPDATE deliveries SET due_at = ?, updated_at = ?
                WHERE status = 'running' AND id IN (SELECT value FROM json_each(?))`),
     replayIds: p<{ id: number }>(`
