@@ -95,3 +95,37 @@ it('kill -9 while handlers run: after the restart every acknowledged event is ha
     handlers.remove();
   }
 }, 60_000);
+
+it('SIGTERM drains: the running handler finishes, waiting deliveries are released, the process exits 0', async () => {
+  const data = tempDir();
+  const handlers = tempDir('hubex-router-handlers-');
+  try {
+    writeFileSync(join(handlers.dir, 'recorder.mjs'), RECORDER);
+    const record = join(handlers.dir, 'record.log');
+    writeFileSync(record, '');
+    const env = { HANDLERS_DIR: handlers.dir, RECORD_FILE: record, LOG_EVENTS: 'false', HANDLER_CONCURRENCY: '2', SHUTDOWN_TIMEOUT_MS: '5000' };
+    const router = await spawnRouter({ dataDir: data.dir, env });
+    const batch = Array.from({ length: 10 }, (_, j) => ({ EventID: 40, AssetID: 70_000 + j }));
+    expect((await httpRequest(router.url(), { body: JSON.stringify(batch) })).status).toBe(202);
+    await waitFor(() => lines(record, 'start').length, (n) => n >= 1, { what: 'a run to start' });
+    const exit = await router.kill('SIGTERM');
+    expect(exit).toEqual({ code: 0, signal: null });
+    const started = lines(record, 'start');
+    const ended = lines(record, 'end');
+    expect(ended.sort()).toEqual(started.sort()); // every run that started was allowed to finish
+    const conn = new Database(join(data.dir, DB_FILE), { readonly: true, fileMustExist: true });
+    try {
+      const rows = conn.prepare('SELECT status, attempts FROM deliveries ORDER BY id').all() as { status: string; attempts: number }[];
+      expect(rows.filter((r) => r.status === 'done')).toHaveLength(ended.length);
+      // the rest wait for the next start, no attempt spent
+      expect(rows.filter((r) => r.status !== 'done').every((r) => r.status === 'pending' && r.attempts === 0)).toBe(true);
+      expect(rows.filter((r) => r.status === 'pending').length).toBeGreaterThan(0);
+    } finally {
+      conn.close();
+    }
+    expect(router.stdout).toMatch(/"msg":"stopped"/);
+  } finally {
+    data.remove();
+    handlers.remove();
+  }
+}, 30_000);
