@@ -11,13 +11,8 @@ export class OperationError extends Error {
 
 type Store = Pick<DeliveryStore, 'list' | 'get' | 'replay' | 'counts'>;
 
-export interface ListOptions {
-  readonly status?: string | undefined;
-  readonly handler?: string | undefined;
-  readonly eventName?: string | undefined;
-  readonly afterId?: number | undefined;
-  readonly limit?: number | undefined;
-}
+/** A DeliveryFilter as people type it: the status as text, checked here. */
+export type ListOptions = Omit<DeliveryFilter, 'status'> & { readonly status?: string | undefined };
 
 export async function listDeliveries(store: Store, options: ListOptions = {}): Promise<DeliveryRecord[]> {
   const filter: DeliveryFilter = {
