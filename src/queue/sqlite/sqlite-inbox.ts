@@ -246,8 +246,8 @@ export class SqliteInbox implements Inbox, DeliveryStore {
     if (this.#worker !== worker) return;
     this.#worker = undefined;
     if (this.#closed) return;
-    this.#workerDown = `The store at ${this.file} is not available: ${why}.`;
-    this.#log.error({ reason: this.#workerDown }, 'store unavailable');
+    this.#workerDown = `The store is not available: ${why}.`;
+    this.#log.error({ file: this.file, reason: this.#workerDown }, 'store unavailable');
     this.#outbox = [];
     this.#failAll(this.#workerDown);
   }

@@ -111,9 +111,10 @@ export class SqliteWriter {
   /** Records why the store cannot take writes (logged once per distinct reason) and returns the error. */
   fail(err: unknown): UnavailableError {
     if (err instanceof UnavailableError) return err;
-    const detail = err instanceof Error ? err.message : String(err);
-    const reason = `The store at ${this.file} cannot take writes (${detail}); check that DATA_DIR is writable and the disk has room.`;
-    if (reason !== this.#reason) this.opts.log('error', 'store unavailable', { reason });
+    // The answer (readyz) names no path: it may be reachable from outside. The log has the file.
+    const detail = (err instanceof Error ? err.message : String(err)).split(this.opts.dataDir).join('DATA_DIR');
+    const reason = `The store cannot take writes (${detail}); check that DATA_DIR is writable and the disk has room.`;
+    if (reason !== this.#reason) this.opts.log('error', 'store unavailable', { file: this.file, reason });
     this.#reason = reason;
     // A connection that failed a write may be in a bad state: open a fresh one next time.
     this.#dropConnection();
