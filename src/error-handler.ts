@@ -11,16 +11,18 @@ export function installErrorHandling(app: FastifyInstance, config: Pick<Config, 
       request.log.error({ err }, e.code === 'INTERNAL' ? 'unexpected error' : e.message);
     }
     if (e.headers) reply.headers(e.headers);
+    request.errorCode = e.code; // for the request's log line
     return reply.code(e.statusCode).send({ error: e.code, message: e.message, requestId: request.id });
   });
 
-  app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({
+  app.setNotFoundHandler((request, reply) => {
+    request.errorCode = 'NOT_FOUND';
+    return reply.code(404).send({
       error: 'NOT_FOUND',
       message: `No route ${request.method} ${request.url.startsWith('/hooks/') ? request.url.replace(/^(\/hooks\/[^/]+\/).*/, '$1...') : request.url.split('?')[0]}; HubEx posts to /hooks/hubex/<token>.`,
       requestId: request.id,
-    }),
-  );
+    });
+  });
 }
 
 function toHttpError(err: FastifyError | Error, bodyLimit: number, contentType: string | undefined): HttpError {

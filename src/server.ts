@@ -51,6 +51,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Filled by the webhook route, for the request's log line. */
     ingest?: { accepted: number; duplicates: number };
+    /** The error code answered, for the request's log line. */
+    errorCode?: string;
   }
 }
 
@@ -143,6 +145,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       durationMs: Math.round(reply.elapsedTime * 100) / 100,
       ip: request.ip,
       ...request.ingest,
+      ...(request.errorCode ? { error: request.errorCode } : {}),
     };
     if (status >= 500) request.log.error(line, 'request');
     else if (status >= 400) request.log.warn(line, 'request');

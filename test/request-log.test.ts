@@ -24,7 +24,7 @@ it('writes exactly one line per request, with request id, status, duration and t
     accepted: 1,
     duplicates: 0,
   });
-  expect(lines[1]).toMatchObject({ level: 'warn', reqId: bad.headers['x-request-id'], status: 400 });
+  expect(lines[1]).toMatchObject({ level: 'warn', reqId: bad.headers['x-request-id'], status: 400, error: bad.json().error });
   expect(lines[2]).toMatchObject({ url: '/healthz', status: 200 });
 });
 
@@ -43,6 +43,6 @@ it('logs a 503 at error level with the cause, and answers the caller generically
   const res = await t.post({ EventID: 40, AssetID: 4 });
   expect(res.json().message).not.toContain(t.dir);
   const line = requestLines(t).at(-1)!;
-  expect(line).toMatchObject({ level: 'error', status: 503 });
+  expect(line).toMatchObject({ level: 'error', status: 503, error: 'STORE_UNAVAILABLE' });
   expect(t.logs.lines.some((l) => l.level === 'error' && typeof l.err === 'object')).toBe(true);
 });
