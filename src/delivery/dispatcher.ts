@@ -28,6 +28,11 @@ export interface DispatcherOptions {
   /** How long a claim holds without a heartbeat. Default 15 s; renewed every third of it. */
   readonly leaseMs?: number;
   /**
+   * With nothing due, look again this often anyway: another process (the command line replaying
+   * dead letters) may have made deliveries due. Default 5 s. Accepts in this process wake it at once.
+   */
+  readonly idlePollMs?: number;
+  /**
    * Deliveries claimed ahead of a free slot (leased, waiting in memory), so that a finished run is
    * followed at once, not one round trip to the store later. Default 4 x concurrency.
    */
@@ -73,7 +78,7 @@ export class Dispatcher {
   readonly #idleWaiters: (() => void)[] = [];
 
   constructor(options: DispatcherOptions) {
-    this.#o = { leaseMs: 15_000, prefetch: options.concurrency * 4, now: Date.now, random: Math.random, ...options };
+    this.#o = { leaseMs: 15_000, prefetch: options.concurrency * 4, idlePollMs: 5000, now: Date.now, random: Math.random, ...options };
   }
 
   start(): void {
@@ -176,9 +181,10 @@ export class Dispatcher {
     }
   }
 
-  #schedule(at: number | null): void {
-    if (at === null || this.#stopping) return;
+  #schedule(next: number | null): void {
+    if (this.#stopping) return;
     const now = this.#o.now();
+    const at = Math.min(next ?? Number.POSITIVE_INFINITY, now + this.#o.idlePollMs);
     // Not before 5 ms from now (a due delivery held back by a full house needs no busy loop),
     // not later than a minute (the clock may jump; a minute's check costs nothing).
     const when = Math.min(Math.max(at, now + 5), now + 60_000);
