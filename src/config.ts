@@ -82,6 +82,12 @@ const schema = z.object({
   RETENTION_DAYS: int(0, 36_500).default(7),
   /** On SIGTERM, how long running handlers get to finish before they are aborted, in ms. */
   SHUTDOWN_TIMEOUT_MS: int(0, 3600 * 1000).default(20_000),
+  /** Enables the admin API (Authorization: Bearer <ADMIN_TOKEN>); unset means no admin API. */
+  ADMIN_TOKEN: z
+    .string()
+    .trim()
+    .regex(TOKEN_RE, 'must be 16 to 256 characters of A-Z a-z 0-9 . _ ~ -')
+    .optional(),
   /** pino level. */
   LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 });
@@ -110,6 +116,7 @@ export interface Config {
   readonly retryMaxMs: number;
   readonly retentionDays: number;
   readonly shutdownTimeoutMs: number;
+  readonly adminToken: string | undefined;
   readonly logLevel: (typeof LOG_LEVELS)[number];
 }
 
@@ -174,6 +181,7 @@ export function loadConfig(env: Env): Config {
     retryMaxMs: c.RETRY_MAX_MS,
     retentionDays: c.RETENTION_DAYS,
     shutdownTimeoutMs: c.SHUTDOWN_TIMEOUT_MS,
+    adminToken: c.ADMIN_TOKEN,
     logLevel: c.LOG_LEVEL,
   });
 }

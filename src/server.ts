@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
+import adminRoutes from '../routes/admin.js';
 import healthRoutes from '../routes/health.js';
 import webhookRoutes from '../routes/webhooks.js';
 import type { Config } from './config.js';
@@ -154,6 +155,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
 
   installErrorHandling(app, config);
   await app.register(healthRoutes);
+  if (config.adminToken) await app.register(adminRoutes, { adminToken: config.adminToken });
   await app.register(webhookRoutes, {
     tokens: deps.tokens ?? resolveWebhookTokens(config).tokens,
     normalize,

@@ -2,14 +2,31 @@
 // one with its history, replay one, several, or all dead ones (optionally one handler's or one
 // event name's). The command line and the admin API both call this module; it checks their
 // input and speaks in sentences, the store underneath does the work in transactions.
-import { DELIVERY_STATUSES, type DeliveryDetail, type DeliveryFilter, type DeliveryRecord, type DeliveryStatus, type DeliveryStore, type ReplayResult } from '../queue/deliveries.js';
+import {
+  DELIVERY_STATUSES,
+  type DeliveryCounts,
+  type DeliveryDetail,
+  type DeliveryFilter,
+  type DeliveryRecord,
+  type DeliveryStatus,
+  type DeliveryStore,
+  type EventDetail,
+  type EventFilter,
+  type EventRecord,
+  type ReplayResult,
+} from '../queue/deliveries.js';
 
 /** A request that cannot be carried out as asked (a bad id, an unknown status); the message says why. */
 export class OperationError extends Error {
-  override readonly name = 'OperationError';
+  override readonly name: string = 'OperationError';
 }
 
-type Store = Pick<DeliveryStore, 'list' | 'get' | 'replay' | 'counts'>;
+/** What was asked for does not exist. */
+export class NotFoundError extends OperationError {
+  override readonly name = 'NotFoundError';
+}
+
+type Store = Pick<DeliveryStore, 'list' | 'get' | 'replay' | 'counts' | 'listEvents' | 'getEvent'>;
 
 /** A DeliveryFilter as people type it: the status as text, checked here. */
 export type ListOptions = Omit<DeliveryFilter, 'status'> & { readonly status?: string | undefined };
@@ -25,10 +42,29 @@ export async function listDeliveries(store: Store, options: ListOptions = {}): P
   return store.list(filter);
 }
 
+export async function listEvents(store: Store, options: EventFilter = {}): Promise<EventRecord[]> {
+  return store.listEvents({
+    name: options.name,
+    afterSeq: options.afterSeq === undefined ? undefined : idOf(options.afterSeq, 'after'),
+    limit: options.limit === undefined ? undefined : limitOf(options.limit),
+  });
+}
+
+export async function showEvent(store: Store, id: string): Promise<EventDetail> {
+  const e = await store.getEvent(id);
+  if (!e) throw new NotFoundError(`There is no event with id ${JSON.stringify(id)}.`);
+  return e;
+}
+
+/** Deliveries by status, and the events no handler matched. */
+export function stats(store: Store): Promise<DeliveryCounts> {
+  return store.counts();
+}
+
 export async function showDelivery(store: Store, id: number | string): Promise<DeliveryDetail> {
   const n = idOf(id, 'delivery id');
   const d = await store.get(n);
-  if (!d) throw new OperationError(`There is no delivery ${n}; list them with: hubex-router deliveries list`);
+  if (!d) throw new NotFoundError(`There is no delivery ${n}; list them with: hubex-router deliveries list`);
   return d;
 }
 

@@ -76,6 +76,31 @@ export interface DeliveryDetail extends DeliveryRecord {
   readonly history: readonly AttemptRecord[];
 }
 
+/** A stored event as the admin tools list it. */
+export interface EventRecord {
+  readonly seq: number;
+  readonly id: string;
+  readonly name: string;
+  readonly eventID: number | null;
+  readonly entity: { readonly type: string; readonly id: string } | null;
+  readonly receivedAt: number;
+  readonly duplicates: number;
+  /** Deliveries made at accept; 0: no handler matched (unrouted). */
+  readonly routed: number;
+}
+
+export interface EventDetail extends EventRecord {
+  readonly raw: string;
+  readonly deliveries: readonly DeliveryRecord[];
+}
+
+export interface EventFilter {
+  readonly name?: string | undefined;
+  /** Paging: events stored after this one (its seq). */
+  readonly afterSeq?: number | undefined;
+  readonly limit?: number | undefined;
+}
+
 export interface DeliveryFilter {
   readonly status?: DeliveryStatus | undefined;
   readonly handler?: string | undefined;
@@ -125,6 +150,9 @@ export interface DeliveryStore {
   get(id: number): Promise<DeliveryDetail | undefined>;
   replay(selector: ReplaySelector): Promise<ReplayResult>;
   counts(): Promise<DeliveryCounts>;
+  listEvents(filter?: EventFilter): Promise<EventRecord[]>;
+  /** An event by its id, with its deliveries. */
+  getEvent(id: string): Promise<EventDetail | undefined>;
   /** Deletes finished events and deliveries received before `cutoff`; dead letters and their events stay. */
   prune(cutoff: number): Promise<PruneResult>;
   /** Called when new deliveries may be due (an accept made some, or a replay). */

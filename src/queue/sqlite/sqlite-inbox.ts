@@ -17,6 +17,9 @@ import type {
   DeliveryFilter,
   DeliveryRecord,
   DeliveryStore,
+  EventDetail,
+  EventFilter,
+  EventRecord,
   PruneResult,
   ReplayResult,
   ReplaySelector,
@@ -148,6 +151,14 @@ export class SqliteInbox implements Inbox, DeliveryStore {
 
   counts() {
     return this.#call('counts', []) as Promise<DeliveryCounts>;
+  }
+
+  listEvents(filter: EventFilter = {}) {
+    return this.#call('listEvents', [filter]) as Promise<EventRecord[]>;
+  }
+
+  getEvent(id: string) {
+    return this.#call('getEvent', [id]) as Promise<EventDetail | undefined>;
   }
 
   prune(cutoff: number) {

@@ -88,6 +88,10 @@ function read(c: Call): unknown {
       return writer.list(c.args[0], c.now);
     case 'get':
       return writer.get(c.args[0], c.now);
+    case 'listEvents':
+      return writer.listEvents(c.args[0], c.now);
+    case 'getEvent':
+      return writer.getEvent(c.args[0], c.now);
     case 'counts':
       return writer.counts(c.now);
     case 'prune':

@@ -12,6 +12,9 @@ import type {
   DeliveryFilter,
   DeliveryRecord,
   DeliveryStatus,
+  EventDetail,
+  EventFilter,
+  EventRecord,
   PruneResult,
   ReplayResult,
   ReplaySelector,
@@ -303,6 +306,20 @@ export class SqliteWriter {
     return { ...toRecord(row), event: toStoredEvent(s.eventBySeq.get(row.event_seq)!), history };
   }
 
+  listEvents(f: EventFilter, now: number): EventRecord[] {
+    this.ensureOpen(now);
+    const limit = Math.min(Math.max(f.limit ?? 100, 1), 1000);
+    return this.#s!.events.all({ name: f.name ?? null, afterSeq: f.afterSeq ?? 0, limit }).map(toEventRecord);
+  }
+
+  getEvent(id: string, now: number): EventDetail | undefined {
+    this.ensureOpen(now);
+    const s = this.#s!;
+    const row = s.eventById.get(id);
+    if (!row) return undefined;
+    return { ...toEventRecord(row), raw: row.raw, deliveries: s.deliveriesOf.all(row.seq).map(toRecord) };
+  }
+
   counts(now: number): DeliveryCounts {
     this.ensureOpen(now);
     const s = this.#s!;
@@ -356,6 +373,31 @@ interface EventRow {
   received_at: number;
   raw: string;
 }
+
+interface EventListRow {
+  seq: number;
+  id: string;
+  name: string;
+  event_id: number | null;
+  entity_type: string | null;
+  entity_id: string | null;
+  received_at: number;
+  duplicates: number;
+  routed: number;
+}
+
+const toEventRecord = (r: EventListRow): EventRecord => ({
+  seq: r.seq,
+  id: r.id,
+  name: r.name,
+  eventID: r.event_id,
+  entity: r.entity_type === null || r.entity_id === null ? null : { type: r.entity_type, id: r.entity_id },
+  receivedAt: r.received_at,
+  duplicates: r.duplicates,
+  routed: r.routed,
+});
+
+const EVENT_COLUMNS = 'seq, id, name, event_id, entity_type, entity_id, received_at, duplicates, routed';
 
 const toStoredEvent = (r: EventRow): StoredEvent => ({ seq: r.seq, id: r.id, name: r.name, receivedAt: r.received_at, raw: r.raw });
 
@@ -455,6 +497,11 @@ function prepare(db: Database.Database) {
     history: p<{ cycle: number; attempt: number; started_at: number; finished_at: number; outcome: string; error: string | null; error_class: string | null; trace_id: string | null }>(
       'SELECT cycle, attempt, started_at, finished_at, outcome, error, error_class, trace_id FROM delivery_attempts WHERE delivery_id = ? ORDER BY id',
     ),
+    events: p<EventListRow>(`SELECT ${EVENT_COLUMNS} FROM events
+      WHERE (@name IS NULL OR name = @name) AND seq > @afterSeq ORDER BY seq LIMIT @limit`),
+    eventById: p<EventListRow & { raw: string }>(`SELECT ${EVENT_COLUMNS}, raw FROM events WHERE id = ?`),
+    deliveriesOf: p<DeliveryRow>(`SELECT ${DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq
+      WHERE d.event_seq = ? ORDER BY d.id`),
     counts: p<{ status: DeliveryStatus; n: number }>('SELECT status, count(*) AS n FROM deliveries GROUP BY status'),
     unrouted: p<{ n: number }>('SELECT count(*) AS n FROM events WHERE routed = 0'),
   };
