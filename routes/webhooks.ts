@@ -8,6 +8,8 @@ import { TokenVerifier } from '../src/webhook-tokens.js';
 
 export interface WebhookRouteOptions {
   readonly tokens: readonly string[];
+  /** Told of every stored or duplicate event (for the metrics). */
+  readonly onEvents?: (events: readonly { name: string; duplicate: boolean }[]) => void;
   readonly normalize: Normalizer;
   readonly bodyLimit: number;
 }
@@ -66,6 +68,7 @@ const webhookRoutes: FastifyPluginAsync<WebhookRouteOptions> = async (app, opts)
     const events = opts.normalize(parseBody(text), text);
     const result = await app.inbox.accept(events);
     request.ingest = { accepted: result.accepted, duplicates: result.duplicates };
+    opts.onEvents?.(result.events);
     return reply.code(result.accepted > 0 ? 202 : 200).send(result);
   };
 

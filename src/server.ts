@@ -6,6 +6,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Logger } from 'pino';
 import adminRoutes from '../routes/admin.js';
 import healthRoutes from '../routes/health.js';
+import metricsRoutes from '../routes/metrics.js';
 import webhookRoutes from '../routes/webhooks.js';
 import type { Config } from './config.js';
 import { installErrorHandling } from './error-handler.js';
@@ -13,6 +14,7 @@ import { HttpError } from './errors.js';
 import { EventCatalogue } from './events/catalogue.js';
 import { createNormalizer } from './events/normalize.js';
 import { createLogger, redactUrl } from './log.js';
+import { Metrics } from './metrics.js';
 import type { Handler } from './delivery/define-handler.js';
 import { Dispatcher } from './delivery/dispatcher.js';
 import { HandlerRegistry } from './delivery/registry.js';
@@ -46,6 +48,7 @@ declare module 'fastify' {
     readonly inbox: Store;
     readonly catalogue: EventCatalogue;
     readonly handlers: HandlerRegistry;
+    readonly metrics: Metrics;
     /** Undefined when the app was built with dispatch: false. */
     readonly dispatcher: Dispatcher | undefined;
   }
@@ -93,6 +96,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   // Opens the store before the first call, and logs why when it cannot (the app starts anyway: 503s).
   await inbox.health();
   const normalize = createNormalizer({ catalogue, maxBatch: config.maxBatch });
+  const metrics = new Metrics(() => inbox.backlog());
   const dispatcher =
     deps.dispatch === false
       ? undefined
@@ -107,6 +111,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
           leaseMs: config.handlerLeaseMs,
           maxAttempts: config.maxAttempts,
           retry: { baseMs: config.retryBaseMs, maxMs: config.retryMaxMs },
+          observe: ({ handler, outcome, ms }) => {
+            metrics.deliveries.inc({ handler, outcome });
+            metrics.deliveryDuration.observe({ handler, outcome }, ms / 1000);
+          },
         });
   const retention =
     deps.dispatch === false ? undefined : startRetention(inbox, config.retentionDays, logger.child({ part: 'retention' }));
@@ -120,6 +128,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   app.decorate('catalogue', catalogue);
   app.decorate('handlers', registry);
   app.decorate('dispatcher', dispatcher);
+  app.decorate('metrics', metrics);
 
   // From the first moment of close() on, new requests are refused: nothing new is acknowledged.
   let closing = false;
@@ -139,6 +148,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   });
   app.addHook('onResponse', async (request, reply) => {
     const status = reply.statusCode;
+    if (request.routeOptions.url?.startsWith('/hooks/')) metrics.webhookRequests.inc({ status });
     const line = {
       method: request.method,
       url: redactUrl(request.url),
@@ -155,11 +165,15 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
 
   installErrorHandling(app, config);
   await app.register(healthRoutes);
+  await app.register(metricsRoutes);
   if (config.adminToken) await app.register(adminRoutes, { adminToken: config.adminToken });
   await app.register(webhookRoutes, {
     tokens: deps.tokens ?? resolveWebhookTokens(config).tokens,
     normalize,
     bodyLimit: config.bodyLimit,
+    onEvents: (events) => {
+      for (const e of events) (e.duplicate ? metrics.eventsDuplicate : metrics.eventsAccepted).inc({ name: e.name });
+    },
   });
   await app.ready();
   dispatcher?.start();

@@ -21,6 +21,8 @@ export interface DispatcherOptions {
   /** The HubEx client for a run: one shared client today, per tenant later. */
   readonly hubexFor: (event: HubexEvent) => unknown;
   readonly log: Logger;
+  /** Told of every run's outcome (for the metrics). */
+  readonly observe?: (run: { handler: string; outcome: Outcome['kind']; ms: number }) => void;
   readonly concurrency: number;
   readonly timeoutMs: number;
   readonly maxAttempts: number;
@@ -78,7 +80,7 @@ export class Dispatcher {
   readonly #idleWaiters: (() => void)[] = [];
 
   constructor(options: DispatcherOptions) {
-    this.#o = { leaseMs: 15_000, prefetch: options.concurrency * 4, idlePollMs: 5000, now: Date.now, random: Math.random, ...options };
+    this.#o = { observe: () => {}, leaseMs: 15_000, prefetch: options.concurrency * 4, idlePollMs: 5000, now: Date.now, random: Math.random, ...options };
   }
 
   start(): void {
@@ -260,6 +262,7 @@ export class Dispatcher {
       outcome = this.#failure(err, d, controller.signal, log);
     }
     const ms = o.now() - startedAt;
+    o.observe({ handler: d.handler, outcome: outcome.kind, ms });
     if (outcome.kind === 'done' || outcome.kind === 'skipped') log.debug({ ms, outcome: outcome.kind }, 'delivery finished');
     // The slot is free now: the next claim and this outcome travel to the store together, in one
     // transaction. The delivery stays leased until its outcome is recorded, so it cannot run twice.

@@ -125,6 +125,16 @@ export interface ReplayResult {
 
 export type DeliveryCounts = Readonly<Record<DeliveryStatus, number>> & { readonly unroutedEvents: number };
 
+/** What a metrics scrape reads: cheap (indexes only), unlike counts() which counts done ones too. */
+export interface Backlog {
+  readonly pending: number;
+  readonly running: number;
+  readonly dead: number;
+  readonly unroutedEvents: number;
+  /** When the oldest pending or running delivery was made (ms since the epoch); null when none. */
+  readonly oldestCreatedAt: number | null;
+}
+
 export interface PruneResult {
   readonly events: number;
   readonly deliveries: number;
@@ -150,6 +160,7 @@ export interface DeliveryStore {
   get(id: number): Promise<DeliveryDetail | undefined>;
   replay(selector: ReplaySelector): Promise<ReplayResult>;
   counts(): Promise<DeliveryCounts>;
+  backlog(): Promise<Backlog>;
   listEvents(filter?: EventFilter): Promise<EventRecord[]>;
   /** An event by its id, with its deliveries. */
   getEvent(id: string): Promise<EventDetail | undefined>;

@@ -1,7 +1,7 @@
 // Messages between the store's proxy (./sqlite-inbox.ts) and its worker thread (./worker.ts).
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
-export type Op = 'accept' | 'claim' | 'settle' | 'extend' | 'release' | 'replay' | 'probe' | 'list' | 'get' | 'counts' | 'listEvents' | 'getEvent' | 'prune' | 'stats';
+export type Op = 'accept' | 'claim' | 'settle' | 'extend' | 'release' | 'replay' | 'probe' | 'list' | 'get' | 'counts' | 'backlog' | 'listEvents' | 'getEvent' | 'prune' | 'stats';
 
 export interface Call {
   readonly id: number;

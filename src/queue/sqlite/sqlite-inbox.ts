@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { StoreUnavailableError } from '../../errors.js';
 import type { HubexEvent } from '../../events/event.js';
 import type {
+  Backlog,
   ClaimedDelivery,
   DeliveryCounts,
   DeliveryDetail,
@@ -147,6 +148,10 @@ export class SqliteInbox implements Inbox, DeliveryStore {
     const result = (await this.#call('replay', [selector])) as ReplayResult;
     if (result.replayed.length > 0) this.#emitDue();
     return result;
+  }
+
+  backlog() {
+    return this.#call('backlog', []) as Promise<Backlog>;
   }
 
   counts() {

@@ -92,6 +92,8 @@ function read(c: Call): unknown {
       return writer.listEvents(c.args[0], c.now);
     case 'getEvent':
       return writer.getEvent(c.args[0], c.now);
+    case 'backlog':
+      return writer.backlog(c.now);
     case 'counts':
       return writer.counts(c.now);
     case 'prune':

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type {
   AttemptError,
+  Backlog,
   AttemptRecord,
   ClaimedDelivery,
   DeliveryCounts,
@@ -320,6 +321,19 @@ export class SqliteWriter {
     return { ...toEventRecord(row), raw: row.raw, deliveries: s.deliveriesOf.all(row.seq).map(toRecord) };
   }
 
+  backlog(now: number): Backlog {
+    this.ensureOpen(now);
+    const s = this.#s!;
+    const out = { pending: 0, running: 0 };
+    for (const r of s.active.all()) out[r.status as 'pending' | 'running'] = r.n;
+    return {
+      ...out,
+      dead: s.deadCount.get()!.n,
+      unroutedEvents: s.unrouted.get()!.n,
+      oldestCreatedAt: s.oldestActive.get()?.created_at ?? null,
+    };
+  }
+
   counts(now: number): DeliveryCounts {
     this.ensureOpen(now);
     const s = this.#s!;
@@ -504,5 +518,12 @@ function prepare(db: Database.Database) {
       WHERE d.event_seq = ? ORDER BY d.id`),
     counts: p<{ status: DeliveryStatus; n: number }>('SELECT status, count(*) AS n FROM deliveries GROUP BY status'),
     unrouted: p<{ n: number }>('SELECT count(*) AS n FROM events WHERE routed = 0'),
+    active: p<{ status: string; n: number }>(
+      "SELECT status, count(*) AS n FROM deliveries WHERE status IN ('pending', 'running') GROUP BY status",
+    ),
+    deadCount: p<{ n: number }>("SELECT count(*) AS n FROM deliveries WHERE status = 'dead'"),
+    oldestActive: p<{ created_at: number }>(
+      "SELECT created_at FROM deliveries WHERE status IN ('pending', 'running') ORDER BY created_at LIMIT 1",
+    ),
   };
 }

@@ -1,0 +1,90 @@
+// Prometheus metrics, all named hubex_router_*, on one registry per app (so that two apps in one
+// process, as in tests, do not share counters). docs/metrics.md lists each one.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Backlog } from './queue/deliveries.js';
+
+export const PREFIX = 'hubex_router_';
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly webhookRequests = new Counter({
+    name: `${PREFIX}webhook_requests_total`,
+    help: 'Webhook calls answered, by HTTP status.',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly eventsAccepted = new Counter({
+    name: `${PREFIX}events_accepted_total`,
+    help: 'Events stored, by event name.',
+    labelNames: ['name'] as const,
+    registers: [this.registry],
+  });
+
+  readonly eventsDuplicate = new Counter({
+    name: `${PREFIX}events_duplicate_total`,
+    help: 'Events answered as duplicates of one already stored, by event name.',
+    labelNames: ['name'] as const,
+    registers: [this.registry],
+  });
+
+  readonly deliveries = new Counter({
+    name: `${PREFIX}deliveries_total`,
+    help: 'Handler runs, by handler and outcome (done, skipped, retry, dead, released).',
+    labelNames: ['handler', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly deliveryDuration = new Histogram({
+    name: `${PREFIX}delivery_duration_seconds`,
+    help: 'How long handler runs took, by handler and outcome.',
+    labelNames: ['handler', 'outcome'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+
+  constructor(backlog: () => Promise<Backlog>, now: () => number = Date.now) {
+    // Read at each scrape, from indexes only.
+    let last: Promise<Backlog | undefined> | undefined;
+    const read = () => {
+      // One store read per scrape, shared by the gauges below.
+      last ??= backlog()
+        .catch(() => undefined)
+        .finally(() => setImmediate(() => (last = undefined)));
+      return last;
+    };
+    new Gauge({
+      name: `${PREFIX}deliveries_queued`,
+      help: 'Deliveries waiting or running now, and dead letters, by status.',
+      labelNames: ['status'] as const,
+      registers: [this.registry],
+      async collect() {
+        const b = await read();
+        if (!b) return;
+        this.set({ status: 'pending' }, b.pending);
+        this.set({ status: 'running' }, b.running);
+        this.set({ status: 'dead' }, b.dead);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}oldest_pending_delivery_age_seconds`,
+      help: 'Age of the oldest delivery not finished (pending or running); 0 when there is none.',
+      registers: [this.registry],
+      async collect() {
+        const b = await read();
+        if (b) this.set(b.oldestCreatedAt === null ? 0 : Math.max(0, (now() - b.oldestCreatedAt) / 1000));
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}events_unrouted`,
+      help: 'Stored events that no handler matched (kept for audit).',
+      registers: [this.registry],
+      async collect() {
+        const b = await read();
+        if (b) this.set(b.unroutedEvents);
+      },
+    });
+    collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
+  }
+}
