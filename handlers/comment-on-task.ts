@@ -7,18 +7,7 @@
 // It needs ctx.hubex, the HubEx client (HUBEX_SERVICE_TOKEN or HUBEX_ACCESS_TOKEN).
 import { defineHandler, type EventSelector } from '../src/delivery/define-handler.js';
 import { PermanentError } from '../src/errors.js';
-
-/** The two calls this handler makes (GET /WORK/Tasks/{taskID}, POST /WORK/Tasks/{taskID}/conversation). */
-export interface TaskApi {
-  readonly work: {
-    getTask(taskID: number, options?: { signal?: AbortSignal }): Promise<{ taskID?: number; title?: string | null }>;
-    addMessage(
-      taskID: number,
-      message: { message: string; isExternal?: boolean },
-      options?: { signal?: AbortSignal },
-    ): Promise<unknown>;
-  };
-}
+import type { HubexClient } from '../src/hubex/client.js';
 
 export interface CommentOnTaskOptions {
   /** The events to react to; none leaves the handler off. */
@@ -29,7 +18,7 @@ export interface CommentOnTaskOptions {
 
 /** The handler, configured in code (the default export below configures it from the environment). */
 export function commentOnTask({ on, text = 'Received by hubex-router' }: CommentOnTaskOptions) {
-  return defineHandler<TaskApi | undefined>({
+  return defineHandler<HubexClient | undefined>({
     name: 'comment-on-task',
     on: on.length > 0 ? on : ['*'],
     enabled: on.length > 0,
@@ -39,9 +28,11 @@ export function commentOnTask({ on, text = 'Received by hubex-router' }: Comment
       if (!hubex) throw new PermanentError('ctx.hubex is not configured: set HUBEX_SERVICE_TOKEN or HUBEX_ACCESS_TOKEN.');
       const taskID = event.taskID!;
       // Pass `signal` on: a timeout or a shutdown then cancels the call instead of leaving it running.
-      const task = await hubex.work.getTask(taskID, { signal });
+      const task = await hubex.work.getTask(taskID, { signal }); // GET /WORK/Tasks/{taskID}
       // Delivery is at least once: the event id in the text lets a person (or a check) see a repeat.
-      const message = `${text}: ${event.name} (${task.title ?? `task ${taskID}`}), event ${event.id}`;
+      const message = `${text}: ${event.name} (task ${task.number ?? taskID}), event ${event.id}`;
+      // POST /WORK/Tasks/{taskID}/conversation. A HubEx 404 (task gone) or 403 sends the delivery
+      // to the dead letters at once; a 5xx or a timeout is retried later.
       await hubex.work.addMessage(taskID, { message, isExternal: false }, { signal });
       log.info({ taskID }, 'message added to the task');
     },

@@ -82,6 +82,21 @@ const schema = z.object({
   RETENTION_DAYS: int(0, 36_500).default(7),
   /** On SIGTERM, how long running handlers get to finish before they are aborted, in ms. */
   SHUTDOWN_TIMEOUT_MS: int(0, 3600 * 1000).default(20_000),
+  /** HubEx's API address; the services follow (/WORK/Tasks/5). */
+  HUBEX_BASE_URL: z
+    .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+    .transform((u) => u.replace(/\/+$/, ''))
+    .default('https://api.hubex.ru/fsm'),
+  /** The API user's service token (preferred): access tokens are bought and renewed from it. */
+  HUBEX_SERVICE_TOKEN: z.string().trim().min(8, 'is too short to be a HubEx token').optional(),
+  /** A ready access token, used as it is (no renewal). */
+  HUBEX_ACCESS_TOKEN: z.string().trim().min(8, 'is too short to be a HubEx token').optional(),
+  /** X-Application-ID: 5 (Api) for an integration. */
+  HUBEX_APPLICATION_ID: int(1, 1000).default(5),
+  /** The longest wait for one HubEx call, in ms. */
+  HUBEX_TIMEOUT_MS: int(100, 600_000).default(15_000),
+  /** HubEx calls in flight at most (the rest wait), so that a burst of events cannot flood the tenant. */
+  HUBEX_MAX_IN_FLIGHT: int(1, 1000).default(8),
   /** Enables the admin API (Authorization: Bearer <ADMIN_TOKEN>); unset means no admin API. */
   ADMIN_TOKEN: z
     .string()
@@ -117,6 +132,14 @@ export interface Config {
   readonly retentionDays: number;
   readonly shutdownTimeoutMs: number;
   readonly adminToken: string | undefined;
+  readonly hubex: {
+    readonly baseUrl: string;
+    readonly serviceToken: string | undefined;
+    readonly accessToken: string | undefined;
+    readonly applicationId: number;
+    readonly timeoutMs: number;
+    readonly maxInFlight: number;
+  };
   readonly logLevel: (typeof LOG_LEVELS)[number];
 }
 
@@ -182,6 +205,14 @@ export function loadConfig(env: Env): Config {
     retentionDays: c.RETENTION_DAYS,
     shutdownTimeoutMs: c.SHUTDOWN_TIMEOUT_MS,
     adminToken: c.ADMIN_TOKEN,
+    hubex: Object.freeze({
+      baseUrl: c.HUBEX_BASE_URL,
+      serviceToken: c.HUBEX_SERVICE_TOKEN,
+      accessToken: c.HUBEX_ACCESS_TOKEN,
+      applicationId: c.HUBEX_APPLICATION_ID,
+      timeoutMs: c.HUBEX_TIMEOUT_MS,
+      maxInFlight: c.HUBEX_MAX_IN_FLIGHT,
+    }),
     logLevel: c.LOG_LEVEL,
   });
 }

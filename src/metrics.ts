@@ -44,6 +44,28 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly hubexCalls = new Counter({
+    name: `${PREFIX}hubex_calls_total`,
+    help: 'Calls to the HubEx API, by service, method and status (0: no answer).',
+    labelNames: ['service', 'method', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly hubexCallDuration = new Histogram({
+    name: `${PREFIX}hubex_call_duration_seconds`,
+    help: 'How long HubEx API calls took (each try), by service.',
+    labelNames: ['service'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly tokenRenewals = new Counter({
+    name: `${PREFIX}hubex_token_renewals_total`,
+    help: 'HubEx access token renewals, by how (service token or refresh token) and outcome.',
+    labelNames: ['how', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
   constructor(backlog: () => Promise<Backlog>, now: () => number = Date.now) {
     // Read at each scrape, from indexes only.
     let last: Promise<Backlog | undefined> | undefined;

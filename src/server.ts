@@ -15,6 +15,7 @@ import { EventCatalogue } from './events/catalogue.js';
 import { createNormalizer } from './events/normalize.js';
 import { createLogger, redactUrl } from './log.js';
 import { Metrics } from './metrics.js';
+import { createHubexClient, type HubexClient } from './hubex/client.js';
 import type { Handler } from './delivery/define-handler.js';
 import { Dispatcher } from './delivery/dispatcher.js';
 import { HandlerRegistry } from './delivery/registry.js';
@@ -36,6 +37,8 @@ export interface AppDeps {
   readonly handlers?: readonly Handler[];
   /** The HubEx client a handler run gets as ctx.hubex (one shared client; per tenant later). */
   readonly hubexFor?: (event: import('./events/event.js').HubexEvent) => unknown;
+  /** The shared HubEx client; by default made from HUBEX_* when a token is configured, else none. */
+  readonly hubex?: HubexClient;
   /** False: store and fan out, but run nothing (the command line opens the store this way). Default true. */
   readonly dispatch?: boolean;
   readonly catalogue?: EventCatalogue;
@@ -49,6 +52,8 @@ declare module 'fastify' {
     readonly catalogue: EventCatalogue;
     readonly handlers: HandlerRegistry;
     readonly metrics: Metrics;
+    /** Undefined when no HubEx token is configured. */
+    readonly hubex: HubexClient | undefined;
     /** Undefined when the app was built with dispatch: false. */
     readonly dispatcher: Dispatcher | undefined;
   }
@@ -97,6 +102,20 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   await inbox.health();
   const normalize = createNormalizer({ catalogue, maxBatch: config.maxBatch });
   const metrics = new Metrics(() => inbox.backlog());
+  const ownsHubex = deps.hubex === undefined;
+  const hubex =
+    deps.hubex ??
+    (config.hubex.serviceToken || config.hubex.accessToken
+      ? createHubexClient({
+          ...config.hubex,
+          log: logger.child({ part: 'hubex' }),
+          onCall: ({ service, method, status, ms }) => {
+            metrics.hubexCalls.inc({ service, method, status });
+            metrics.hubexCallDuration.observe({ service }, ms / 1000);
+          },
+          onRenewal: (how, ok) => metrics.tokenRenewals.inc({ how, outcome: ok ? 'ok' : 'failed' }),
+        })
+      : undefined);
   const dispatcher =
     deps.dispatch === false
       ? undefined
@@ -104,7 +123,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
           store: inbox,
           registry,
           rebuild: eventRebuilder(normalize),
-          hubexFor: deps.hubexFor ?? (() => undefined),
+          hubexFor: deps.hubexFor ?? (() => hubex),
           log: logger.child({ part: 'dispatcher' }),
           concurrency: config.handlerConcurrency,
           timeoutMs: config.handlerTimeoutMs,
@@ -123,12 +142,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     retention?.stop();
     await dispatcher?.stop(config.shutdownTimeoutMs);
     if (ownsInbox) await inbox.close();
+    if (ownsHubex) hubex?.close();
   });
   app.decorate('inbox', inbox);
   app.decorate('catalogue', catalogue);
   app.decorate('handlers', registry);
   app.decorate('dispatcher', dispatcher);
   app.decorate('metrics', metrics);
+  app.decorate('hubex', hubex);
 
   // From the first moment of close() on, new requests are refused: nothing new is acknowledged.
   let closing = false;

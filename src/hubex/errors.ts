@@ -1,0 +1,71 @@
+// One error for every failed HubEx call: what was asked, what HubEx said, whether a retry can
+// help, and a message that says what a person can do about it.
+
+export interface HubexErrorFields {
+  /** HTTP status; 0 when no answer came (network error, timeout). */
+  readonly status: number;
+  readonly method: string;
+  /** The path asked for, with the service (`/WORK/Tasks/5`), without the query. */
+  readonly path: string;
+  /** ErrorModel.code, when HubEx sent one. */
+  readonly code?: string | undefined;
+  /** ErrorModel.message, when HubEx sent one. */
+  readonly hubexMessage?: string | undefined;
+  /** ErrorModel.traceIdentifier: what HubEx support asks for. */
+  readonly traceIdentifier?: string | undefined;
+  /** A 429's Retry-After, in ms. */
+  readonly retryAfterMs?: number | undefined;
+  readonly cause?: unknown;
+}
+
+/** What each status means for a person, and what to check. */
+const ADVICE: Record<number, string> = {
+  400: 'HubEx refused the request as malformed; check the values sent',
+  401: 'not authenticated: the token was refused; check HUBEX_SERVICE_TOKEN (or HUBEX_ACCESS_TOKEN)',
+  403: "no access: permission or licence, or no X-Application-ID; check the API user's roles",
+  404: 'not found: the id does not exist, or was deleted',
+  409: 'HubEx found the data invalid or in conflict; check the values sent',
+  422: 'HubEx could not process the data; check the values sent',
+  429: 'too many requests: HubEx asks to slow down',
+};
+
+/** Statuses that a retry can help: HubEx is busy or briefly down. */
+export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
+
+export class HubexApiError extends Error {
+  override readonly name = 'HubexApiError';
+  readonly status: number;
+  readonly method: string;
+  readonly path: string;
+  readonly code: string | undefined;
+  readonly hubexMessage: string | undefined;
+  readonly traceIdentifier: string | undefined;
+  readonly retryAfterMs: number | undefined;
+  /** Whether the same call may succeed later (network errors, timeouts, 429, 502, 503, 504). */
+  readonly retryable: boolean;
+
+  constructor(f: HubexErrorFields) {
+    super(describe(f), f.cause === undefined ? undefined : { cause: f.cause });
+    this.status = f.status;
+    this.method = f.method;
+    this.path = f.path;
+    this.code = f.code;
+    this.hubexMessage = f.hubexMessage;
+    this.traceIdentifier = f.traceIdentifier;
+    this.retryAfterMs = f.retryAfterMs;
+    this.retryable = f.status === 0 || RETRYABLE_STATUSES.has(f.status) || f.status >= 500;
+  }
+}
+
+function describe(f: HubexErrorFields): string {
+  const call = `${f.method} ${f.path}`;
+  if (f.status === 0) {
+    const why = f.cause instanceof Error ? f.cause.message : 'no answer';
+    return `HubEx did not answer ${call} (${why}); check HUBEX_BASE_URL and the network, it will be tried again`;
+  }
+  const advice = ADVICE[f.status] ?? (f.status >= 500 ? 'a fault on HubEx\'s side; it will be tried again' : 'an unexpected answer');
+  const said = f.hubexMessage ? `: "${f.hubexMessage}"` : '';
+  const code = f.code ? ` [${f.code}]` : '';
+  const trace = f.traceIdentifier ? `, trace ${f.traceIdentifier}` : '';
+  return `HubEx answered ${f.status} to ${call} (${advice})${said}${code}${trace}`;
+}
