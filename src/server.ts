@@ -20,6 +20,7 @@ import type { Handler } from './delivery/define-handler.js';
 import { Dispatcher } from './delivery/dispatcher.js';
 import { HandlerRegistry } from './delivery/registry.js';
 import { startRetention } from './delivery/retention.js';
+import { loadCatalogue } from './events/load-catalogue.js';
 import { eventRebuilder } from './events/rebuild.js';
 import type { DeliveryStore } from './queue/deliveries.js';
 import type { Inbox } from './queue/inbox.js';
@@ -39,6 +40,8 @@ export interface AppDeps {
   readonly hubexFor?: (event: import('./events/event.js').HubexEvent) => unknown;
   /** The shared HubEx client; by default made from HUBEX_* when a token is configured, else none. */
   readonly hubex?: HubexClient;
+  /** Load the event catalogue from HubEx at start when a client is configured. Default true. */
+  readonly loadCatalogue?: boolean;
   /** False: store and fan out, but run nothing (the command line opens the store this way). Default true. */
   readonly dispatch?: boolean;
   readonly catalogue?: EventCatalogue;
@@ -116,6 +119,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
           onRenewal: (how, ok) => metrics.tokenRenewals.inc({ how, outcome: ok ? 'ok' : 'failed' }),
         })
       : undefined);
+  // Before the first webhook: routing by name ('task.created') needs the installation's names.
+  if (hubex && deps.loadCatalogue !== false) await loadCatalogue(catalogue, hubex, logger.child({ part: 'catalogue' }));
   const dispatcher =
     deps.dispatch === false
       ? undefined

@@ -1,5 +1,5 @@
 // The event catalogue: HubEx's numeric event ids and their stable dotted names.
-// Starts with the published asset events; grows at run time (GET /COMMON/Events, a later issue).
+// Starts with the published asset events; grows at start from HubEx (load-catalogue.ts) and at run time.
 
 export interface CatalogueEntry {
   readonly id: number;
