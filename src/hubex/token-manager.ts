@@ -56,6 +56,11 @@ export class TokenManager {
     return this.#o.serviceToken !== undefined;
   }
 
+  /** The current access token when it is not about to expire (no wait); undefined otherwise. */
+  current(): string | undefined {
+    return this.#access && this.#o.now() < this.#expiresAt - this.#o.marginMs ? this.#access : undefined;
+  }
+
   /** A valid access token: the current one, or a fresh one when it is about to expire. */
   async get(): Promise<string> {
     if (this.#access && this.#o.now() < this.#expiresAt - this.#o.marginMs) return this.#access;
