@@ -1,6 +1,5 @@
 // The command line, spawned as a user runs it (node + tsx on src/cli/index.ts), against a real
 // store in a temporary folder and a real listening router.
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -11,36 +10,9 @@ import { createNormalizer } from '../src/events/normalize.js';
 import { createLogger } from '../src/log.js';
 import { DB_FILE, SqliteInbox } from '../src/queue/sqlite/sqlite-inbox.js';
 import { readEvents } from './support/db.js';
-import { REPO_ROOT } from './support/spawn-router.js';
+import { cli } from './support/cli.js';
 import { makeApp, tempDir, TOKEN } from './support/test-app.js';
 import { waitFor } from './support/wait.js';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], env: Record<string, string>, input?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], {
-      cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input ?? '');
-  });
-}
 
 let dir: string;
 let remove: () => void;

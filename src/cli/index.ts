@@ -12,6 +12,7 @@ import type { DeliveryRecord } from '../queue/deliveries.js';
 import { SqliteInbox } from '../queue/sqlite/sqlite-inbox.js';
 import { resolveWebhookTokens } from '../webhook-tokens.js';
 import { fixtureFor, FIXTURES } from './fixtures.js';
+import { doctor, hubexClient, listWebhooks, NeedsConfigError, registerWebhook, webhooksTable } from './hubex-commands.js';
 import { formatTable, when } from './format.js';
 
 const USAGE = `hubex-router: a durable webhook receiver and handler runner for HubEx
@@ -20,7 +21,12 @@ Usage: hubex-router <command> [options]
 
 Commands:
   serve                         run the router (the default)
+  doctor                        check each part (configuration, store, HubEx token, X-Application-ID, webhook)
   token                         print the webhook URL to register in HubEx
+  webhooks list                 HubEx's webhooks, with calls left and the last call (failures shown)
+  webhooks register --events 40,41 [--stages 1,2] [--name NAME] [--url PUBLIC_URL] [--inactive]
+                                create a HubEx webhook that calls this router (POST /MSG/Webhooks)
+  webhooks activate|deactivate|delete ID
   events                        the event catalogue (ids and names handlers subscribe to)
   deliveries list               deliveries with their last error
       [--status pending|running|done|dead] [--handler NAME] [--event NAME] [--limit N] [--after ID]
@@ -157,6 +163,76 @@ const row = (d: DeliveryRecord) => [
   d.lastError ? `${d.lastError.errorClass}: ${d.lastError.message}`.slice(0, 80) : '',
 ];
 
+const list = (v: unknown, name: string): number[] => {
+  if (v === undefined) return [];
+  if (typeof v !== 'string' || !/^\d+(,\d+)*$/.test(v.replace(/\s/g, ''))) throw new UsageError(`--${name} takes ids separated by commas, like 40,41`);
+  return v.replace(/\s/g, '').split(',').map(Number);
+};
+
+async function webhooks(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const c = config();
+  if (sub === 'list') {
+    const { values } = parse(rest);
+    const client = hubexClient(c);
+    try {
+      const hooks = await listWebhooks(client);
+      if (values.json) json(hooks);
+      else out(webhooksTable(hooks));
+    } finally {
+      client.close();
+    }
+    return 0;
+  }
+  if (sub === 'register') {
+    const { values } = parse(rest, { events: { type: 'string' }, stages: { type: 'string' }, name: { type: 'string' }, url: { type: 'string' }, inactive: { type: 'boolean' } });
+    const client = hubexClient(c);
+    try {
+      const id = await registerWebhook(client, c, {
+        url: values.url as string | undefined,
+        events: list(values.events, 'events'),
+        stages: list(values.stages, 'stages'),
+        name: (values.name as string | undefined) ?? 'hubex-router',
+        active: values.inactive !== true,
+      });
+      if (values.json) json({ id });
+      else out(`Webhook ${id} registered${values.inactive ? ' (inactive)' : ''}: HubEx now calls this router. Check it with: hubex-router webhooks list`);
+    } finally {
+      client.close();
+    }
+    return 0;
+  }
+  if (sub === 'activate' || sub === 'deactivate' || sub === 'delete') {
+    const { values, positionals } = parse(rest);
+    if (positionals.length !== 1 || !/^\d+$/.test(positionals[0]!)) throw new UsageError(`webhooks ${sub} takes one webhook id`);
+    const id = Number(positionals[0]);
+    const client = hubexClient(c);
+    try {
+      await client.msg.webhooks[sub](id);
+    } finally {
+      client.close();
+    }
+    if (values.json) json({ id, done: sub });
+    else out(`Webhook ${id} ${sub === 'delete' ? 'deleted' : `${sub}d`}.`);
+    return 0;
+  }
+  throw new UsageError(`webhooks takes list, register, activate, deactivate or delete${sub ? `, not "${sub}"` : ''}`);
+}
+
+async function runDoctor(args: string[]): Promise<number> {
+  const { values } = parse(args);
+  const checks = await doctor(config());
+  if (values.json) json(checks);
+  else {
+    const width = Math.max(...checks.map((c) => c.name.length));
+    for (const c of checks) {
+      out(`${c.ok ? 'ok  ' : 'FAIL'}  ${c.name.padEnd(width)}  ${c.detail}`);
+      if (!c.ok && c.fix) out(`      ${''.padEnd(width)}  -> ${c.fix}`);
+    }
+  }
+  return checks.every((c) => c.ok) ? 0 : 1;
+}
+
 async function token(args: string[]): Promise<number> {
   const { values } = parse(args);
   const c = config();
@@ -227,6 +303,10 @@ export async function run(argv: string[]): Promise<number> {
       return -1;
     case 'token':
       return token(args);
+    case 'doctor':
+      return runDoctor(args);
+    case 'webhooks':
+      return webhooks(args);
     case 'events':
       return events(args);
     case 'deliveries':
@@ -245,7 +325,7 @@ try {
   if (err instanceof UsageError) {
     process.stderr.write(`hubex-router: ${err.message}\nRun hubex-router --help for the commands.\n`);
     process.exitCode = 2;
-  } else if (err instanceof ConfigError) {
+  } else if (err instanceof ConfigError || err instanceof NeedsConfigError) {
     process.stderr.write(`hubex-router: ${err.message}\n`);
     process.exitCode = 78;
   } else if (err instanceof OperationError) {

@@ -234,8 +234,14 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
       const c = companies.get(Number(m[1]));
       return c ? send(200, { id: Number(m[1]), ...c }) : error(404, 'NotFound', 'Company not found');
     }
+    // GetResult: events and taskStages as {id, name}, as HubEx answers them.
+    const asResult = (w: Record<string, unknown>) => ({
+      ...w,
+      events: ((w.events as number[] | undefined) ?? []).map((id) => ({ id, name: events.find((e) => e.id === id)?.code ?? `Event ${id}` })),
+      taskStages: ((w.taskStages as number[] | undefined) ?? []).map((id) => ({ id, name: `Stage ${id}` })),
+    });
     if (path === '/MSG/Webhooks' && method === 'GET') {
-      return list([...webhooks.values()].map((w) => [w.id as number, w] as const), (page) => page.map(([, w]) => w));
+      return list([...webhooks.values()].map((w) => [w.id as number, w] as const), (page) => page.map(([, w]) => asResult(w)));
     }
     if (path === '/MSG/Webhooks' && method === 'POST') {
       if (!Array.isArray(body)) return error(409, 'InvalidData', 'Expected an array of webhooks');
@@ -250,7 +256,7 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
     if ((m = /^\/MSG\/Webhooks\/(\d+)$/.exec(path))) {
       const id = Number(m[1]);
       if (!webhooks.has(id)) return error(404, 'NotFound', 'Webhook not found');
-      if (method === 'GET') return send(200, webhooks.get(id));
+      if (method === 'GET') return send(200, asResult(webhooks.get(id)!));
       if (method === 'DELETE') {
         webhooks.delete(id);
         return send(200);

@@ -1,0 +1,105 @@
+// `webhooks` and `doctor`, spawned as a user runs them, against the fake HubEx and a real store.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { cli } from './support/cli.js';
+import { type FakeHubex, startFakeHubex } from './support/fake-hubex.js';
+import { tempDir, TOKEN } from './support/test-app.js';
+
+let hubex: FakeHubex;
+let dir: string;
+let remove: () => void;
+let env: Record<string, string>;
+beforeEach(async () => {
+  hubex = await startFakeHubex();
+  ({ dir, remove } = tempDir());
+  env = {
+    DATA_DIR: dir,
+    WEBHOOK_TOKENS: TOKEN,
+    PUBLIC_URL: 'https://hooks.example.com',
+    HUBEX_BASE_URL: hubex.url,
+    HUBEX_SERVICE_TOKEN: hubex.serviceToken,
+  };
+});
+afterEach(async () => {
+  await hubex.close();
+  remove();
+});
+
+describe('webhooks', () => {
+  it('registers a webhook that calls this router, lists it with its calls, deactivates and deletes it', async () => {
+    const reg = await cli(['webhooks', 'register', '--events', '40,41', '--stages', '1,2', '--name', 'integration'], env);
+    expect(reg.code, reg.stderr).toBe(0);
+    expect(reg.stdout).toMatch(/^Webhook 1 registered: HubEx now calls this router/);
+    expect(hubex.webhooks.get(1)).toMatchObject({
+      name: 'integration',
+      uri: `https://hooks.example.com/hooks/hubex/${TOKEN}`,
+      events: [40, 41],
+      taskStages: [1, 2],
+      isActive: true,
+    });
+
+    hubex.webhooks.get(1)!.lastCall = { started: '2026-11-28T10:00:00Z', completed: null, exception: 'Connection refused' };
+    const list = await cli(['webhooks', 'list'], env);
+    expect(list.code, list.stderr).toBe(0);
+    const [header, row] = list.stdout.trim().split('\n');
+    expect(header).toMatch(/^id\s+name\s+active\s+events\s+calls left\s+last call\s+uri$/);
+    expect(row).toMatch(/^1\s+integration\s+yes\s+40,41\s+10\s+FAILED: Connection refused\s+https:\/\/hooks\.example\.com\/hooks\/hubex\/\[REDACTED\]$/);
+    expect(list.stdout).not.toContain(TOKEN); // the token in the URI is a secret
+
+    expect((await cli(['webhooks', 'deactivate', '1'], env)).stdout).toMatch(/Webhook 1 deactivated/);
+    expect(hubex.webhooks.get(1)!.isActive).toBe(false);
+    const asJson = JSON.parse((await cli(['webhooks', 'list', '--json'], env)).stdout);
+    expect(asJson).toMatchObject([{ id: 1, active: false, events: [40, 41], callsRemaining: 10 }]);
+    expect((await cli(['webhooks', 'delete', '1'], env)).code).toBe(0);
+    expect(hubex.webhooks.size).toBe(0);
+  });
+
+  it('says what is missing: no HubEx token (78), no PUBLIC_URL (78), no events, a webhook that does not exist (1)', async () => {
+    const noToken = await cli(['webhooks', 'list'], { DATA_DIR: dir });
+    expect(noToken.code).toBe(78);
+    expect(noToken.stderr).toMatch(/Set HUBEX_SERVICE_TOKEN/);
+    const noUrl = await cli(['webhooks', 'register', '--events', '40'], { ...env, PUBLIC_URL: '' });
+    expect(noUrl.code).toBe(78);
+    expect(noUrl.stderr).toMatch(/Set PUBLIC_URL/);
+    const noEvents = await cli(['webhooks', 'register'], env);
+    expect(noEvents.code).toBe(78);
+    expect(noEvents.stderr).toMatch(/--events/);
+    const badEvents = await cli(['webhooks', 'register', '--events', 'forty'], env);
+    expect(badEvents.code).toBe(2);
+    const missing = await cli(['webhooks', 'activate', '99'], env);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/HubEx answered 404 to PUT \/MSG\/Webhooks\/activate\/99 .*trace 0HN/);
+  });
+});
+
+describe('doctor', () => {
+  it('prints one line per check, all ok when everything is in place', async () => {
+    await cli(['webhooks', 'register', '--events', '40'], env);
+    const run = await cli(['doctor'], env);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const lines = run.stdout.trim().split('\n');
+    expect(lines.map((l) => l.split(/\s{2,}/).slice(0, 2))).toEqual([
+      ['ok', 'configuration'],
+      ['ok', 'store'],
+      ['ok', 'webhook token'],
+      ['ok', 'hubex token'],
+      ['ok', 'x-application-id'],
+      ['ok', 'webhook registered'],
+    ]);
+  });
+
+  it('fails with what to do: no webhook pointing here, a refused service token, no token at all', async () => {
+    const noHook = await cli(['doctor'], env);
+    expect(noHook.code).toBe(1);
+    expect(noHook.stdout).toMatch(/FAIL\s+webhook registered\s+no HubEx webhook points at this router\n\s+-> hubex-router webhooks register --events 40,41/);
+
+    const refused = await cli(['doctor'], { ...env, HUBEX_SERVICE_TOKEN: 'svc-not-the-right-one' });
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toMatch(/FAIL\s+hubex token\s+HubEx answered 401 to POST \/AUTHZ\/AccessTokens/);
+    expect(refused.stdout).toMatch(/-> check HUBEX_SERVICE_TOKEN/);
+    expect(refused.stdout).not.toContain('svc-not-the-right-one');
+
+    const none = await cli(['doctor', '--json'], { DATA_DIR: dir });
+    expect(none.code).toBe(1);
+    expect(JSON.parse(none.stdout).at(-1)).toMatchObject({ name: 'hubex token', ok: false, fix: expect.stringMatching(/HUBEX_SERVICE_TOKEN/) });
+  });
+});
