@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseEnv } from 'node:util';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -97,6 +98,21 @@ const schema = z.object({
   HUBEX_TIMEOUT_MS: int(100, 600_000).default(15_000),
   /** HubEx calls in flight at most (the rest wait), so that a burst of events cannot flood the tenant. */
   HUBEX_MAX_IN_FLIGHT: int(1, 1000).default(8),
+  /** Requests per client address and window; unset means no limit (HubEx's own retries are finite). */
+  RATE_LIMIT_MAX: int(1, 10_000_000).optional(),
+  /** The rate limit's window, in ms. */
+  RATE_LIMIT_WINDOW_MS: int(100, 24 * 3600 * 1000).default(60_000),
+  /** Comma-separated addresses or CIDR ranges allowed to call (IPv4 or IPv6); unset allows all. */
+  ALLOWED_IPS: z
+    .string()
+    .transform((s, ctx) => {
+      const list = s.split(',').map((x) => x.trim()).filter(Boolean);
+      for (const item of list) {
+        if (!isAddressOrRange(item)) ctx.addIssue({ code: 'custom', message: `"${item}" is not an IP address or CIDR range (like 203.0.113.0/24)` });
+      }
+      return list;
+    })
+    .optional(),
   /** Enables the admin API (Authorization: Bearer <ADMIN_TOKEN>); unset means no admin API. */
   ADMIN_TOKEN: z
     .string()
@@ -106,6 +122,15 @@ const schema = z.object({
   /** pino level. */
   LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 });
+
+function isAddressOrRange(s: string): boolean {
+  const [ip, bits, extra] = s.split('/');
+  if (extra !== undefined || !ip) return false;
+  const family = isIP(ip);
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  return /^\d+$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
 
 type Parsed = z.infer<typeof schema>;
 
@@ -132,6 +157,8 @@ export interface Config {
   readonly retentionDays: number;
   readonly shutdownTimeoutMs: number;
   readonly adminToken: string | undefined;
+  readonly rateLimit: { readonly max: number; readonly windowMs: number } | undefined;
+  readonly allowedIps: readonly string[] | undefined;
   readonly hubex: {
     readonly baseUrl: string;
     readonly serviceToken: string | undefined;
@@ -205,6 +232,8 @@ export function loadConfig(env: Env): Config {
     retentionDays: c.RETENTION_DAYS,
     shutdownTimeoutMs: c.SHUTDOWN_TIMEOUT_MS,
     adminToken: c.ADMIN_TOKEN,
+    rateLimit: c.RATE_LIMIT_MAX === undefined ? undefined : Object.freeze({ max: c.RATE_LIMIT_MAX, windowMs: c.RATE_LIMIT_WINDOW_MS }),
+    allowedIps: c.ALLOWED_IPS && c.ALLOWED_IPS.length > 0 ? Object.freeze(c.ALLOWED_IPS) : undefined,
     hubex: Object.freeze({
       baseUrl: c.HUBEX_BASE_URL,
       serviceToken: c.HUBEX_SERVICE_TOKEN,

@@ -5,6 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import adminRoutes from '../routes/admin.js';
+import { installAccessControl } from './access.js';
 import healthRoutes from '../routes/health.js';
 import metricsRoutes from '../routes/metrics.js';
 import webhookRoutes from '../routes/webhooks.js';
@@ -190,6 +191,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   });
 
   installErrorHandling(app, config);
+  await installAccessControl(app, config);
   await app.register(healthRoutes);
   await app.register(metricsRoutes);
   if (config.adminToken) await app.register(adminRoutes, { adminToken: config.adminToken });
