@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   NOT_FOUND: { status: 404, summary: 'no such route' },
   METHOD_NOT_ALLOWED: { status: 405, summary: 'the route exists, the method does not' },
   BODY_TOO_LARGE: { status: 413, summary: 'the body is larger than BODY_LIMIT' },
+  URI_TOO_LONG: { status: 414, summary: 'a part of the URL (the token) is longer than any token can be' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'the Content-Type is not JSON' },
   RATE_LIMITED: { status: 429, summary: 'the caller sent more than RATE_LIMIT_MAX requests in RATE_LIMIT_WINDOW_MS; Retry-After says when to come back' },
   STORE_UNAVAILABLE: { status: 503, summary: 'the store cannot take the write; nothing was acknowledged' },

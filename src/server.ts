@@ -88,7 +88,24 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     requestTimeout: 30_000, // a slow client cannot hold a request open for ever
     keepAliveTimeout: 72_000, // longer than nginx's upstream keepalive_timeout (60 s)
     return503OnClosing: false, // answered below, in the router's error shape
-    routerOptions: { ignoreTrailingSlash: true },
+    // Room for the longest token WEBHOOK_TOKENS allows (256) in the path.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
+    // Fastify's own answers for these echo the URL, token included: answer in our shape instead.
+    frameworkErrors: (error, request, anyReply) => {
+      const reply = anyReply as unknown as import('fastify').FastifyReply;
+      const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      request.errorCode = tooLong ? 'URI_TOO_LONG' : 'BAD_REQUEST';
+      void reply
+        .code(tooLong ? 414 : 400)
+        .header('x-request-id', request.id)
+        .send({
+          error: request.errorCode,
+          message: tooLong
+            ? 'The URL is longer than any webhook URL can be; check the URL registered in HubEx.'
+            : 'The URL is not valid (a broken percent-encoding); check the URL registered in HubEx.',
+          requestId: request.id,
+        });
+    },
   });
 
   const catalogue = deps.catalogue ?? new EventCatalogue();
