@@ -10,6 +10,7 @@ import { createNormalizer } from '../src/events/normalize.js';
 import { createLogger } from '../src/log.js';
 import { DB_FILE, SqliteInbox } from '../src/queue/sqlite/sqlite-inbox.js';
 import { readEvents } from './support/db.js';
+import { REPO_ROOT } from './support/spawn-router.js';
 import { cli } from './support/cli.js';
 import { makeApp, tempDir, TOKEN } from './support/test-app.js';
 import { waitFor } from './support/wait.js';
@@ -184,5 +185,28 @@ describe('send', () => {
     const missing = await cli(['send', '/nonexistent.json'], { DATA_DIR: dir, WEBHOOK_TOKENS: TOKEN });
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/Cannot read \/nonexistent\.json \(ENOENT\)/);
+  });
+});
+
+describe('serve', () => {
+  it('runs the router (also with no command), prints the webhook URL, and stops on SIGTERM with exit code 0', async () => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'serve'], {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', DATA_DIR: dir, PORT: '0', HOST: '127.0.0.1', LOG_EVENTS: 'false' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await waitFor(() => stderr, (s) => /Webhook URL to register in HubEx:\n\s+http:\/\/127\.0\.0\.1:\d+\/hooks\/hubex\/\S{16,}/.test(s), { timeoutMs: 20_000, what: 'the banner' });
+      const url = /(http:\/\/127\.0\.0\.1:\d+\/hooks\/hubex\/\S+)/.exec(stderr)![1]!;
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"EventID": 40, "AssetID": 7}' });
+      expect(res.status).toBe(202);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
   });
 });
