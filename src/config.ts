@@ -98,6 +98,8 @@ const schema = z.object({
   HUBEX_TIMEOUT_MS: int(100, 600_000).default(15_000),
   /** HubEx calls in flight at most (the rest wait), so that a burst of events cannot flood the tenant. */
   HUBEX_MAX_IN_FLIGHT: int(1, 1000).default(8),
+  /** The longest a request may take to arrive (headers and body); slower clients get 408. */
+  REQUEST_TIMEOUT_MS: int(100, 600_000).default(30_000),
   /** Requests per client address and window; unset means no limit (HubEx's own retries are finite). */
   RATE_LIMIT_MAX: int(1, 10_000_000).optional(),
   /** The rate limit's window, in ms. */
@@ -157,6 +159,7 @@ export interface Config {
   readonly retentionDays: number;
   readonly shutdownTimeoutMs: number;
   readonly adminToken: string | undefined;
+  readonly requestTimeoutMs: number;
   readonly rateLimit: { readonly max: number; readonly windowMs: number } | undefined;
   readonly allowedIps: readonly string[] | undefined;
   readonly hubex: {
@@ -232,6 +235,7 @@ export function loadConfig(env: Env): Config {
     retentionDays: c.RETENTION_DAYS,
     shutdownTimeoutMs: c.SHUTDOWN_TIMEOUT_MS,
     adminToken: c.ADMIN_TOKEN,
+    requestTimeoutMs: c.REQUEST_TIMEOUT_MS,
     rateLimit: c.RATE_LIMIT_MAX === undefined ? undefined : Object.freeze({ max: c.RATE_LIMIT_MAX, windowMs: c.RATE_LIMIT_WINDOW_MS }),
     allowedIps: c.ALLOWED_IPS && c.ALLOWED_IPS.length > 0 ? Object.freeze(c.ALLOWED_IPS) : undefined,
     hubex: Object.freeze({

@@ -1,7 +1,7 @@
 // The Fastify app factory: builds a ready app from a config and its parts; never listens.
 // src/main.ts listens and handles signals; tests call buildApp() and app.inject().
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import adminRoutes from '../routes/admin.js';
@@ -85,8 +85,21 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    requestTimeout: 30_000, // a slow client cannot hold a request open for ever
-    keepAliveTimeout: 72_000, // longer than nginx's upstream keepalive_timeout (60 s)
+    // A slow client (slowloris: headers or body a byte at a time) cannot hold a request open
+    // longer than REQUEST_TIMEOUT_MS: Node answers 408 and closes. Node checks open requests
+    // every connectionsCheckingInterval (30 s by default), too seldom for that: check often.
+    serverFactory: (handler) => {
+      const server = http.createServer(
+        {
+          requestTimeout: config.requestTimeoutMs,
+          headersTimeout: config.requestTimeoutMs,
+          connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(config.requestTimeoutMs / 4))),
+        },
+        handler,
+      );
+      server.keepAliveTimeout = 72_000; // longer than nginx's upstream keepalive_timeout (60 s)
+      return server;
+    },
     return503OnClosing: false, // answered below, in the router's error shape
     // Room for the longest token WEBHOOK_TOKENS allows (256) in the path.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
