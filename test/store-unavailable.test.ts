@@ -12,6 +12,8 @@ import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { DB_FILE } from '../src/queue/sqlite/sqlite-inbox.js';
 import { buildApp } from '../src/server.js';
+import { readEvents } from './support/db.js';
+import { tempDir } from './support/test-app.js';
 import { type HttpAnswer, httpRequest, lookupUser, REPO_ROOT, type SpawnedRouter, spawnRouter } from './support/spawn-router.js';
 
 const cleanups: (() => unknown)[] = [];
@@ -268,5 +270,37 @@ describe('a store that cannot write answers 503 and never 2xx', () => {
       db.close();
       expect(rows.sort()).toEqual(answers.flatMap((r) => r.ids).sort());
     });
+  });
+});
+
+describe('a store worker thread that dies', () => {
+  it('fails the calls in flight with 503, never 2xx, and a new worker takes over at the next call', async () => {
+    const { dir, remove } = tempDir();
+    const config = loadConfig({ DATA_DIR: dir, WEBHOOK_TOKENS: 'worker-crash-token-0123456789', LOG_LEVEL: 'silent' });
+    const a = await buildApp(config, { logger: createLogger('silent') });
+    try {
+      const post = (AssetID: number) =>
+        a.inject({ method: 'POST', url: '/hooks/hubex/worker-crash-token-0123456789', headers: { 'content-type': 'application/json' }, payload: { EventID: 40, AssetID } });
+      expect((await post(1)).statusCode).toBe(202);
+      const inbox = a.inbox as unknown as Record<symbol, () => Promise<void>>;
+      const inFlight = post(2); // submitted, then the worker dies under it
+      await inbox[Symbol.for('hubex-router.test.crashStoreWorker')]!();
+      const answer = await inFlight;
+      expect([202, 503]).toContain(answer.statusCode); // answered before the crash, or refused: never lost silently
+      const during = await post(3);
+      expect(during.statusCode).toBe(503);
+      expect((await a.inject('/readyz')).statusCode).toBe(503);
+      // at most once a second, the next call starts a new worker on the same file
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      expect((await post(4)).statusCode).toBe(202);
+      const stored = readEvents(dir).map((r) => JSON.parse(r.raw).AssetID);
+      // A 2xx is always on disk; a 503 may or may not be (the commit can finish as the thread
+      // dies): HubEx calls again, and a stored one is then answered as a duplicate.
+      if (answer.statusCode === 202) expect(stored).toEqual([1, 2, 4]);
+      else expect([[1, 4], [1, 2, 4]]).toContainEqual(stored);
+    } finally {
+      await a.close();
+      remove();
+    }
   });
 });

@@ -170,6 +170,11 @@ export class SqliteInbox implements Inbox, DeliveryStore {
     return this.#call('prune', [cutoff]) as Promise<PruneResult>;
   }
 
+  /** Fault injection for tests: ends the worker thread as a crash would. */
+  async [Symbol.for('hubex-router.test.crashStoreWorker')](): Promise<void> {
+    await this.#worker?.terminate();
+  }
+
   onDue(listener: () => void): void {
     this.#dueListeners.push(listener);
   }
