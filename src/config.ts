@@ -136,6 +136,9 @@ function isAddressOrRange(s: string): boolean {
 
 type Parsed = z.infer<typeof schema>;
 
+/** Every variable the router reads (docs/configuration.md lists the same; a test keeps them in step). */
+export const VARIABLES: readonly string[] = Object.keys(schema.shape);
+
 export interface Config {
   readonly port: number;
   readonly host: string;

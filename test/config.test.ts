@@ -1,8 +1,8 @@
 // Configuration: defaults, validation with one message naming every bad variable, .env files.
-import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, readEnv } from '../src/config.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { ConfigError, loadConfig, readEnv, VARIABLES } from '../src/config.js';
 import { tempDir } from './support/test-app.js';
 
 describe('config', () => {
@@ -91,4 +91,10 @@ describe('config', () => {
       remove();
     }
   });
+});
+
+it('docs/configuration.md lists every variable the router reads', () => {
+  const doc = readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8');
+  expect(VARIABLES.length).toBeGreaterThan(30);
+  expect(VARIABLES.filter((v) => !doc.includes(`\`${v}\``))).toEqual([]);
 });
