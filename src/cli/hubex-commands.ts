@@ -50,10 +50,25 @@ function view(w: Record<string, unknown>, reveal: boolean): WebhookView {
   };
 }
 
-export async function listWebhooks(client: HubexClient): Promise<WebhookView[]> {
-  const out: WebhookView[] = [];
-  for await (const w of client.msg.webhooks.list()) out.push(view(w as Record<string, unknown>, false));
+/**
+ * Every webhook with its details. HubEx's list (ListResult) has the id, name, isActive,
+ * callsRemaining and lastCall but not the uri, events or stages: those come from a GET of each.
+ */
+async function webhookDetails(client: HubexClient): Promise<Record<string, unknown>[]> {
+  const listed: Record<string, unknown>[] = [];
+  for await (const w of client.msg.webhooks.list()) listed.push(w as Record<string, unknown>);
+  const out: Record<string, unknown>[] = [];
+  // A few at a time: an installation has a handful of webhooks, seldom hundreds.
+  for (let i = 0; i < listed.length; i += 8) {
+    const batch = listed.slice(i, i + 8);
+    const details = await Promise.all(batch.map((w) => client.msg.webhooks.get(Number(w.id))));
+    batch.forEach((w, j) => out.push({ ...(details[j] as Record<string, unknown>), ...w, lastCall: w.lastCall ?? (details[j] as Record<string, unknown>).lastCall }));
+  }
   return out;
+}
+
+export async function listWebhooks(client: HubexClient): Promise<WebhookView[]> {
+  return (await webhookDetails(client)).map((w) => view(w, false));
 }
 
 export function webhooksTable(list: readonly WebhookView[]): string {
@@ -85,10 +100,7 @@ export async function registerWebhook(
   o: { url?: string | undefined; events: number[]; stages: number[]; name: string; active: boolean },
 ): Promise<number> {
   if (o.events.length === 0) throw new NeedsConfigError('Name the events to send with --events (ids, e.g. 40,41; see hubex-router events).');
-  const [id] = (await client.msg.webhooks.save([
-    { name: o.name, uri: routerUrl(config, o.url), events: o.events, taskStages: o.stages, isActive: o.active },
-  ])) as number[];
-  return id!;
+  return client.msg.webhooks.create({ name: o.name, uri: routerUrl(config, o.url), events: o.events, taskStages: o.stages, isActive: o.active });
 }
 
 export interface Check {
@@ -144,8 +156,7 @@ export async function doctor(config: Config): Promise<Check[]> {
       return checks;
     }
     try {
-      const hooks: Record<string, unknown>[] = [];
-      for await (const w of client.msg.webhooks.list()) hooks.push(w as Record<string, unknown>);
+      const hooks = await webhookDetails(client);
       const mine = hooks.filter((w) => tokens.some((t) => String(w.uri ?? '').endsWith(`/hooks/hubex/${t}`)));
       const here = config.publicUrl ? mine.filter((w) => String(w.uri).startsWith(`${config.publicUrl}/`)) : mine;
       const active = here.filter((w) => w.isActive === true);

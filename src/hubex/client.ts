@@ -7,6 +7,8 @@ import type { paths as EsPaths } from './generated/ES.js';
 import type { components as MsgComponents, paths as MsgPaths } from './generated/MSG.js';
 import type { paths as TstgPaths } from './generated/TSTG.js';
 import type { components as WorkComponents, paths as WorkPaths } from './generated/WORK.js';
+import { type Env, loadConfig } from '../config.js';
+import { HubexApiError } from './errors.js';
 import { type CallOptions, HubexHttp, type HubexHttpOptions, type Method } from './http.js';
 import { count, paginate, type PageOptions } from './paginate.js';
 
@@ -48,10 +50,31 @@ export interface RequestOptions<O> extends Omit<CallOptions, 'query' | 'body'> {
   readonly body?: [JsonBody<O>] extends [never] ? undefined : JsonBody<O>;
 }
 
+/** An item of a list answer: an array's element, or a map's value with its key as `id`. */
+export type ListItem<R> = unknown extends R
+  ? Record<string, unknown>
+  : NonNullable<R> extends readonly (infer I)[]
+    ? I
+    : NonNullable<R> extends Record<string, infer V>
+      ? V & { id: number }
+      : Record<string, unknown>;
+
+/** The filters of a list (its query parameters, less `offset` and `fetch`: paging is done by Range). */
+export type ListQuery<O> = [QueryParams<O>] extends [never] ? undefined : Omit<NonNullable<QueryParams<O>>, 'offset' | 'fetch'>;
+
+export interface ListOptions<O> extends Omit<PageOptions, 'query'> {
+  readonly params?: [PathParams<O>] extends [never] ? undefined : PathParams<O>;
+  readonly query?: ListQuery<O>;
+}
+
 // Schemas the helpers take and give.
 type WorkSchemas = WorkComponents['schemas'];
 export type TaskDetails = WorkSchemas['HubEx.Service.WORK.Api.Results.Tasks.DetailedInfoResult'];
 export type TaskListItem = WorkSchemas['HubEx.Service.WORK.Api.Results.Tasks.ListResult'] & { id: number };
+/** The filters of `GET /WORK/Tasks`, from HubEx's document: a misspelt filter is a type error (HubEx ignores it silently). */
+export type TaskFilter = NonNullable<ListQuery<Operation<'/WORK/Tasks', 'GET'>>>;
+export type StageListItem = WorkSchemas['HubEx.Service.WORK.Api.Results.Tasks.ListStagesResult'] & { id: number };
+export type WebhookListItem = MsgComponents['schemas']['HubEx.Service.MSG.Api.Results.Webhook.ListResult'];
 export type PatchData = WorkSchemas['HubEx.Service.WORK.Api.Data.Tasks.PatchData'];
 export type WebhookMergeData = MsgComponents['schemas']['HubEx.DataProvider.Api.Data.MSG.Webhook.MergeData'];
 export type WebhookGetResult = MsgComponents['schemas']['HubEx.Service.MSG.Api.Results.Webhook.GetResult'];
@@ -83,22 +106,43 @@ export class HubexClient {
     return res.body;
   }
 
-  /** Walks any list, page by page (`Range: items=FROM-TILL`); map-shaped answers give items with their key as `id`. */
-  list<T = Record<string, unknown>>(path: PathsWith<'GET'>, options: PageOptions & { params?: Record<string, unknown> } = {}): AsyncIterableIterator<T> {
-    return paginate<T>(this.http, fillPath(path, options.params), options);
+  /**
+   * Walks any list, page by page (`Range: items=FROM-TILL`); map-shaped answers give items with
+   * their key as `id`. Items, filters and path parameters are typed from the path.
+   */
+  list<P extends PathsWith<'GET'>>(path: P, options: ListOptions<Operation<P, 'GET'>> = {}): AsyncIterableIterator<ListItem<Result<Operation<P, 'GET'>>>> {
+    const { params, ...rest } = options;
+    return paginate(this.http, fillPath(path, params as Record<string, unknown> | undefined), rest as PageOptions);
   }
 
   /** How many items a list holds (`HEAD`, the total of `Content-Range`). */
-  count(path: PathsWith<'GET'>, options: Omit<PageOptions, 'pageSize'> & { params?: Record<string, unknown> } = {}): Promise<number> {
-    return count(this.http, fillPath(path, options.params), options);
+  count<P extends PathsWith<'GET'>>(path: P, options: Omit<ListOptions<Operation<P, 'GET'>>, 'pageSize'> = {}): Promise<number> {
+    const { params, ...rest } = options;
+    return count(this.http, fillPath(path, params as Record<string, unknown> | undefined), rest as PageOptions);
+  }
+
+  /**
+   * A GET of one record. HubEx may answer 204 ("success, but no such resource") where a 404 is
+   * meant: that becomes a HubexApiError (status 204, not retryable), never an undefined record.
+   */
+  async #one<T>(path: string, params: Record<string, unknown>, o: Signalled): Promise<T> {
+    const filled = fillPath(path, params);
+    const res = await this.http.call<T>('GET', filled, { signal: o.signal });
+    if (res.status === 204 || res.body === undefined || res.body === null) {
+      throw new HubexApiError({ status: res.status, method: 'GET', path: filled, hubexMessage: res.status === 204 ? undefined : 'an empty answer' });
+    }
+    return res.body;
   }
 
   readonly work = {
-    getTask: (taskID: number, o: Signalled = {}): Promise<TaskDetails> =>
-      this.request('GET', '/WORK/Tasks/{taskID}', { params: { taskID }, signal: o.signal }) as Promise<TaskDetails>,
-    /** Every task that matches (`GET /WORK/Tasks` with filters), page by page. */
-    listTasks: (filter: Readonly<Record<string, string | number | boolean | undefined>> = {}, o: PageOptions = {}) =>
-      this.list<TaskListItem>('/WORK/Tasks', { ...o, query: { ...filter, ...o.query } }),
+    /** `GET /WORK/Tasks/{taskID}`: the task's details (DetailedInfoResult). */
+    getTask: (taskID: number, o: Signalled = {}): Promise<TaskDetails> => this.#one<TaskDetails>('/WORK/Tasks/{taskID}', { taskID }, o),
+    /**
+     * Every task that matches (`GET /WORK/Tasks` with filters), page by page, each with its `id`.
+     * Soft-deleted tasks are included unless `isDeleted: false` is passed (HubEx's default).
+     */
+    listTasks: (filter: TaskFilter = {}, o: Omit<PageOptions, 'query'> = {}): AsyncIterableIterator<TaskListItem> =>
+      this.list('/WORK/Tasks', { ...o, query: filter }),
     /** Changes fields: `patchTask(5, [{ field: 'description', value: '...' }])`. */
     patchTask: (taskID: number, changes: readonly PatchData[], o: Signalled = {}) =>
       this.request('PATCH', '/WORK/Tasks/{taskID}', { params: { taskID }, body: [...changes], signal: o.signal }),
@@ -115,24 +159,44 @@ export class HubexClient {
         body: { taskID, taskStageID, ...(o.notes === undefined ? {} : { notes: o.notes }) },
         signal: o.signal,
       }),
-    /** The stages the task may move to next. */
-    nextStages: (taskID: number, o: PageOptions = {}) => this.list('/WORK/Tasks/{taskID}/stages/next', { ...o, params: { taskID } }),
+    /** The stages the task may move to next, each with its `id` (the taskStageID for moveToStage). */
+    nextStages: (taskID: number, o: Omit<PageOptions, 'query'> = {}): AsyncIterableIterator<StageListItem> =>
+      this.list('/WORK/Tasks/{taskID}/stages/next', { ...o, params: { taskID } }),
   };
 
   readonly es = {
-    getAsset: (assetID: number, o: Signalled = {}): Promise<Asset> =>
-      this.request('GET', '/ES/Assets/{assetID}', { params: { assetID }, signal: o.signal }) as Promise<Asset>,
-    getCompany: (companyID: number, o: Signalled = {}): Promise<Company> =>
-      this.request('GET', '/ES/Companies/{id}', { params: { id: companyID }, signal: o.signal }) as Promise<Company>,
+    /** `GET /ES/Assets/{assetID}` (AssetDetailedInfoResult). */
+    getAsset: (assetID: number, o: Signalled = {}): Promise<Asset> => this.#one<Asset>('/ES/Assets/{assetID}', { assetID }, o),
+    /** `GET /ES/Companies/{id}` (Companies GetResult). */
+    getCompany: (companyID: number, o: Signalled = {}): Promise<Company> => this.#one<Company>('/ES/Companies/{id}', { id: companyID }, o),
   };
 
   readonly msg = {
     webhooks: {
-      list: (o: PageOptions = {}) => this.list<WebhookGetResult & { id: number }>('/MSG/Webhooks', o),
-      get: (id: number, o: Signalled = {}) => this.request('GET', '/MSG/Webhooks/{id}', { params: { id }, signal: o.signal }),
-      /** Creates or updates (with `id`) webhooks. */
+      /**
+       * `GET /MSG/Webhooks`: HubEx lists each webhook's id, name, isActive, callsRemaining and
+       * lastCall (ListResult); `get(id)` has its uri, events and taskStages.
+       */
+      list: (o: Omit<PageOptions, 'query'> = {}): AsyncIterableIterator<WebhookListItem & { id: number }> => this.list('/MSG/Webhooks', o),
+      /** `GET /MSG/Webhooks/{id}` (GetResult). */
+      get: (id: number, o: Signalled = {}): Promise<WebhookGetResult> => this.#one<WebhookGetResult>('/MSG/Webhooks/{id}', { id }, o),
+      /** `POST /MSG/Webhooks`: creates webhooks, or updates those given with an `id`; answers their ids. */
       save: (webhooks: readonly WebhookMergeData[], o: Signalled = {}) =>
         this.request('POST', '/MSG/Webhooks', { body: [...webhooks], signal: o.signal }),
+      /** Creates one webhook; answers its id. Not retried (a lost answer would make two). */
+      create: async (webhook: Omit<WebhookMergeData, 'id'>, o: Signalled = {}): Promise<number> => {
+        const ids = await this.request('POST', '/MSG/Webhooks', { body: [{ ...webhook, id: null }], signal: o.signal });
+        const id = ids?.[0];
+        if (typeof id !== 'number') throw new Error('HubEx answered POST /MSG/Webhooks without the new webhook\'s id');
+        return id;
+      },
+      /**
+       * Updates one webhook: the MSG document has no PUT for a webhook, so this is the same
+       * `POST /MSG/Webhooks` with the id. HubEx merges whole records: send every field you keep.
+       */
+      update: async (id: number, webhook: Omit<WebhookMergeData, 'id'>, o: Signalled = {}): Promise<void> => {
+        await this.request('POST', '/MSG/Webhooks', { body: [{ ...webhook, id }], signal: o.signal, retrySafe: true });
+      },
       activate: (id: number, o: Signalled = {}) => this.request('PUT', '/MSG/Webhooks/activate/{id}', { params: { id }, signal: o.signal }),
       deactivate: (id: number, o: Signalled = {}) => this.request('PUT', '/MSG/Webhooks/deactivate/{id}', { params: { id }, signal: o.signal }),
       delete: (id: number, o: Signalled = {}) => this.request('DELETE', '/MSG/Webhooks/{id}', { params: { id }, signal: o.signal }),
@@ -140,8 +204,12 @@ export class HubexClient {
   };
 
   readonly common = {
-    /** The installation's event catalogue: `{id, code, name}` for each event id. */
-    events: (o: Signalled = {}) => this.request('GET', '/COMMON/Events', { signal: o.signal }) as Promise<EventCatalogueItem[]>,
+    /** The installation's event catalogue: `{id, code, name}` for each event id (walked with Range, never cut). */
+    events: async (o: Signalled = {}): Promise<EventCatalogueItem[]> => {
+      const all: EventCatalogueItem[] = [];
+      for await (const e of this.list('/COMMON/Events', { signal: o.signal, pageSize: 500 })) all.push(e);
+      return all;
+    },
   };
 
   close(): void {
@@ -151,6 +219,15 @@ export class HubexClient {
 
 export function createHubexClient(options: HubexClientOptions): HubexClient {
   return new HubexClient(options);
+}
+
+/**
+ * Client options from HUBEX_* variables (HUBEX_BASE_URL, HUBEX_SERVICE_TOKEN or
+ * HUBEX_ACCESS_TOKEN, HUBEX_APPLICATION_ID, HUBEX_TIMEOUT_MS, HUBEX_MAX_IN_FLIGHT), validated
+ * by the router's own configuration, for scripts and tests that make a client of their own.
+ */
+export function hubexOptionsFromEnv(env: Env): HubexClientOptions {
+  return { ...loadConfig(env).hubex };
 }
 
 /** `/WORK/Tasks/{taskID}` with `{taskID: 5}` to `/WORK/Tasks/5`; a missing parameter is an error, not "undefined". */

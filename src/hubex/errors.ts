@@ -15,11 +15,14 @@ export interface HubexErrorFields {
   readonly traceIdentifier?: string | undefined;
   /** A 429's Retry-After, in ms. */
   readonly retryAfterMs?: number | undefined;
+  /** Replaces the advice the status would give, where the caller knows better. */
+  readonly advice?: string | undefined;
   readonly cause?: unknown;
 }
 
 /** What each status means for a person, and what to check. */
 const ADVICE: Record<number, string> = {
+  204: 'nothing there: HubEx answered "success, no content", so the id does not exist or was deleted',
   400: 'HubEx refused the request as malformed; check the values sent',
   401: 'not authenticated: the token was refused; check HUBEX_SERVICE_TOKEN (or HUBEX_ACCESS_TOKEN)',
   403: "no access: permission or licence, or no X-Application-ID; check the API user's roles",
@@ -55,7 +58,17 @@ export class HubexApiError extends Error {
     this.retryAfterMs = f.retryAfterMs;
     this.retryable = f.status === 0 || RETRYABLE_STATUSES.has(f.status) || f.status >= 500;
   }
+
+  /** The same error with other advice in its message. */
+  withAdvice(advice: string): HubexApiError {
+    const { status, method, path, code, hubexMessage, traceIdentifier, retryAfterMs, cause } = this;
+    return new HubexApiError({ status, method, path, code, hubexMessage, traceIdentifier, retryAfterMs, advice, cause });
+  }
 }
+
+/** Recognised by name too, so that an error from another copy of this module counts. */
+export const isHubexApiError = (err: unknown): err is HubexApiError =>
+  err instanceof HubexApiError || (err instanceof Error && err.name === 'HubexApiError' && typeof (err as { status?: unknown }).status === 'number');
 
 function describe(f: HubexErrorFields): string {
   const call = `${f.method} ${f.path}`;
@@ -63,7 +76,7 @@ function describe(f: HubexErrorFields): string {
     const why = f.cause instanceof Error ? f.cause.message : 'no answer';
     return `HubEx did not answer ${call} (${why}); check HUBEX_BASE_URL and the network, it will be tried again`;
   }
-  const advice = ADVICE[f.status] ?? (f.status >= 500 ? 'a fault on HubEx\'s side; it will be tried again' : 'an unexpected answer');
+  const advice = f.advice ?? ADVICE[f.status] ?? (f.status >= 500 ? 'a fault on HubEx\'s side; it will be tried again' : 'an unexpected answer');
   const said = f.hubexMessage ? `: "${f.hubexMessage}"` : '';
   const code = f.code ? ` [${f.code}]` : '';
   const trace = f.traceIdentifier ? `, trace ${f.traceIdentifier}` : '';

@@ -2,7 +2,8 @@
 // X-Application-ID and the bearer token on every call, JSON in and out, a timeout per call, a
 // cap on calls in flight, and retries with backoff and full jitter for network errors, 429
 // (not before its Retry-After), 502, 503 and 504: for idempotent methods, and for POST only
-// when the caller says it is safe. A 401 renews the token once and retries once.
+// when the caller says it is safe. A 401 renews the token once and retries once. A 500 is not
+// retried here (HubEx failed on this request; the delivery's own retry comes later).
 import { setMaxListeners } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
@@ -10,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import fetch, { type Response } from 'node-fetch';
 import type { Logger } from 'pino';
 import { retryDelay } from '../delivery/backoff.js';
-import { HubexApiError } from './errors.js';
+import { HubexApiError, RETRYABLE_STATUSES } from './errors.js';
 import { type JwtResult, TokenManager } from './token-manager.js';
 
 export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -32,6 +33,11 @@ export interface HubexHttpOptions {
   readonly retries?: number;
   readonly retryBaseMs?: number;
   readonly retryMaxMs?: number;
+  /**
+   * A Retry-After longer than this is not waited for inside the call: the call fails at once with
+   * `retryAfterMs`, and the caller (the delivery's backoff) comes back later. Default 30 s.
+   */
+  readonly maxRetryAfterMs?: number;
   /** Renew the access token this long before it expires. Default 2 min. */
   readonly renewMarginMs?: number;
   readonly now?: () => number;
@@ -76,6 +82,7 @@ export class HubexHttp {
       retries: 4,
       retryBaseMs: 250,
       retryMaxMs: 10_000,
+      maxRetryAfterMs: 30_000,
       renewMarginMs: 120_000,
       now: Date.now,
       random: Math.random,
@@ -93,7 +100,8 @@ export class HubexHttp {
       now: this.#o.now,
       log: options.log,
       onRenewal: options.onRenewal,
-      call: async (path, body, bearer) => (await this.#send('POST', path, { body }, bearer ?? null)).body as JwtResult,
+      // Asking for a token twice does no harm, so these POSTs are retried like a GET.
+      call: async (path, body, bearer) => (await this.#send('POST', path, { body, retrySafe: true }, bearer ?? null)).body as JwtResult,
     });
   }
 
@@ -103,7 +111,10 @@ export class HubexHttp {
     try {
       return await this.#send<T>(method, path, options, token);
     } catch (err) {
-      if (!(err instanceof HubexApiError) || err.status !== 401 || !this.tokens.canRenew) throw err;
+      if (!(err instanceof HubexApiError) || err.status !== 401) throw err;
+      if (!this.tokens.canRenew) {
+        throw err.withAdvice('HUBEX_ACCESS_TOKEN has expired or was refused, and a ready access token cannot be renewed; set HUBEX_SERVICE_TOKEN instead');
+      }
       // One renewal, one retry: a token HubEx stopped accepting before its time.
       this.#o.log?.info({ method, path }, 'HubEx answered 401; renewing the token and trying once more');
       token = await this.tokens.renew(token);
@@ -147,7 +158,9 @@ export class HubexHttp {
       } finally {
         this.#release();
       }
-      if (!failure.retryable || !mayRetry || attempt > this.#o.retries) throw failure;
+      const retryHere = failure.status === 0 || RETRYABLE_STATUSES.has(failure.status);
+      if (!retryHere || !mayRetry || attempt > this.#o.retries) throw failure;
+      if ((failure.retryAfterMs ?? 0) > this.#o.maxRetryAfterMs) throw failure;
       const delay = retryDelay(attempt, { baseMs: this.#o.retryBaseMs, maxMs: this.#o.retryMaxMs }, this.#o.random, failure.retryAfterMs ?? 0);
       this.#o.log?.warn({ method, path, status: failure.status, attempt, retryInMs: delay, traceId: failure.traceIdentifier }, 'HubEx call failed; retrying');
       await sleep(delay, options.signal);
@@ -224,16 +237,19 @@ async function readBody(res: Response): Promise<unknown> {
   }
 }
 
+/** An error from HubEx's answer: an ErrorModel, or (the documents' 409 and 500) an array of them. */
 function errorFrom(res: Response, body: unknown, method: Method, path: string): HubexApiError {
-  const e = (body !== null && typeof body === 'object' ? body : {}) as Record<string, unknown>;
+  const models = (Array.isArray(body) ? body : [body]).filter((m): m is Record<string, unknown> => m !== null && typeof m === 'object');
+  const e = models[0] ?? {};
   const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
+  const messages = models.map((m) => str(m.message)).filter((m): m is string => m !== undefined);
   return new HubexApiError({
     status: res.status,
     method,
     path,
     code: str(e.code) ?? (typeof e.code === 'number' ? String(e.code) : undefined),
-    hubexMessage: str(e.message) ?? (typeof body === 'string' ? body.slice(0, 200) : undefined),
-    traceIdentifier: str(e.traceIdentifier) ?? res.headers.get('x-trace-identifier') ?? undefined,
+    hubexMessage: (messages.length ? messages.join('; ').slice(0, 500) : undefined) ?? (typeof body === 'string' ? body.slice(0, 200) : undefined),
+    traceIdentifier: models.map((m) => str(m.traceIdentifier)).find((t) => t !== undefined) ?? res.headers.get('x-trace-identifier') ?? undefined,
     retryAfterMs: retryAfter(res.headers.get('retry-after')),
   });
 }

@@ -47,7 +47,10 @@ export async function* paginate<T>(http: HubexHttp, path: string, options: PageO
       signal: options.signal,
     });
     const items = itemsOf<T>(res.body);
-    yield* items;
+    for (const item of items) {
+      yield item;
+      options.signal?.throwIfAborted(); // a handler's timeout stops the walk, not only the next page
+    }
     const range = parseContentRange(res.headers.get('content-range'));
     // No Content-Range: the whole list came in one answer.
     if (!range || items.length === 0 || range.till >= range.total) return;

@@ -23,8 +23,10 @@ export interface Fault {
   readonly method?: string;
   /** How many matching calls it applies to. Default 1. */
   readonly times?: number;
-  /** Answer with this status (and an ErrorModel body). */
+  /** Answer with this status: an ErrorModel body for 4xx and 5xx, no body for 2xx (204: "no such record"). */
   readonly status?: number;
+  /** The error body as one ErrorModel (default) or as an array of them, as WORK's 500 and ES's 409 are documented. */
+  readonly errorAs?: 'object' | 'array';
   /** With a 429 or 503: the Retry-After header, in seconds. */
   readonly retryAfterSec?: number;
   /** Close the connection without an answer. */
@@ -41,6 +43,7 @@ export interface RecordedCall {
   readonly applicationId: string | undefined;
   /** Which token authorised it ('none', 'valid', 'expired', 'unknown'), never the token itself. */
   readonly auth: 'none' | 'valid' | 'expired' | 'unknown';
+  /** The JSON body as sent; a token in a token exchange (serviceToken, refreshJwt) reads [REDACTED]. */
   readonly body: unknown;
   readonly status: number;
 }
@@ -50,6 +53,8 @@ export interface FakeHubexOptions {
   readonly accessTokenLifetimeSec?: number;
   /** Answer expires_in (default) or only jwtValidTill. */
   readonly expiryAs?: 'expires_in' | 'jwtValidTill';
+  /** The most items one ranged answer holds, whatever was asked (a server-side page limit). */
+  readonly pageCap?: number;
 }
 
 const LIST_CUT = 10_000;
@@ -59,6 +64,8 @@ export interface FakeHubex {
   readonly url: string;
   readonly serviceToken: string;
   readonly applicationId: number;
+  /** `{ baseUrl, applicationId, serviceToken }`: spread into createHubexClient's options. */
+  readonly clientOptions: { readonly baseUrl: string; readonly applicationId: number; readonly serviceToken: string };
   readonly tasks: Map<number, FakeTask>;
   readonly conversations: Map<number, { message: string; isExternal: boolean }[]>;
   readonly assets: Map<number, Record<string, unknown>>;
@@ -68,6 +75,8 @@ export interface FakeHubex {
   readonly calls: RecordedCall[];
   /** Counts of tokens issued: through the service token, through a refresh token, refresh tokens taken. */
   readonly issued: { service: number; refresh: number; refreshTokens: number };
+  /** Requests being answered now, and the most at once so far (to check a client's in-flight cap). */
+  readonly concurrency: { now: number; peak: number };
   /** Queues a fault for the next matching calls. */
   fail(fault: Fault): void;
   /** Makes every access token issued so far expired (calls with them answer 401). */
@@ -97,6 +106,7 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
   ];
   const calls: RecordedCall[] = [];
   const issued = { service: 0, refresh: 0, refreshTokens: 0 };
+  const concurrency = { now: 0, peak: 0 };
   let nextWebhookID = 1;
 
   const issueAccess = (sec = lifetimeSec) => {
@@ -110,6 +120,9 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
       : { access_token: token, expires_in: sec, jwtValidTill: new Date(Date.now() + sec * 1000).toISOString() };
 
   const server = http.createServer((req, res) => {
+    concurrency.now++;
+    concurrency.peak = Math.max(concurrency.peak, concurrency.now);
+    res.on('close', () => concurrency.now--);
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => void handle(req, res, Buffer.concat(chunks).toString('utf8')));
@@ -134,7 +147,7 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
         range: req.headers.range,
         applicationId: req.headers['x-application-id'] as string | undefined,
         auth,
-        body,
+        body: hideTokens(body),
         status,
       });
     const send = (status: number, payload?: unknown, headers: Record<string, string> = {}) => {
@@ -143,8 +156,10 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
       res.writeHead(status, { ...(data ? { 'content-type': 'application/json; charset=utf-8' } : {}), ...headers });
       res.end(data);
     };
-    const error = (status: number, code: string, message: string, headers: Record<string, string> = {}) =>
-      send(status, { code, message, arguments: {}, traceIdentifier: `0HN${randomBytes(5).toString('hex').toUpperCase()}:00000001` }, headers);
+    const error = (status: number, code: string, message: string, headers: Record<string, string> = {}, asArray = false) => {
+      const model = { code, message, arguments: {}, traceIdentifier: `0HN${randomBytes(5).toString('hex').toUpperCase()}:00000001` };
+      send(status, asArray ? [model] : model, headers);
+    };
 
     const fault = faults.find((f) => f.left > 0 && (!f.method || f.method === method) && (typeof f.path === 'string' ? f.path === path : f.path.test(path)));
     if (fault) {
@@ -155,13 +170,15 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
         req.socket.destroy();
         return;
       }
+      if (fault.status && fault.status < 300) return send(fault.status);
       if (fault.status) {
-        error(fault.status, 'Injected', `injected ${fault.status}`, fault.retryAfterSec === undefined ? {} : { 'retry-after': String(fault.retryAfterSec) });
-        return;
+        const headers: Record<string, string> = fault.retryAfterSec === undefined ? {} : { 'retry-after': String(fault.retryAfterSec) };
+        return error(fault.status, 'Injected', `injected ${fault.status}`, headers, fault.errorAs === 'array');
       }
     }
 
-    if (!req.headers['x-application-id']) return error(403, 'Forbidden', 'X-Application-ID is required');
+    // 1 EngineerMobile ... 5 Api, 6 PlateWeb; anything else, or none, is refused everywhere.
+    if (!/^[1-6]$/.test(String(req.headers['x-application-id'] ?? ''))) return error(403, 'Forbidden', 'X-Application-ID is required');
 
     // AUTHZ: anonymous token exchange.
     if (method === 'POST' && path === '/AUTHZ/AccessTokens') {
@@ -197,7 +214,7 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
       if (method === 'PATCH') {
         if (!Array.isArray(body)) return error(409, 'InvalidData', 'Expected an array of {field, value}');
         for (const p of body as { field: string; value: unknown }[]) task[p.field] = p.value;
-        return send(200, { taskID: id, ...task });
+        return send(202); // Accepted, no body (WORK document)
       }
     }
     if ((m = /^\/WORK\/Tasks\/(\d+)\/conversation$/.exec(path)) && method === 'POST') {
@@ -208,7 +225,13 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
       const list = conversations.get(id) ?? [];
       list.push({ message: b.message, isExternal: b.isExternal === true });
       conversations.set(id, list);
-      return send(200, { id: list.length });
+      return send(201, [{ id: list.length, taskID: id }]); // AddResult[]
+    }
+    if ((m = /^\/WORK\/Tasks\/(\d+)\/conversations$/.exec(path)) && (method === 'GET' || method === 'HEAD')) {
+      const id = Number(m[1]);
+      if (!tasks.has(id)) return error(404, 'NotFound', `Task ${id} not found`);
+      const messages = (conversations.get(id) ?? []).map((c, i) => [i + 1, c] as const);
+      return list(messages, (page) => page.map(([n, c]) => ({ id: n, ...c })));
     }
     if ((m = /^\/WORK\/Tasks\/(\d+)\/stages\/next$/.exec(path)) && method === 'GET') {
       const id = Number(m[1]);
@@ -220,7 +243,7 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
       const task = b.taskID === undefined ? undefined : tasks.get(b.taskID);
       if (!task || typeof b.taskStageID !== 'number') return error(409, 'InvalidData', 'taskID and taskStageID are required');
       task.taskStageID = b.taskStageID;
-      return send(201, { id: Date.now() });
+      return send(201); // Created, no body (WORK document)
     }
     if (path === '/ES/Assets' && (method === 'GET' || method === 'HEAD')) {
       // An array whose items carry their id.
@@ -240,8 +263,16 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
       events: ((w.events as number[] | undefined) ?? []).map((id) => ({ id, name: events.find((e) => e.id === id)?.code ?? `Event ${id}` })),
       taskStages: ((w.taskStages as number[] | undefined) ?? []).map((id) => ({ id, name: `Stage ${id}` })),
     });
-    if (path === '/MSG/Webhooks' && method === 'GET') {
-      return list([...webhooks.values()].map((w) => [w.id as number, w] as const), (page) => page.map(([, w]) => asResult(w)));
+    if (path === '/MSG/Webhooks' && (method === 'GET' || method === 'HEAD')) {
+      // A map keyed by id, as the MSG document says, of ListResult: id, name, isActive,
+      // callsRemaining and lastCall (completed, exception) only; the uri, events and stages come
+      // from GET /MSG/Webhooks/{id}.
+      const all = [...webhooks.values()].map((w) => [w.id as number, w] as const).sort((a, b) => a[0] - b[0]);
+      const listResult = (w: Record<string, unknown>) => {
+        const last = w.lastCall as Record<string, unknown> | null | undefined;
+        return { id: w.id, name: w.name, isActive: w.isActive, callsRemaining: w.callsRemaining, lastCall: last ? { completed: last.completed ?? null, exception: last.exception ?? null } : null };
+      };
+      return list(all, (page) => Object.fromEntries(page.map(([id, w]) => [String(id), listResult(w)])));
     }
     if (path === '/MSG/Webhooks' && method === 'POST') {
       if (!Array.isArray(body)) return error(409, 'InvalidData', 'Expected an array of webhooks');
@@ -251,7 +282,7 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
         webhooks.set(id, merged);
         return id;
       });
-      return send(200, saved); // the ids, as HubEx answers (MSG document: number[])
+      return send(201, saved); // the ids, as HubEx answers (MSG document: 201, number[])
     }
     if ((m = /^\/MSG\/Webhooks\/(\d+)$/.exec(path))) {
       const id = Number(m[1]);
@@ -259,16 +290,16 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
       if (method === 'GET') return send(200, asResult(webhooks.get(id)!));
       if (method === 'DELETE') {
         webhooks.delete(id);
-        return send(200);
+        return send(202);
       }
     }
     if ((m = /^\/MSG\/Webhooks\/(activate|deactivate)\/(\d+)$/.exec(path)) && method === 'PUT') {
       const w = webhooks.get(Number(m[2]));
       if (!w) return error(404, 'NotFound', 'Webhook not found');
       w.isActive = m[1] === 'activate';
-      return send(200);
+      return send(202);
     }
-    if (path === '/COMMON/Events' && method === 'GET') return send(200, events);
+    if (path === '/COMMON/Events' && (method === 'GET' || method === 'HEAD')) return list(events.map((e) => [e.id, e] as const), (page) => page.map(([, e]) => e));
     return error(404, 'NotFound', `No such endpoint: ${method} ${path}`);
 
     /** Range / Content-Range as HubEx does it; `shape` turns a page of [id, item] into the answer. */
@@ -278,10 +309,18 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
       if (method === 'HEAD') return send(200, undefined, { 'content-range': `items=${total ? 1 : 0}-${total}/${total}` });
       if (!range) return send(200, shape(all.slice(0, LIST_CUT))); // silently cut, no Content-Range
       const from = Math.max(1, Number(range[1])); // items=0-49 is clamped to 1
-      const till = Math.min(total, Number(range[2]));
+      const till = Math.min(total, Number(range[2]), options.pageCap ? from + options.pageCap - 1 : Number.POSITIVE_INFINITY);
       const page = from > till ? [] : all.slice(from - 1, till);
       return send(206, shape([...page]), { 'content-range': page.length ? `items=${from}-${till}/${total}` : `items */${total}` });
     }
+  }
+
+  /** A recorded body keeps the shape of a token exchange, not the token. */
+  function hideTokens(body: unknown): unknown {
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) return body;
+    const copy: Record<string, unknown> = { ...(body as Record<string, unknown>) };
+    for (const key of ['serviceToken', 'refreshJwt', 'accessJwt', 'jwt']) if (typeof copy[key] === 'string') copy[key] = '[REDACTED]';
+    return copy;
   }
 
   function authOf(header: string | undefined): RecordedCall['auth'] {
@@ -294,10 +333,12 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  const url = `http://127.0.0.1:${port}/fsm`;
   return {
-    url: `http://127.0.0.1:${port}/fsm`,
+    url,
     serviceToken,
     applicationId: 5,
+    clientOptions: Object.freeze({ baseUrl: url, applicationId: 5, serviceToken }),
     tasks,
     conversations,
     assets,
@@ -306,6 +347,7 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
     events,
     calls,
     issued,
+    concurrency,
     fail: (f) => faults.push({ ...f, left: f.times ?? 1 }),
     expireAccessTokens: () => {
       for (const t of access.keys()) access.set(t, 0);

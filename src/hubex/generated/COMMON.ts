@@ -100,15 +100,15 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Список идентификаторов объектов, по которым будет производиться фильтрация выборки */
-                    assetID?: Record<string, never>;
+                    assetID?: number;
                     /** @description Список идентификаторов заявок, по которым будет производиться фильтрация выборки */
-                    taskID?: Record<string, never>;
+                    taskID?: number;
                     /** @description Список идентификаторов шаблонных объектов, по которым будет производиться фильтрация выборки */
-                    assetTemplateID?: Record<string, never>;
+                    assetTemplateID?: number;
                     /** @description Список идентификаторов прикрепленных файлов, по которым будет производиться фильтрация выборки */
-                    attachmentID?: Record<string, never>;
+                    attachmentID?: number;
                     /** @description Если true, результат будет содержать только удаленные файлы, если false - только неудаленные */
-                    isDeleted?: "true" | "false";
+                    isDeleted?: boolean;
                 };
                 header: {
                     /** @description Bearer */
@@ -287,9 +287,9 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Список идентификаторов заявок, по которым будет производиться фильтрация выборки */
-                    taskID?: Record<string, never>;
+                    taskID?: number;
                     /** @description Признак удаления контакта */
-                    isDeleted?: "true" | "false";
+                    isDeleted?: boolean;
                 };
                 header: {
                     /** @description Bearer */
@@ -1231,25 +1231,25 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Признак возвращения только удаленных атрибутов */
-                    isDeleted?: "true" | "false";
+                    isDeleted?: boolean;
                     /** @description Признак возрващения только публичных атрибутов */
-                    isPublic?: "true" | "false";
+                    isPublic?: boolean;
                     /** @description Признак возвращения атрибутов, связанных с задачими */
-                    isRelevantForTask?: "true" | "false";
+                    isRelevantForTask?: boolean;
                     /** @description Признак возвращения атрибутов, связанных с оборудованием */
-                    isRelevantForAsset?: "true" | "false";
+                    isRelevantForAsset?: boolean;
                     /** @description Признак возвращения атрибутов, связанных с чек-листами */
-                    isRelevantForCheckList?: "true" | "false";
+                    isRelevantForCheckList?: boolean;
                     /** @description Признак возвращения атрибутов, связанных с выполненными работами */
-                    isRelevantForCompletedWork?: "true" | "false";
+                    isRelevantForCompletedWork?: boolean;
                     /** @description Признак возвращения атрибутов, связанных с компаниями */
-                    isRelevantForCompany?: "true" | "false";
+                    isRelevantForCompany?: boolean;
                     /** @description Признак возвращения атрибутов, связанных с договорами */
-                    isRelevantForContract?: "true" | "false";
+                    isRelevantForContract?: boolean;
                     /** @description Признак возвращения атрибутов, связанных с заказчиками */
-                    IsRelevantForCustomer?: "true" | "false";
+                    IsRelevantForCustomer?: boolean;
                     /** @description Признак возвращения атрибутов, связанных с сотрудниками */
-                    IsRelevantForTechnician?: "true" | "false";
+                    IsRelevantForTechnician?: boolean;
                 };
                 header: {
                     /** @description Bearer */
@@ -1665,7 +1665,7 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Признак активности банка */
-                    isActive?: "true" | "false";
+                    isActive?: boolean;
                 };
                 header: {
                     /** @description Bearer */
@@ -1822,9 +1822,9 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Признак удаления контакта */
-                    isDeleted?: "true" | "false";
+                    isDeleted?: boolean;
                     /** @description Идентификаторы контактов, по которым будет отфильтрован результат */
-                    contactID?: Record<string, never>;
+                    contactID?: number;
                 };
                 header: {
                     /** @description Bearer */
@@ -2338,11 +2338,11 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Тип отправки событий, выдаваемых в списке */
-                    eventTransportTypeID?: Record<string, never>;
+                    eventTransportTypeID?: number;
                     /** @description Признак включения в список только системных событий */
-                    isSystem?: "true" | "false";
+                    isSystem?: boolean;
                     /** @description Признак включения в список скрытых событий */
-                    isHidden?: "true" | "false";
+                    isHidden?: boolean;
                 };
                 header: {
                     /** @description Bearer */

@@ -744,9 +744,9 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Начальный период фильтрации по дате возникновения ошибки */
-                    occurredFrom?: Record<string, never>;
+                    occurredFrom?: string;
                     /** @description Конечный период фильтрации по дате возникновения ошибки */
-                    occurredTill?: Record<string, never>;
+                    occurredTill?: string;
                 };
                 header: {
                     /** @description Bearer */
@@ -1071,7 +1071,7 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Если true, результат будет содержать только удаленные шаблоны уведомлений, если false - только неудаленные */
-                    isDeleted?: "true" | "false";
+                    isDeleted?: boolean;
                 };
                 header: {
                     /** @description Bearer */
@@ -2040,9 +2040,9 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Если true, результат будет содержать только удаленные шаблоны уведомлений, если false - только неудаленные */
-                    isDeleted?: "true" | "false";
+                    isDeleted?: boolean;
                     /** @description Идентификаторы триггеров, по которым будет отфильтрован результат */
-                    triggerID?: Record<string, never>;
+                    triggerID?: number;
                 };
                 header: {
                     /** @description Bearer */
@@ -2266,7 +2266,7 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Если true, то результат содержит только скрытые записи */
-                    isHidden?: "true" | "false";
+                    isHidden?: boolean;
                 };
                 header: {
                     /** @description Bearer */
@@ -2521,9 +2521,9 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Если true, результат будет содержать только удаленные триггеры, если false - только неудаленные */
-                    isDeleted?: "true" | "false";
+                    isDeleted?: boolean;
                     /** @description Если true, результат будет содержать только включенные триггеры, если false - только выключенные */
-                    isEnabled?: "true" | "false";
+                    isEnabled?: boolean;
                 };
                 header: {
                     /** @description Bearer */

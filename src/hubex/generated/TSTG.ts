@@ -775,15 +775,15 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Идентификаторы типов заявок, по которым будет отфильтрован результат */
-                    taskTypeID?: Record<string, never>;
+                    taskTypeID?: number;
                     /** @description Идентификаторы стадий заявок, с которых перейдут заявки, по которым будет отфильтрован результат */
-                    taskStageFromID?: Record<string, never>;
+                    taskStageFromID?: number;
                     /** @description Идентификаторы стадий заявок, на которые перейдут заявки, по которым будет отфильтрован результат */
-                    taskStageToID?: Record<string, never>;
+                    taskStageToID?: number;
                     /** @description Идентификаторы пользователей, роли которых используются для фильтрации доступных переходов */
-                    userID?: Record<string, never>;
+                    userID?: number;
                     /** @description Идентификаторы ролей, по которым будут отфильтрованы доступные переходы */
-                    roleID?: Record<string, never>;
+                    roleID?: number;
                 };
                 header: {
                     /** @description Bearer */
@@ -1168,11 +1168,11 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Идентификаторы типов заявок, по которым будет отфильтрован результат */
-                    taskTypeID?: Record<string, never>;
+                    taskTypeID?: number;
                     /** @description Идентификаторы стадий заявок, с которых перейдут заявки, по которым будет отфильтрован результат */
-                    taskStageFromID?: Record<string, never>;
+                    taskStageFromID?: number;
                     /** @description Идентификаторы стадий заявок, на которые перейдут заявки, по которым будет отфильтрован результат */
-                    taskStageToID?: Record<string, never>;
+                    taskStageToID?: number;
                 };
                 header: {
                     /** @description Bearer */
@@ -1604,7 +1604,7 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Идентификаторы триггеров уведомлений, по которым будет отфильтрован результат */
-                    triggerID?: Record<string, never>;
+                    triggerID?: number;
                 };
                 header: {
                     /** @description Bearer */

@@ -132,13 +132,13 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Идентификаторы объектов, по которым будет отфильтрован результат */
-                    assetID?: Record<string, never>;
+                    assetID?: number;
                     /** @description Идентификаторы видов работ, по которым будет отфильтрован результат */
-                    workTypeID?: Record<string, never>;
+                    workTypeID?: number;
                     /** @description Если true, результат будет включать тотлько те чек-листы, которые назначены объектам, иначе - не назначенные ни одному объекту */
-                    isAssignedToAsset?: "true" | "false";
+                    isAssignedToAsset?: boolean;
                     /** @description Если true, результат будет включать тотлько те чек-листы, которые назначены видам работ, иначе - не назначенные ни одному виду работ */
-                    isAssignedToWorkType?: "true" | "false";
+                    isAssignedToWorkType?: boolean;
                 };
                 header: {
                     /** @description Bearer */
@@ -2084,9 +2084,9 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Идентификаторы заявок, по которым будет отфильтрован результат */
-                    taskID?: Record<string, never>;
+                    taskID?: number;
                     /** @description Идентификаторы атрибутов, по которым явку, будет отфильтрован результат */
-                    attributeID?: Record<string, never>;
+                    attributeID?: number;
                 };
                 header: {
                     /** @description Bearer */
@@ -2458,7 +2458,7 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Фильтрация по признаку прочтения, если true - будут возвращены только прочитанные сообщения, false - только не прочитанные */
-                    isRead?: "true" | "false";
+                    isRead?: boolean;
                 };
                 header: {
                     /** @description Bearer */
@@ -2697,7 +2697,7 @@ export interface paths {
             parameters: {
                 query?: {
                     /** @description Только выбранные пользователем фильтры */
-                    selectedOnly?: "true" | "false";
+                    selectedOnly?: boolean;
                 };
                 header: {
                     /** @description Bearer */
@@ -4801,29 +4801,29 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Признак публичности шаблона заявки */
-                    isPublished?: "true" | "false";
+                    isPublished?: boolean;
                     /** @description Идентификаторы объектов, по которым будет отфильтрован результат */
-                    assetID?: Record<string, never>;
+                    assetID?: number;
                     /** @description Идентификаторы типов объектов, по которым будет отфильтрован результат */
-                    assetTypeID?: Record<string, never>;
+                    assetTypeID?: number;
                     /** @description Идентификаторы типов заявок, по которым будет отфильтрован результат */
-                    taskTypeID?: Record<string, never>;
+                    taskTypeID?: number;
                     /** @description Идентификаторы видов работ, по которым будет отфильтрован результат */
-                    workTypeID?: Record<string, never>;
+                    workTypeID?: number;
                     /** @description Идентификаторы компаний владельца оборудования, по объектам которых будет отфильтрован результат */
-                    companyID?: Record<string, never>;
+                    companyID?: number;
                     /** @description Идентификаторы контракта, по которым будет отфильтрован результат */
-                    contractID?: Record<string, never>;
+                    contractID?: number;
                     /** @description Идентификаторы критичности заявок, по которым будет отфильтрован результат */
-                    criticalityID?: Record<string, never>;
+                    criticalityID?: number;
                     /** @description Идентификаторы частоты срабатывания шаблонных заявок, по которым будет отфильтрован результат */
-                    frequencyTypeID?: Record<string, never>;
+                    frequencyTypeID?: number;
                     /** @description Если true, результат будет содержать шаблонные заявки, которые алидны для отправки по почте */
-                    isAllowForMailboxSender?: "true" | "false";
+                    isAllowForMailboxSender?: boolean;
                     /** @description Если true, результат будет содержать шаблонные заявки, имеющие расписание, если false - без расписания */
-                    isScheduled?: "true" | "false";
+                    isScheduled?: boolean;
                     /** @description Если true, результат будет содержать шаблонные заявки, имеющие активное расписание, если false - неактивное расписание */
-                    isScheduleActive?: "true" | "false";
+                    isScheduleActive?: boolean;
                     /** @description Идентификаторы шаблонов заявок, по которым будет отфильтрован результат */
                     taskTemplateID?: string;
                 };
@@ -5069,29 +5069,29 @@ export interface paths {
                     searchText?: string;
                     isPublic?: boolean;
                     /** @description Признак публичности шаблона заявки */
-                    isPublished?: "true" | "false";
+                    isPublished?: boolean;
                     /** @description Идентификаторы объектов, по которым будет отфильтрован результат */
-                    assetID?: Record<string, never>;
+                    assetID?: number;
                     /** @description Идентификаторы типов заявок, по которым будет отфильтрован результат */
-                    taskTypeID?: Record<string, never>;
+                    taskTypeID?: number;
                     /** @description Идентификаторы видов работ, по которым будет отфильтрован результат */
-                    workTypeID?: Record<string, never>;
+                    workTypeID?: number;
                     /** @description Идентификаторы компаний владельца оборудования, по объектам которых будет отфильтрован результат */
-                    companyID?: Record<string, never>;
+                    companyID?: number;
                     /** @description Идентификаторы контракта, по которым будет отфильтрован результат */
-                    contractID?: Record<string, never>;
+                    contractID?: number;
                     /** @description Идентификаторы критичности заявок, по которым будет отфильтрован результат */
-                    criticalityID?: Record<string, never>;
+                    criticalityID?: number;
                     /** @description Идентификаторы частоты срабатывания шаблонных заявок, по которым будет отфильтрован результат */
-                    frequencyTypeID?: Record<string, never>;
+                    frequencyTypeID?: number;
                     /** @description Если true, результат будет содержать шаблонные заявки, которые алидны для отправки по почте */
-                    isAllowForMailboxSender?: "true" | "false";
+                    isAllowForMailboxSender?: boolean;
                     /** @description Если true, результат будет содержать шаблонные заявки, имеющие расписание, если false - без расписания */
-                    isScheduled?: "true" | "false";
+                    isScheduled?: boolean;
                     /** @description Если true, результат будет содержать шаблонные заявки, имеющие активное расписание, если false - неактивное расписание */
-                    isScheduleActive?: "true" | "false";
+                    isScheduleActive?: boolean;
                     /** @description Идентификаторы объектов, по которым и по дочерним объектам которых будет отфильтрован результат */
-                    startWithAssetID?: Record<string, never>;
+                    startWithAssetID?: number;
                 };
                 header: {
                     /** @description Bearer */
@@ -5149,25 +5149,25 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Признак публичности шаблона заявки */
-                    isPublished?: "true" | "false";
+                    isPublished?: boolean;
                     /** @description Идентификаторы объектов, по которым будет отфильтрован результат */
-                    assetID?: Record<string, never>;
+                    assetID?: number;
                     /** @description Идентификаторы типов заявок, по которым будет отфильтрован результат */
-                    taskTypeID?: Record<string, never>;
+                    taskTypeID?: number;
                     /** @description Идентификаторы видов работ, по которым будет отфильтрован результат */
-                    workTypeID?: Record<string, never>;
+                    workTypeID?: number;
                     /** @description Идентификаторы компаний владельца оборудования, по объектам которых будет отфильтрован результат */
-                    companyID?: Record<string, never>;
+                    companyID?: number;
                     /** @description Идентификаторы контракта, по которым будет отфильтрован результат */
-                    contractID?: Record<string, never>;
+                    contractID?: number;
                     /** @description Идентификаторы критичности заявок, по которым будет отфильтрован результат */
-                    criticalityID?: Record<string, never>;
+                    criticalityID?: number;
                     /** @description Идентификаторы частоты срабатывания шаблонных заявок, по которым будет отфильтрован результат */
-                    frequencyTypeID?: Record<string, never>;
+                    frequencyTypeID?: number;
                     /** @description Если true, результат будет содержать шаблонные заявки, имеющие расписание, если false - без расписания */
-                    isScheduled?: "true" | "false";
+                    isScheduled?: boolean;
                     /** @description Если true, результат будет содержать шаблонные заявки, имеющие активное расписание, если false - неактивное расписание */
-                    isScheduleActive?: "true" | "false";
+                    isScheduleActive?: boolean;
                 };
                 header: {
                     /** @description Bearer */
@@ -6374,13 +6374,13 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Список идентификаторов компаний, по которым будет производится фильтрация типов заявок */
-                    companyID?: Record<string, never>;
+                    companyID?: number;
                     /** @description Список идентификаторов участков, по которым будет производиться фильтрация выборки */
-                    districtID?: Record<string, never>;
+                    districtID?: number;
                     /** @description Список идентификаторов объектов, по которым будет производиться фильтрация выборки */
-                    assetID?: Record<string, never>;
+                    assetID?: number;
                     /** @description Список идентификаторов видов работ, по которым будет производиться фильтрация выборки */
-                    workTypeID?: Record<string, never>;
+                    workTypeID?: number;
                 };
                 header: {
                     /** @description Bearer */
@@ -6501,7 +6501,7 @@ export interface paths {
             parameters: {
                 query?: {
                     /** @description Привязать к типу задачи все виды работ. */
-                    relatedToAnyWorkType?: "true" | "false";
+                    relatedToAnyWorkType?: boolean;
                 };
                 header: {
                     /** @description Bearer */
@@ -7162,121 +7162,121 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Если true, результат будет содержать только оцененные заявки */
-                    isRated?: "true" | "false";
+                    isRated?: boolean;
                     /** @description Идентификаторы пользователей, которые подали заявку, по которым будет отфильтрован результат */
-                    requestedBy?: Record<string, never>;
+                    requestedBy?: number;
                     /** @description Идентификаторы пользователей, на которых в текущий момент назначена заявка, по которым будет отфильтрован результат */
-                    assignedTo?: Record<string, never>;
+                    assignedTo?: number;
                     /** @description Идентификаторы пользователей, от которых ожидается утверждение заявки, по которым будет отфильтрован результат */
-                    approvalWith?: Record<string, never>;
+                    approvalWith?: number;
                     /** @description Идентификаторы пользователей, на которых была эскалирована заявка, по которым будет отфильтрован результат */
-                    escalatedTo?: Record<string, never>;
+                    escalatedTo?: number;
                     /** @description Идентификаторы объектов, по которым будет отфильтрован результат */
-                    assetID?: Record<string, never>;
+                    assetID?: number;
                     /** @description Идентификаторы объектов, по которым и по дочерним объектам которых будет отфильтрован результат */
-                    startWithAssetID?: Record<string, never>;
+                    startWithAssetID?: number;
                     /** @description Идентификаторы заявок, по которым будет отфильтрован результат */
-                    taskID?: Record<string, never>;
+                    taskID?: number;
                     /** @description Номера заявок, по которым будет отфильтрован результат */
                     taskNumber?: string;
                     /** @description Идентификаторы типов заявок, по которым будет отфильтрован результат */
-                    taskTypeID?: Record<string, never>;
+                    taskTypeID?: number;
                     /** @description Идентификаторы видов работ, по которым будет отфильтрован результат */
-                    workTypeID?: Record<string, never>;
+                    workTypeID?: number;
                     /** @description Идентификаторы стадий заявок, на которых в текущий находятся заявки, по которым будет отфильтрован результат */
-                    taskStageID?: Record<string, never>;
+                    taskStageID?: number;
                     /** @description Идентификаторы статусов заявок, по которым будет отфильтрован результат */
-                    taskStatusID?: Record<string, never>;
+                    taskStatusID?: number;
                     /** @description Начальный период фильтрации по дате создания заявки */
-                    creationFrom?: Record<string, never>;
+                    creationFrom?: string;
                     /** @description Конечный период фильтрации по дате создания заявки */
-                    creationTill?: Record<string, never>;
+                    creationTill?: string;
                     /** @description Начальный период фильтрации по дате назначения заявки */
-                    assignationFrom?: Record<string, never>;
+                    assignationFrom?: string;
                     /** @description Конечный период фильтрации по дате назначения заявки */
-                    assignationTill?: Record<string, never>;
+                    assignationTill?: string;
                     /** @description Начальный период фильтрации по дате выполнения заявки */
-                    completionFrom?: Record<string, never>;
+                    completionFrom?: string;
                     /** @description Конечный период фильтрации по дате выполнения заявки */
-                    completionTill?: Record<string, never>;
+                    completionTill?: string;
                     /** @description Начальный период фильтрации по дате закрытия заявки */
-                    closingFrom?: Record<string, never>;
+                    closingFrom?: string;
                     /** @description Конечный период фильтрации по дате закрытия заявки */
-                    closingTill?: Record<string, never>;
+                    closingTill?: string;
                     /** @description Начальный период фильтрации по сроку выполнения заявки */
-                    deadlineFrom?: Record<string, never>;
+                    deadlineFrom?: string;
                     /** @description Конечный период фильтрации по сроку выполнения заявки */
-                    deadlineTill?: Record<string, never>;
+                    deadlineTill?: string;
                     /** @description Если true, результат будет содержать только закрытые заявки, если false - только открытые */
-                    isClosed?: "true" | "false";
+                    isClosed?: boolean;
                     /** @description Если true, результат будет содержать только заявки из списка избранных для текущего пользователя, если false - только те, которые не вошли в список избранных текущего пользователя */
-                    isFavourite?: "true" | "false";
+                    isFavourite?: boolean;
                     /** @description Если true, результат будет содержать только выполненные заявки, если false - только не выполненные */
-                    isCompleted?: "true" | "false";
+                    isCompleted?: boolean;
                     /** @description Если true, результат будет содержать только назначенные на кого-либо заявки, если false - только не назначенные */
-                    isAssigned?: "true" | "false";
+                    isAssigned?: boolean;
                     /** @description Если true, результат будет содержать только удаленные заявки, если false - только неудаленные */
-                    isDeleted?: "true" | "false";
+                    isDeleted?: boolean;
                     /** @description Если true, результат будет содержать только просроченные заявки, если false - все остальные */
-                    isOutdated?: "true" | "false";
+                    isOutdated?: boolean;
                     /** @description Идентификаторы компаний владельца оборудования, по заявкам которых будет отфильтрован результат */
-                    companyID?: Record<string, never>;
+                    companyID?: number;
                     /** @description Идентификаторы контракта, в рамках которого выполняется заявка */
-                    contractID?: Record<string, never>;
+                    contractID?: number;
                     /** @description Идентификаторы критичности заявок, по которым будет отфильтрован результат */
-                    criticalityID?: Record<string, never>;
+                    criticalityID?: number;
                     /** @description Идентификатор метода сортировки заявок (/taskOrderBy). Если не указан, то заявки будут отсортированы по дате создания */
-                    orderBy?: Record<string, never>;
+                    orderBy?: number;
                     /** @description Направление сортировки заявок: 1 - по восходящей (asc), 2 - по нисходящей (desc). Если не указан, то заявки будут отсортированы по нисходящей (desc) */
-                    sortDirection?: Record<string, never>;
+                    sortDirection?: number;
                     /** @description Северо-Восточная координата геообласти */
-                    pointNorthEast?: Record<string, never>;
+                    pointNorthEast?: string;
                     /** @description Юго-Западная координата геообласти */
-                    pointSouthWest?: Record<string, never>;
+                    pointSouthWest?: string;
                     /** @description Центральная точка геообласти */
-                    pointCenter?: Record<string, never>;
+                    pointCenter?: string;
                     /** @description Радиус геообласти в метрах */
-                    radius?: Record<string, never>;
+                    radius?: number;
                     /** @description Хэш области */
                     geoHash?: string;
                     /** @description Идентификаторы критерий рейтинга */
-                    ratingCriteriaId?: Record<string, never>;
+                    ratingCriteriaId?: number;
                     /** @description Идентификаторы шаблонов заявки */
                     taskTemplateID?: string;
                     /** @description Идентификаторы методов подачи */
-                    requestMethodID?: Record<string, never>;
+                    requestMethodID?: number;
                     /** @description Если true результат содержит только заявки в которых назначенный спецаилист был на объекте заявки */
-                    hasAssigneeCheckedIn?: "true" | "false";
+                    hasAssigneeCheckedIn?: boolean;
                     /** @description Если true результат будет содержать только заявки, запланированные в расписании сотрудников, false - только не запланированные */
-                    isScheduled?: "true" | "false";
+                    isScheduled?: boolean;
                     /** @description Если true, то будут выданы только те заявки, которые не содержат заполненного поля "Родительская заявка" или параметр "Родительская заявка" заполнена ID заявки, в которой указан объект не равный объекту, указанному assetID */
-                    topLevelTasksForHierarchy?: "true" | "false";
+                    topLevelTasksForHierarchy?: boolean;
                     /** @description Идентификаторы типов объектов, по заявкам которых будет отфильтрован результат */
-                    assetTypeID?: Record<string, never>;
+                    assetTypeID?: number;
                     /** @description Идентификаторы классов объектов, по заявкам которых будет отфильтрован результат */
-                    assetClassID?: Record<string, never>;
+                    assetClassID?: number;
                     /** @description Идентификаторы участков объектов, по заявкам которых будет отфильтрован результат */
-                    districtID?: Record<string, never>;
+                    districtID?: number;
                     /** @description Идентификаторы ответственных за объекты, по заявкам которых будет отфильтрован результат */
-                    assetResponsibleUserID?: Record<string, never>;
+                    assetResponsibleUserID?: number;
                     /** @description Идентификаторы ветвей по которым будет отфильтрован результат */
-                    branchID?: Record<string, never>;
+                    branchID?: number;
                     /** @description Идентификаторы заявок во внешней системе, по которым будет отфильтрован результат */
                     erpID?: string;
                     /** @description Идентификатор родительской заявки, по которому будет отфильтрован результат */
-                    parentID?: Record<string, never>;
+                    parentID?: number;
                     /** @description Идентификатор привязанной к заявке план-схемы */
-                    assetSchemaID?: Record<string, never>;
+                    assetSchemaID?: number;
                     /** @description JSON обект содержащий значения доп. полей, представленный в виде Base64Url строки */
                     attributeValues?: string;
                     /** @description Начальный период фильтрации по дате обновления заявки */
-                    lastModifiedFrom?: Record<string, never>;
+                    lastModifiedFrom?: string;
                     /** @description Конечный период фильтрации по дате обновления заявки */
-                    lastModifiedTill?: Record<string, never>;
+                    lastModifiedTill?: string;
                     /** @description Контактное лицо по завке либо объекту или компании связанной с ней. */
-                    contactID?: Record<string, never>;
+                    contactID?: number;
                     /** @description Идентификаторы наших компаний, по заявкам которых будет отфильтрован результат */
-                    payeeCompanyID?: Record<string, never>;
+                    payeeCompanyID?: number;
                 };
                 header: {
                     /** @description Bearer */
@@ -7503,107 +7503,107 @@ export interface paths {
                     /** @description Текстовый поиск по вхождению строки от одного символа. Поиск осуществляется в описании и номере заявки, названии и описании объекта, названии вида работ. Доступен sql like-синтаксис. */
                     searchText?: string;
                     /** @description Если true, результат будет содержать только оцененные заявки */
-                    isRated?: "true" | "false";
+                    isRated?: boolean;
                     /** @description Идентификаторы пользователей, которые подали заявку, по которым будет отфильтрован результат */
-                    requestedBy?: Record<string, never>;
+                    requestedBy?: number;
                     /** @description Идентификаторы пользователей, на которых в текущий момент назначена заявка, по которым будет отфильтрован результат */
-                    assignedTo?: Record<string, never>;
+                    assignedTo?: number;
                     /** @description Идентификаторы пользователей, от которых ожидается утверждение заявки, по которым будет отфильтрован результат */
-                    approvalWith?: Record<string, never>;
+                    approvalWith?: number;
                     /** @description Идентификаторы пользователей, на которых была эскалирована заявка, по которым будет отфильтрован результат */
-                    escalatedTo?: Record<string, never>;
+                    escalatedTo?: number;
                     /** @description Идентификаторы объектов, по которым будет отфильтрован результат */
-                    assetID?: Record<string, never>;
+                    assetID?: number;
                     /** @description Идентификаторы объектов, по которым и по дочерним объектам которых будет отфильтрован результат */
-                    startWithAssetID?: Record<string, never>;
+                    startWithAssetID?: number;
                     /** @description Идентификаторы заявок, по которым будет отфильтрован результат */
-                    taskID?: Record<string, never>;
+                    taskID?: number;
                     /** @description Номера заявок, по которым будет отфильтрован результат */
                     taskNumber?: string;
                     /** @description Идентификаторы типов заявок, по которым будет отфильтрован результат */
-                    taskTypeID?: Record<string, never>;
+                    taskTypeID?: number;
                     /** @description Идентификаторы видов работ, по которым будет отфильтрован результат */
-                    workTypeID?: Record<string, never>;
+                    workTypeID?: number;
                     /** @description Идентификаторы стадий заявок, на которых в текущий находятся заявки, по которым будет отфильтрован результат */
-                    taskStageID?: Record<string, never>;
+                    taskStageID?: number;
                     /** @description Идентификаторы статусов заявок, по которым будет отфильтрован результат */
-                    taskStatusID?: Record<string, never>;
+                    taskStatusID?: number;
                     /** @description Начальный период фильтрации по дате создания заявки */
-                    creationFrom?: Record<string, never>;
+                    creationFrom?: string;
                     /** @description Конечный период фильтрации по дате создания заявки */
-                    creationTill?: Record<string, never>;
+                    creationTill?: string;
                     /** @description Начальный период фильтрации по дате назначения заявки */
-                    assignationFrom?: Record<string, never>;
+                    assignationFrom?: string;
                     /** @description Конечный период фильтрации по дате назначения заявки */
-                    assignationTill?: Record<string, never>;
+                    assignationTill?: string;
                     /** @description Начальный период фильтрации по дате выполнения заявки */
-                    completionFrom?: Record<string, never>;
+                    completionFrom?: string;
                     /** @description Конечный период фильтрации по дате выполнения заявки */
-                    completionTill?: Record<string, never>;
+                    completionTill?: string;
                     /** @description Начальный период фильтрации по дате закрытия заявки */
-                    closingFrom?: Record<string, never>;
+                    closingFrom?: string;
                     /** @description Конечный период фильтрации по дате закрытия заявки */
-                    closingTill?: Record<string, never>;
+                    closingTill?: string;
                     /** @description Начальный период фильтрации по сроку выполнения заявки */
-                    deadlineFrom?: Record<string, never>;
+                    deadlineFrom?: string;
                     /** @description Конечный период фильтрации по сроку выполнения заявки */
-                    deadlineTill?: Record<string, never>;
+                    deadlineTill?: string;
                     /** @description Если true, результат будет содержать только закрытые заявки, если false - только открытые */
-                    isClosed?: "true" | "false";
+                    isClosed?: boolean;
                     /** @description Если true, результат будет содержать только заявки из списка избранных для текущего пользователя, если false - только те, которые не вошли в список избранных текущего пользователя */
-                    isFavourite?: "true" | "false";
+                    isFavourite?: boolean;
                     /** @description Если true, результат будет содержать только выполненные заявки, если false - только не выполненные */
-                    isCompleted?: "true" | "false";
+                    isCompleted?: boolean;
                     /** @description Если true, результат будет содержать только назначенные на кого-либо заявки, если false - только не назначенные */
-                    isAssigned?: "true" | "false";
+                    isAssigned?: boolean;
                     /** @description Если true, результат будет содержать только удаленные заявки, если false - только неудаленные */
-                    isDeleted?: "true" | "false";
+                    isDeleted?: boolean;
                     /** @description Если true, результат будет содержать только просроченные заявки, если false - все остальные */
-                    isOutdated?: "true" | "false";
+                    isOutdated?: boolean;
                     /** @description Идентификаторы компаний владельца оборудования, по заявкам которых будет отфильтрован результат */
-                    companyID?: Record<string, never>;
+                    companyID?: number;
                     /** @description Идентификаторы контракта, в рамках которого выполняется заявка */
-                    contractID?: Record<string, never>;
+                    contractID?: number;
                     /** @description Идентификаторы критичности заявок, по которым будет отфильтрован результат */
-                    criticalityID?: Record<string, never>;
+                    criticalityID?: number;
                     /** @description Идентификатор метода сортировки заявок (/taskOrderBy). Если не указан, то заявки будут отсортированы по дате создания */
-                    orderBy?: Record<string, never>;
+                    orderBy?: number;
                     /** @description Направление сортировки заявок: 1 - по восходящей (asc), 2 - по нисходящей (desc). Если не указан, то заявки будут отсортированы по нисходящей (desc) */
-                    sortDirection?: Record<string, never>;
+                    sortDirection?: number;
                     /** @description Северо-Восточная координата геообласти */
-                    pointNorthEast?: Record<string, never>;
+                    pointNorthEast?: string;
                     /** @description Юго-Западная координата геообласти */
-                    pointSouthWest?: Record<string, never>;
+                    pointSouthWest?: string;
                     /** @description Центральная точка геообласти */
-                    pointCenter?: Record<string, never>;
+                    pointCenter?: string;
                     /** @description Радиус геообласти в метрах */
-                    radius?: Record<string, never>;
+                    radius?: number;
                     /** @description Хэш области */
                     geoHash?: string;
                     /** @description Идентификаторы критерий рейтинга */
-                    ratingCriteriaId?: Record<string, never>;
+                    ratingCriteriaId?: number;
                     /** @description Идентификаторы шаблонов заявки */
                     taskTemplateID?: string;
                     /** @description Идентификаторы методов подачи */
-                    requestMethodID?: Record<string, never>;
+                    requestMethodID?: number;
                     /** @description Если true результат содержит только заявки в которых назначенный спецаилист был на объекте заявки */
-                    hasAssigneeCheckedIn?: "true" | "false";
+                    hasAssigneeCheckedIn?: boolean;
                     /** @description Если true результат будет содержать только заявки, запланированные в расписании сотрудников, false - только не запланированные */
-                    isScheduled?: "true" | "false";
+                    isScheduled?: boolean;
                     /** @description Идентификаторы типов объектов, по заявкам которых будет отфильтрован результат */
-                    assetTypeID?: Record<string, never>;
+                    assetTypeID?: number;
                     /** @description Идентификаторы классов объектов, по заявкам которых будет отфильтрован результат */
-                    assetClassID?: Record<string, never>;
+                    assetClassID?: number;
                     /** @description Идентификаторы заявок во внешней системе, по которым будет отфильтрован результат */
                     erpID?: string;
                     /** @description Идентификатор родительской заявки, по которому будет отфильтрован результат */
-                    parentID?: Record<string, never>;
+                    parentID?: number;
                     /** @description Идентификаторы ветвей по которым будет отфильтрован результат */
-                    branchID?: Record<string, never>;
+                    branchID?: number;
                     /** @description Идентификатор привязанной к заявке план-схемы */
-                    assetSchemaID?: Record<string, never>;
+                    assetSchemaID?: number;
                     /** @description Контактное лицо по завке либо объекту или компании связанной с ней. */
-                    contactID?: Record<string, never>;
+                    contactID?: number;
                 };
                 header: {
                     /** @description Bearer */
@@ -8394,107 +8394,107 @@ export interface paths {
                     /** @description Текстовый поиск по вхождению строки от одного символа. Поиск осуществляется в описании и номере заявки, названии и описании объекта, названии вида работ. Доступен sql like-синтексис. */
                     searchText?: string;
                     /** @description Если true, результат будет содержать только оцененные заявки */
-                    isRated?: "true" | "false";
+                    isRated?: boolean;
                     /** @description Идентификаторы пользователей, которые подали заявку, по которым будет отфильтрован результат */
-                    requestedBy?: Record<string, never>;
+                    requestedBy?: number;
                     /** @description Идентификаторы пользователей, на которых в текущий момент назначена заявка, по которым будет отфильтрован результат */
-                    assignedTo?: Record<string, never>;
+                    assignedTo?: number;
                     /** @description Идентификаторы пользователей, от которых ожидается утверждение заявки, по которым будет отфильтрован результат */
-                    approvalWith?: Record<string, never>;
+                    approvalWith?: number;
                     /** @description Идентификаторы пользователей, на которых была эскалирована заявка, по которым будет отфильтрован результат */
-                    escalatedTo?: Record<string, never>;
+                    escalatedTo?: number;
                     /** @description Идентификаторы объектов, по которым будет отфильтрован результат */
-                    assetID?: Record<string, never>;
+                    assetID?: number;
                     /** @description Идентификаторы объектов, по которым и по дочерним объектам которых будет отфильтрован результат */
-                    startWithAssetID?: Record<string, never>;
+                    startWithAssetID?: number;
                     /** @description Идентификаторы заявок, по которым будет отфильтрован результат */
-                    taskID?: Record<string, never>;
+                    taskID?: number;
                     /** @description Номера заявок, по которым будет отфильтрован результат */
                     taskNumber?: string;
                     /** @description Идентификаторы типов заявок, по которым будет отфильтрован результат */
-                    taskTypeID?: Record<string, never>;
+                    taskTypeID?: number;
                     /** @description Идентификаторы видов работ, по которым будет отфильтрован результат */
-                    workTypeID?: Record<string, never>;
+                    workTypeID?: number;
                     /** @description Идентификаторы стадий заявок, на которых в текущий находятся заявки, по которым будет отфильтрован результат */
-                    taskStageID?: Record<string, never>;
+                    taskStageID?: number;
                     /** @description Идентификаторы статусов заявок, по которым будет отфильтрован результат */
-                    taskStatusID?: Record<string, never>;
+                    taskStatusID?: number;
                     /** @description Начальный период фильтрации по дате создания заявки */
-                    creationFrom?: Record<string, never>;
+                    creationFrom?: string;
                     /** @description Конечный период фильтрации по дате создания заявки */
-                    creationTill?: Record<string, never>;
+                    creationTill?: string;
                     /** @description Начальный период фильтрации по дате назначения заявки */
-                    assignationFrom?: Record<string, never>;
+                    assignationFrom?: string;
                     /** @description Конечный период фильтрации по дате назначения заявки */
-                    assignationTill?: Record<string, never>;
+                    assignationTill?: string;
                     /** @description Начальный период фильтрации по дате выполнения заявки */
-                    completionFrom?: Record<string, never>;
+                    completionFrom?: string;
                     /** @description Конечный период фильтрации по дате выполнения заявки */
-                    completionTill?: Record<string, never>;
+                    completionTill?: string;
                     /** @description Начальный период фильтрации по дате закрытия заявки */
-                    closingFrom?: Record<string, never>;
+                    closingFrom?: string;
                     /** @description Конечный период фильтрации по дате закрытия заявки */
-                    closingTill?: Record<string, never>;
+                    closingTill?: string;
                     /** @description Начальный период фильтрации по сроку выполнения заявки */
-                    deadlineFrom?: Record<string, never>;
+                    deadlineFrom?: string;
                     /** @description Конечный период фильтрации по сроку выполнения заявки */
-                    deadlineTill?: Record<string, never>;
+                    deadlineTill?: string;
                     /** @description Если true, результат будет содержать только закрытые заявки, если false - только открытые */
-                    isClosed?: "true" | "false";
+                    isClosed?: boolean;
                     /** @description Если true, результат будет содержать только заявки из списка избранных для текущего пользователя, если false - только те, которые не вошли в список избранных текущего пользователя */
-                    isFavourite?: "true" | "false";
+                    isFavourite?: boolean;
                     /** @description Если true, результат будет содержать только выполненные заявки, если false - только не выполненные */
-                    isCompleted?: "true" | "false";
+                    isCompleted?: boolean;
                     /** @description Если true, результат будет содержать только назначенные на кого-либо заявки, если false - только не назначенные */
-                    isAssigned?: "true" | "false";
+                    isAssigned?: boolean;
                     /** @description Если true, результат будет содержать только удаленные заявки, если false - только неудаленные */
-                    isDeleted?: "true" | "false";
+                    isDeleted?: boolean;
                     /** @description Если true, результат будет содержать только просроченные заявки, если false - все остальные */
-                    isOutdated?: "true" | "false";
+                    isOutdated?: boolean;
                     /** @description Идентификаторы компаний владельца оборудования, по заявкам которых будет отфильтрован результат */
-                    companyID?: Record<string, never>;
+                    companyID?: number;
                     /** @description Идентификаторы контракта, в рамках которого выполняется заявка */
-                    contractID?: Record<string, never>;
+                    contractID?: number;
                     /** @description Идентификаторы критичности заявок, по которым будет отфильтрован результат */
-                    criticalityID?: Record<string, never>;
+                    criticalityID?: number;
                     /** @description Идентификатор метода сортировки заявок (/taskOrderBy). Если не указан, то заявки будут отсортированы по дате создания */
-                    orderBy?: Record<string, never>;
+                    orderBy?: number;
                     /** @description Направление сортировки заявок: 1 - по восходящей (asc), 2 - по нисходящей (desc). Если не указан, то заявки будут отсортированы по нисходящей (desc) */
-                    sortDirection?: Record<string, never>;
+                    sortDirection?: number;
                     /** @description Северо-Восточная координата геообласти */
-                    pointNorthEast?: Record<string, never>;
+                    pointNorthEast?: string;
                     /** @description Юго-Западная координата геообласти */
-                    pointSouthWest?: Record<string, never>;
+                    pointSouthWest?: string;
                     /** @description Центральная точка геообласти */
-                    pointCenter?: Record<string, never>;
+                    pointCenter?: string;
                     /** @description Радиус геообласти в метрах */
-                    radius?: Record<string, never>;
+                    radius?: number;
                     /** @description Хэш области */
                     geoHash?: string;
                     /** @description Идентификаторы критерий рейтинга */
-                    ratingCriteriaId?: Record<string, never>;
+                    ratingCriteriaId?: number;
                     /** @description Идентификаторы шаблонов заявки */
                     taskTemplateID?: string;
                     /** @description Идентификаторы методов подачи */
-                    requestMethodID?: Record<string, never>;
+                    requestMethodID?: number;
                     /** @description Если true результат содержит только заявки в которых назначенный спецаилист был на объекте заявки */
-                    hasAssigneeCheckedIn?: "true" | "false";
+                    hasAssigneeCheckedIn?: boolean;
                     /** @description Если true результат будет содержать только заявки, запланированные в расписании сотрудников, false - только не запланированные */
-                    isScheduled?: "true" | "false";
+                    isScheduled?: boolean;
                     /** @description Идентификаторы типов объектов, по заявкам которых будет отфильтрован результат */
-                    assetTypeID?: Record<string, never>;
+                    assetTypeID?: number;
                     /** @description Идентификаторы классов объектов, по заявкам которых будет отфильтрован результат */
-                    assetClassID?: Record<string, never>;
+                    assetClassID?: number;
                     /** @description Идентификаторы участков объектов, по заявкам которых будет отфильтрован результат */
-                    districtID?: Record<string, never>;
+                    districtID?: number;
                     /** @description Идентификаторы ответственных за объекты, по заявкам которых будет отфильтрован результат */
-                    assetResponsibleUserID?: Record<string, never>;
+                    assetResponsibleUserID?: number;
                     /** @description Идентификаторы ветвей по которым будет отфильтрован результат */
-                    branchID?: Record<string, never>;
+                    branchID?: number;
                     /** @description Идентификаторы заявок во внешней системе, по которым будет отфильтрован результат */
                     erpID?: string;
                     /** @description Идентификатор родительской заявки, по которому будет отфильтрован результат */
-                    parentID?: Record<string, never>;
+                    parentID?: number;
                 };
                 header: {
                     /** @description Bearer */
@@ -8565,89 +8565,89 @@ export interface paths {
                     /** @description Масштаб кластера. Если не указан, то будет рассчитан автоматически так, чтобы уместить 32 кластера на карте. (1 - минимальный, ~5000км, 12 - максимальный, ~20см. По умолчанию 1). При указании дробных чисел будет выполнено математическое округление */
                     zoomLevel?: number;
                     /** @description Принудительно отключить кластеризацию (детальный режим) */
-                    disableClustering?: "true" | "false";
+                    disableClustering?: boolean;
                     /** @description Режим кластеризации: auto, clustered, hybrid, detailed */
-                    clusteringMode?: Record<string, never>;
+                    clusteringMode?: string;
                     /** @description Идентификаторы пользователей, которые подали заявку, по которым будет отфильтрован результат */
-                    requestedBy?: Record<string, never>;
+                    requestedBy?: number;
                     /** @description Идентификаторы пользователей, на которых в текущий момент назначена заявка, по которым будет отфильтрован результат */
-                    assignedTo?: Record<string, never>;
+                    assignedTo?: number;
                     /** @description Идентификаторы пользователей, от которых ожидается утверждение заявки, по которым будет отфильтрован результат */
-                    approvalWith?: Record<string, never>;
+                    approvalWith?: number;
                     /** @description Идентификаторы пользователей, на которых была эскалирована заявка, по которым будет отфильтрован результат */
-                    escalatedTo?: Record<string, never>;
+                    escalatedTo?: number;
                     /** @description Идентификаторы объектов, по которым будет отфильтрован результат */
-                    assetID?: Record<string, never>;
+                    assetID?: number;
                     /** @description Идентификаторы объектов, по которым и по дочерним объектам которых будет отфильтрован результат */
-                    startWithAssetID?: Record<string, never>;
+                    startWithAssetID?: number;
                     /** @description Идентификаторы заявок, по которым будет отфильтрован результат */
-                    taskID?: Record<string, never>;
+                    taskID?: number;
                     /** @description Номера заявок, по которым будет отфильтрован результат */
                     taskNumber?: string;
                     /** @description Идентификаторы типов заявок, по которым будет отфильтрован результат */
-                    taskTypeID?: Record<string, never>;
+                    taskTypeID?: number;
                     /** @description Идентификаторы видов работ, по которым будет отфильтрован результат */
-                    workTypeID?: Record<string, never>;
+                    workTypeID?: number;
                     /** @description Идентификаторы стадий заявок, на которых в текущий находятся заявки, по которым будет отфильтрован результат */
-                    taskStageID?: Record<string, never>;
+                    taskStageID?: number;
                     /** @description Идентификаторы статусов заявок, по которым будет отфильтрован результат */
-                    taskStatusID?: Record<string, never>;
+                    taskStatusID?: number;
                     /** @description Начальный период фильтрации по дате создания заявки */
-                    creationFrom?: Record<string, never>;
+                    creationFrom?: string;
                     /** @description Конечный период фильтрации по дате создания заявки */
-                    creationTill?: Record<string, never>;
+                    creationTill?: string;
                     /** @description Начальный период фильтрации по дате назначения заявки */
-                    assignationFrom?: Record<string, never>;
+                    assignationFrom?: string;
                     /** @description Конечный период фильтрации по дате назначения заявки */
-                    assignationTill?: Record<string, never>;
+                    assignationTill?: string;
                     /** @description Начальный период фильтрации по дате выполнения заявки */
-                    completionFrom?: Record<string, never>;
+                    completionFrom?: string;
                     /** @description Конечный период фильтрации по дате выполнения заявки */
-                    completionTill?: Record<string, never>;
+                    completionTill?: string;
                     /** @description Начальный период фильтрации по дате закрытия заявки */
-                    closingFrom?: Record<string, never>;
+                    closingFrom?: string;
                     /** @description Конечный период фильтрации по дате закрытия заявки */
-                    closingTill?: Record<string, never>;
+                    closingTill?: string;
                     /** @description Начальный период фильтрации по сроку выполнения заявки */
-                    deadlineFrom?: Record<string, never>;
+                    deadlineFrom?: string;
                     /** @description Конечный период фильтрации по сроку выполнения заявки */
-                    deadlineTill?: Record<string, never>;
+                    deadlineTill?: string;
                     /** @description Если true, результат будет содержать только закрытые заявки, если false - только открытые */
-                    isClosed?: "true" | "false";
+                    isClosed?: boolean;
                     /** @description Если true, результат будет содержать только заявки из списка избранных для текущего пользователя, если false - только те, которые не вошли в список избранных текущего пользователя */
-                    isFavourite?: "true" | "false";
+                    isFavourite?: boolean;
                     /** @description Если true, результат будет содержать только выполненые заявки, если false - только не выполненные */
-                    isCompleted?: "true" | "false";
+                    isCompleted?: boolean;
                     /** @description Если true, результат будет содержать только назначенные на кого-либо заявки, если false - только не назначенные */
-                    isAssigned?: "true" | "false";
+                    isAssigned?: boolean;
                     /** @description Если true, результат будет содержать только удаленные заявки, если false - только неудаленные */
-                    isDeleted?: "true" | "false";
+                    isDeleted?: boolean;
                     /** @description Если true, результат будет содержать только просроченные заявки, если false - все остальные */
-                    isOutdated?: "true" | "false";
+                    isOutdated?: boolean;
                     /** @description Идентификаторы компаний владельца оборудования, по заявкам которых будет отфильтрован результат */
-                    companyID?: Record<string, never>;
+                    companyID?: number;
                     /** @description Идентификаторы контракта, в рамках которого выполняется заявка */
-                    contractID?: Record<string, never>;
+                    contractID?: number;
                     /** @description Идентификаторы критичности заявок, по которым будет отфильтрован результат */
-                    criticalityID?: Record<string, never>;
+                    criticalityID?: number;
                     /** @description Идентификатор метода сортировки заявок (/taskOrderBy). Если не укзкн, то заявки будут отсортированы по дате создания */
-                    orderBy?: Record<string, never>;
+                    orderBy?: number;
                     /** @description Направление сортировки заявок: 1 - по восходящей (asc), 2 - по нисходящей (desc). Если не укзкн, то заявки будут отсортировны по нисходящей (desc) */
-                    sortDirection?: Record<string, never>;
+                    sortDirection?: number;
                     /** @description Северо-Восточная координата геообласти */
-                    pointNorthEast?: Record<string, never>;
+                    pointNorthEast?: string;
                     /** @description Юго-Западная координата геообласти */
-                    pointSouthWest?: Record<string, never>;
+                    pointSouthWest?: string;
                     /** @description Центральная точка геообласти */
-                    pointCenter?: Record<string, never>;
+                    pointCenter?: string;
                     /** @description Радиус геообласти в метрах */
-                    radius?: Record<string, never>;
+                    radius?: number;
                     /** @description Хэш области */
                     geoHash?: string;
                     /** @description Идентификаторы шаблонов заявки */
                     taskTemplateID?: string;
                     /** @description Идентификаторы методов подачи */
-                    requestMethodID?: Record<string, never>;
+                    requestMethodID?: number;
                 };
                 header: {
                     /** @description Bearer */
@@ -8864,107 +8864,107 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Если true, результат будет содержать только оцененные заявки */
-                    isRated?: "true" | "false";
+                    isRated?: boolean;
                     /** @description Идентификаторы пользователей, которые подали заявку, по которым будет отфильтрован результат */
-                    requestedBy?: Record<string, never>;
+                    requestedBy?: number;
                     /** @description Идентификаторы пользователей, на которых в текущий момент назначена заявка, по которым будет отфильтрован результат */
-                    assignedTo?: Record<string, never>;
+                    assignedTo?: number;
                     /** @description Идентификаторы пользователей, от которых ожидается утверждение заявки, по которым будет отфильтрован результат */
-                    approvalWith?: Record<string, never>;
+                    approvalWith?: number;
                     /** @description Идентификаторы пользователей, на которых была эскалирована заявка, по которым будет отфильтрован результат */
-                    escalatedTo?: Record<string, never>;
+                    escalatedTo?: number;
                     /** @description Идентификаторы объектов, по которым будет отфильтрован результат */
-                    assetID?: Record<string, never>;
+                    assetID?: number;
                     /** @description Идентификаторы объектов, по которым и по дочерним объектам которых будет отфильтрован результат */
-                    startWithAssetID?: Record<string, never>;
+                    startWithAssetID?: number;
                     /** @description Идентификаторы заявок, по которым будет отфильтрован результат */
-                    taskID?: Record<string, never>;
+                    taskID?: number;
                     /** @description Номера заявок, по которым будет отфильтрован результат */
                     taskNumber?: string;
                     /** @description Идентификаторы типов заявок, по которым будет отфильтрован результат */
-                    taskTypeID?: Record<string, never>;
+                    taskTypeID?: number;
                     /** @description Идентификаторы видов работ, по которым будет отфильтрован результат */
-                    workTypeID?: Record<string, never>;
+                    workTypeID?: number;
                     /** @description Идентификаторы стадий заявок, на которых в текущий находятся заявки, по которым будет отфильтрован результат */
-                    taskStageID?: Record<string, never>;
+                    taskStageID?: number;
                     /** @description Идентификаторы статусов заявок, по которым будет отфильтрован результат */
-                    taskStatusID?: Record<string, never>;
+                    taskStatusID?: number;
                     /** @description Начальный период фильтрации по дате создания заявки */
-                    creationFrom?: Record<string, never>;
+                    creationFrom?: string;
                     /** @description Конечный период фильтрации по дате создания заявки */
-                    creationTill?: Record<string, never>;
+                    creationTill?: string;
                     /** @description Начальный период фильтрации по дате назначения заявки */
-                    assignationFrom?: Record<string, never>;
+                    assignationFrom?: string;
                     /** @description Конечный период фильтрации по дате назначения заявки */
-                    assignationTill?: Record<string, never>;
+                    assignationTill?: string;
                     /** @description Начальный период фильтрации по дате выполнения заявки */
-                    completionFrom?: Record<string, never>;
+                    completionFrom?: string;
                     /** @description Конечный период фильтрации по дате выполнения заявки */
-                    completionTill?: Record<string, never>;
+                    completionTill?: string;
                     /** @description Начальный период фильтрации по дате закрытия заявки */
-                    closingFrom?: Record<string, never>;
+                    closingFrom?: string;
                     /** @description Конечный период фильтрации по дате закрытия заявки */
-                    closingTill?: Record<string, never>;
+                    closingTill?: string;
                     /** @description Начальный период фильтрации по сроку выполнения заявки */
-                    deadlineFrom?: Record<string, never>;
+                    deadlineFrom?: string;
                     /** @description Конечный период фильтрации по сроку выполнения заявки */
-                    deadlineTill?: Record<string, never>;
+                    deadlineTill?: string;
                     /** @description Если true, результат будет содержать только закрытые заявки, если false - только открытые */
-                    isClosed?: "true" | "false";
+                    isClosed?: boolean;
                     /** @description Если true, результат будет содержать только заявки из списка избранных для текущего пользователя, если false - только те, которые не вошли в список избранных текущего пользователя */
-                    isFavourite?: "true" | "false";
+                    isFavourite?: boolean;
                     /** @description Если true, результат будет содержать только выполненные заявки, если false - только не выполненные */
-                    isCompleted?: "true" | "false";
+                    isCompleted?: boolean;
                     /** @description Если true, результат будет содержать только назначенные на кого-либо заявки, если false - только не назначенные */
-                    isAssigned?: "true" | "false";
+                    isAssigned?: boolean;
                     /** @description Если true, результат будет содержать только удаленные заявки, если false - только неудаленные */
-                    isDeleted?: "true" | "false";
+                    isDeleted?: boolean;
                     /** @description Если true, результат будет содержать только просроченные заявки, если false - все остальные */
-                    isOutdated?: "true" | "false";
+                    isOutdated?: boolean;
                     /** @description Идентификаторы компаний владельца оборудования, по заявкам которых будет отфильтрован результат */
-                    companyID?: Record<string, never>;
+                    companyID?: number;
                     /** @description Идентификаторы контракта, в рамках которого выполняется заявка */
-                    contractID?: Record<string, never>;
+                    contractID?: number;
                     /** @description Идентификаторы критичности заявок, по которым будет отфильтрован результат */
-                    criticalityID?: Record<string, never>;
+                    criticalityID?: number;
                     /** @description Идентификатор метода сортировки заявок (/taskOrderBy). Если не указан, то заявки будут отсортированы по дате создания */
-                    orderBy?: Record<string, never>;
+                    orderBy?: number;
                     /** @description Направление сортировки заявок: 1 - по восходящей (asc), 2 - по нисходящей (desc). Если не указан, то заявки будут отсортированы по нисходящей (desc) */
-                    sortDirection?: Record<string, never>;
+                    sortDirection?: number;
                     /** @description Северо-Восточная координата геообласти */
-                    pointNorthEast?: Record<string, never>;
+                    pointNorthEast?: string;
                     /** @description Юго-Западная координата геообласти */
-                    pointSouthWest?: Record<string, never>;
+                    pointSouthWest?: string;
                     /** @description Центральная точка геообласти */
-                    pointCenter?: Record<string, never>;
+                    pointCenter?: string;
                     /** @description Радиус геообласти в метрах */
-                    radius?: Record<string, never>;
+                    radius?: number;
                     /** @description Хэш области */
                     geoHash?: string;
                     /** @description Идентификаторы критерий рейтинга */
-                    ratingCriteriaId?: Record<string, never>;
+                    ratingCriteriaId?: number;
                     /** @description Идентификаторы шаблонов заявки */
                     taskTemplateID?: string;
                     /** @description Идентификаторы методов подачи */
-                    requestMethodID?: Record<string, never>;
+                    requestMethodID?: number;
                     /** @description Если true результат содержит только заявки в которых назначенный специалист был на объекте заявки */
-                    hasAssigneeCheckedIn?: "true" | "false";
+                    hasAssigneeCheckedIn?: boolean;
                     /** @description Если true результат будет содержать только заявки, запланированные в расписании сотрудников, false - только не запланированные */
-                    isScheduled?: "true" | "false";
+                    isScheduled?: boolean;
                     /** @description Идентификаторы ветвей по которым будет отфильтрован результат */
-                    branchID?: Record<string, never>;
+                    branchID?: number;
                     /** @description Идентификаторы типов объектов, по заявкам которых будет отфильтрован результат */
-                    assetTypeID?: Record<string, never>;
+                    assetTypeID?: number;
                     /** @description Идентификаторы классов объектов, по заявкам которых будет отфильтрован результат */
-                    assetClassID?: Record<string, never>;
+                    assetClassID?: number;
                     /** @description Идентификаторы заявок во внешней системе, по которым будет отфильтрован результат */
                     erpID?: string;
                     /** @description Идентификатор родительской заявки, по которому будет отфильтрован результат */
-                    parentID?: Record<string, never>;
+                    parentID?: number;
                     /** @description Идентификатор привязанной к заявке план-схемы */
-                    assetSchemaID?: Record<string, never>;
+                    assetSchemaID?: number;
                     /** @description Контактное лицо по завке либо объекту или компании связанной с ней. */
-                    contactID?: Record<string, never>;
+                    contactID?: number;
                 };
                 header: {
                     /** @description Bearer */
@@ -9924,11 +9924,11 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Начальная дата отслеживания изменений */
-                    dateRangeFrom?: Record<string, never>;
+                    dateRangeFrom?: string;
                     /** @description Конечная  дата отслеживания изменений */
-                    dateRangeTill?: Record<string, never>;
+                    dateRangeTill?: string;
                     /** @description Идентификаторы пользователей вносивших изменения */
-                    userID?: Record<string, never>;
+                    userID?: number;
                     /** @description Ключи осноновного лога: Main, CheckLists, Reports, CompletedWorks */
                     tab?: string;
                     /** @description Ключи раздела осноновного раздела лога: Main, Stage, Assignments, Attachments, Attributes, Results, Technicians, Materials */
@@ -11289,7 +11289,7 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Идентификатор выполненной работы по заявке */
-                    completedWorkID?: Record<string, never>;
+                    completedWorkID?: number;
                 };
                 header: {
                     /** @description Bearer */
@@ -12271,7 +12271,7 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Идентификатор атрибута выполненной работы по заявке */
-                    attributeID?: Record<string, never>;
+                    attributeID?: number;
                 };
                 header: {
                     /** @description Bearer */
@@ -13310,7 +13310,7 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Фильтрация по признаку прочтения, если true - будут возвращены только прочитанные сообщения, false - только не прочитанные */
-                    isRead?: "true" | "false";
+                    isRead?: boolean;
                 };
                 header: {
                     /** @description Bearer */
@@ -13376,9 +13376,9 @@ export interface paths {
                 query?: {
                     searchText?: string;
                     /** @description Фильтрация по признаку прочтения, если true - будут возвращены только прочитанные сообщения, false - только не прочитанные */
-                    isRead?: "true" | "false";
+                    isRead?: boolean;
                     /** @description Фильтрация по виду чата, если true - будут возвращены только сообщения с заказчиком, false - только с сотрудниками */
-                    isExternal?: "true" | "false";
+                    isExternal?: boolean;
                 };
                 header: {
                     /** @description Bearer */
@@ -15070,7 +15070,7 @@ export interface paths {
             parameters: {
                 query?: {
                     /** @description Идентификаторы складов, по которым будет отфильтрован результат */
-                    warehouseID?: Record<string, never>;
+                    warehouseID?: number;
                 };
                 header: {
                     /** @description Bearer */
@@ -15629,9 +15629,9 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Признак true, результат будет содержать только удаленные ответы, если false - только не удаленные */
-                    isDeleted?: "true" | "false";
+                    isDeleted?: boolean;
                     /** @description Идентификаторы типов заявок, по которым будет отфильтрован результат */
-                    taskTypeID?: Record<string, never>;
+                    taskTypeID?: number;
                 };
                 header: {
                     /** @description Bearer */
@@ -16179,19 +16179,19 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Список идентификаторов объектов, по которым будет производиться фильтрация выборки */
-                    assetID?: Record<string, never>;
+                    assetID?: number;
                     /** @description Список идентификаторов типов заявок, по которым будет производиться фильтрация выборки */
-                    taskTypeID?: Record<string, never>;
+                    taskTypeID?: number;
                     /** @description Список идентификаторов видов работ, по которым будет производиться фильтрация выборки */
-                    workTypeID?: Record<string, never>;
+                    workTypeID?: number;
                     /** @description Список идентификаторов контрактов, по которым будет производиться фильтрация выборки */
-                    contractID?: Record<string, never>;
+                    contractID?: number;
                     /** @description Идентификаторы актуальных критичностей, по которым будет производиться фильтрация выборки */
-                    criticalityID?: Record<string, never>;
+                    criticalityID?: number;
                     /** @description Список ИД чек-листов, по которым будет производиться фильтрация выборки */
-                    checkListID?: Record<string, never>;
+                    checkListID?: number;
                     /** @description Признак публикации */
-                    isPublished?: "true" | "false";
+                    isPublished?: boolean;
                     /** @description Идентификаторы видов работ, по которым будет отфильтрован результат */
                     erpID?: string;
                 };
@@ -16303,7 +16303,7 @@ export interface paths {
             parameters: {
                 query?: {
                     /** @description Привязать к виду работ все типы задач. */
-                    relatedToAnyTaskType?: "true" | "false";
+                    relatedToAnyTaskType?: boolean;
                     /** @description Опциональный флаг, позволяющий включить добавляемый вид работ во все объекты */
                     relatedToAnyAsset?: boolean;
                 };
@@ -16971,17 +16971,17 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Список идентификаторов объектов, по которым будет производиться фильтрация выборки */
-                    assetID?: Record<string, never>;
+                    assetID?: number;
                     /** @description Список идентификаторов видов работ, по которым будет производиться фильтрация выборки */
-                    workTypeID?: Record<string, never>;
+                    workTypeID?: number;
                     /** @description Список идентификаторов контрактов, по которым будет производиться фильтрация выборки */
-                    contractID?: Record<string, never>;
+                    contractID?: number;
                     /** @description Идентификаторы актуальных критичностей, по которым будет производиться фильтрация выборки */
-                    criticalityID?: Record<string, never>;
+                    criticalityID?: number;
                     /** @description Список ИД чек-листов, по которым будет производиться фильтрация выборки */
-                    checkListID?: Record<string, never>;
+                    checkListID?: number;
                     /** @description Признак публикации */
-                    isPublished?: "true" | "false";
+                    isPublished?: boolean;
                 };
                 header: {
                     /** @description Bearer */
@@ -17077,17 +17077,17 @@ export interface paths {
                     /** @description количество эементов, которое необходимо вернуть */
                     fetch?: string;
                     /** @description Список идентификаторов объектов, по которым будет производиться фильтрация выборки */
-                    assetID?: Record<string, never>;
+                    assetID?: number;
                     /** @description Список идентификаторов видов работ, по которым будет производиться фильтрация выборки */
-                    workTypeID?: Record<string, never>;
+                    workTypeID?: number;
                     /** @description Список идентификаторов контрактов, по которым будет производиться фильтрация выборки */
-                    contractID?: Record<string, never>;
+                    contractID?: number;
                     /** @description Идентификаторы актуальных критичностей, по которым будет производиться фильтрация выборки */
-                    criticalityID?: Record<string, never>;
+                    criticalityID?: number;
                     /** @description Список ИД чек-листов, по которым будет производиться фильтрация выборки */
-                    checkListID?: Record<string, never>;
+                    checkListID?: number;
                     /** @description Признак публикации */
-                    isPublished?: "true" | "false";
+                    isPublished?: boolean;
                 };
                 header: {
                     /** @description Bearer */
