@@ -67,7 +67,7 @@ const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, opts) => 
         status: q.status,
         handler: q.handler,
         eventName: q.event,
-        afterId: int(q.after, 'after'),
+        afterId: q.after === '' ? undefined : q.after,
         limit: int(q.limit, 'limit'),
       }),
     );

@@ -14,7 +14,7 @@ import type { FastifyInstance } from 'fastify';
 import { type Env, loadConfig } from './config.js';
 import type { HandlerDefinition } from './delivery/define-handler.js';
 import { checkHandler } from './delivery/loader.js';
-import type { DeliveryDetail, DeliveryRecord } from './queue/deliveries.js';
+import type { DeliveryDetail, DeliveryId, DeliveryRecord } from './queue/deliveries.js';
 import { createLogger } from './log.js';
 import { buildApp } from './server.js';
 
@@ -35,7 +35,7 @@ export interface TestRouter {
   /** Waits until no delivery is pending or running (bounded), and returns them all. */
   settled(timeoutMs?: number): Promise<DeliveryRecord[]>;
   /** One delivery with its event and the history of its attempts. */
-  delivery(id: number): Promise<DeliveryDetail | undefined>;
+  delivery(id: DeliveryId): Promise<DeliveryDetail | undefined>;
   close(): Promise<void>;
 }
 

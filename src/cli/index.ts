@@ -97,7 +97,7 @@ async function deliveries(args: string[]): Promise<number> {
         handler: values.handler as string | undefined,
         eventName: values.event as string | undefined,
         limit: num(values.limit, 'limit'),
-        afterId: num(values.after, 'after'),
+        afterId: values.after as string | undefined,
       }),
     );
     if (values.json) json(list);

@@ -16,7 +16,7 @@ export interface HandlerContext<Hubex = unknown> {
   readonly signal: AbortSignal;
   /** 1 on the first run, 2 on the first retry, ... */
   readonly attempt: number;
-  readonly deliveryId: number;
+  readonly deliveryId: number | string;
 }
 
 export interface HandlerDefinition<Hubex = unknown> {

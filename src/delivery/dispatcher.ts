@@ -5,28 +5,25 @@
 // It is woken by the store when an accept makes deliveries (no polling on that path), and by a
 // timer for the next retry. Per-entity ordering can come later inside claim(): the dispatcher
 // only asks for "up to N due deliveries".
-import type { Logger } from 'pino';
-import { HandlerTimeoutError, PermanentError } from '../errors.js';
-import type { HubexEvent } from '../events/event.js';
-import type { AttemptError, ClaimedDelivery, DeliveryStore, Outcome, StoredEvent } from '../queue/deliveries.js';
-import { type BackoffOptions, retryDelay } from './backoff.js';
-import { classify } from './classify.js';
-import type { HandlerRegistry } from './registry.js';
+import type { ClaimedDelivery, DeliveryStore } from '../queue/deliveries.js';
+import { runDelivery, type RunnerOptions, ShutdownAbortError, watchLingering } from './runner.js';
 
-export interface DispatcherOptions {
+export { ShutdownAbortError };
+
+/** What the app needs of a dispatcher, whatever the back end. */
+export interface DeliveryWorker {
+  start(): void;
+  /** Runs in progress, lingering ones included. */
+  readonly active: number;
+  /** Resolves when nothing runs here. */
+  idle(): Promise<void>;
+  /** Stops taking deliveries; running ones get until `deadlineMs`, then are aborted and released. */
+  stop(deadlineMs: number): Promise<void>;
+}
+
+export interface DispatcherOptions extends RunnerOptions {
   readonly store: DeliveryStore;
-  readonly registry: HandlerRegistry;
-  /** The stored event as handlers see it. */
-  readonly rebuild: (stored: StoredEvent) => HubexEvent;
-  /** The HubEx client for a run: one shared client today, per tenant later. */
-  readonly hubexFor: (event: HubexEvent) => unknown;
-  readonly log: Logger;
-  /** Told of every run's outcome (for the metrics). */
-  readonly observe?: (run: { handler: string; outcome: Outcome['kind']; ms: number }) => void;
   readonly concurrency: number;
-  readonly timeoutMs: number;
-  readonly maxAttempts: number;
-  readonly retry: BackoffOptions;
   /** How long a claim holds without a heartbeat. Default 15 s; renewed every third of it. */
   readonly leaseMs?: number;
   /**
@@ -39,16 +36,6 @@ export interface DispatcherOptions {
    * followed at once, not one round trip to the store later. Default 4 x concurrency.
    */
   readonly prefetch?: number;
-  readonly now?: () => number;
-  readonly random?: () => number;
-}
-
-/** The abort reason a run gets when the router stops before it finished. */
-export class ShutdownAbortError extends Error {
-  override readonly name = 'ShutdownAbortError';
-  constructor() {
-    super('The router is stopping; the run was aborted and will run again after the restart.');
-  }
 }
 
 interface Run {
@@ -60,7 +47,7 @@ interface Run {
   work?: Promise<unknown>;
 }
 
-export class Dispatcher {
+export class Dispatcher implements DeliveryWorker {
   readonly #o: Required<DispatcherOptions>;
   /** Runs in progress, and runs that were settled but whose handler ignored the abort (still busy). */
   readonly #runs = new Map<number, Run>();
@@ -209,95 +196,37 @@ export class Dispatcher {
 
   /** A handler that ignored its abort keeps its slot, and its delivery is not claimed, until it returns. */
   #linger(delivery: ClaimedDelivery, work: Promise<unknown>): void {
-    let finished = false;
-    void work.then(
-      () => (finished = true),
-      () => (finished = true),
-    );
-    // Give it a turn to react to the abort before calling it lingering.
-    setImmediate(() => {
-      if (finished) return;
-      this.#o.log.warn(
-        { handler: delivery.handler, deliveryId: delivery.id },
-        'the handler ignored its abort signal; its slot stays taken until it returns',
-      );
-      const settle = () => {
+    watchLingering(
+      work,
+      this.#o.log.child({ handler: delivery.handler, deliveryId: delivery.id }),
+      () => this.#lingering.set(delivery.id, work),
+      () => {
         this.#lingering.delete(delivery.id);
         this.#notifyIdle();
         this.wake();
-      };
-      this.#lingering.set(delivery.id, work);
-      void work.then(settle, settle);
-    });
+      },
+    );
   }
 
   async #execute(run: Run): Promise<void> {
     const { delivery: d, controller } = run;
-    const o = this.#o;
-    const startedAt = o.now();
-    const log = o.log.child({ handler: d.handler, deliveryId: d.id, eventId: d.event.id, attempt: d.attempt });
-    let outcome: Outcome;
-    try {
-      const handler = o.registry.get(d.handler);
-      if (!handler) {
-        throw new PermanentError(
-          `No handler named "${d.handler}" is loaded now; load it again and replay this delivery.`,
-        );
-      }
-      const event = o.rebuild(d.event);
-      if (handler.where && !(await handler.where(event))) {
-        outcome = { kind: 'skipped' };
-      } else {
-        const timer = setTimeout(() => controller.abort(new HandlerTimeoutError(o.timeoutMs)), o.timeoutMs);
-        try {
-          const ctx = { event, hubex: o.hubexFor(event), log, signal: controller.signal, attempt: d.attempt, deliveryId: d.id };
-          run.work = Promise.resolve().then(() => handler.handle(ctx));
-          await untilAborted(run.work, controller.signal);
-        } finally {
-          clearTimeout(timer);
-        }
-        outcome = { kind: 'done' };
-      }
-    } catch (err) {
-      outcome = this.#failure(err, d, controller.signal, log);
-    }
-    const ms = o.now() - startedAt;
-    o.observe({ handler: d.handler, outcome: outcome.kind, ms });
-    if (outcome.kind === 'done' || outcome.kind === 'skipped') log.debug({ ms, outcome: outcome.kind }, 'delivery finished');
+    const { outcome, startedAt, work } = await runDelivery(this.#o, d, controller);
+    run.work = work;
     // The slot is free now: the next claim and this outcome travel to the store together, in one
     // transaction. The delivery stays leased until its outcome is recorded, so it cannot run twice.
     this.#runs.delete(d.id);
     if (run.work && controller.signal.aborted) this.#linger(d, run.work);
-    const settling = o.store
+    const settling = this.#o.store
       .settle([{ id: d.id, attempt: d.attempt, replays: d.replays, startedAt, outcome }])
       .catch((err: unknown) => {
         // The lease runs out and the delivery runs again: at least once, never lost.
-        log.error({ err }, 'could not record the outcome of a run; it will run again');
+        this.#o.log.error({ err, handler: d.handler, deliveryId: d.id }, 'could not record the outcome of a run; it will run again');
       });
     this.#settling.add(settling);
     this.wake();
     await settling;
     this.#settling.delete(settling);
     this.#notifyIdle();
-  }
-
-  #failure(err: unknown, d: ClaimedDelivery, signal: AbortSignal, log: Logger): Outcome {
-    const reason = signal.aborted ? signal.reason : undefined;
-    if (reason instanceof ShutdownAbortError) {
-      log.info('aborted by the shutdown; released to run after the restart');
-      return { kind: 'released', error: errorOf(reason) };
-    }
-    // A timeout: the handler may have rejected with its own AbortError; the timeout is the story.
-    const f = classify(reason instanceof HandlerTimeoutError ? reason : err);
-    const error: AttemptError = { message: f.message, errorClass: f.errorClass, traceId: f.traceId };
-    if (!f.retry || d.attempt >= this.#o.maxAttempts) {
-      const why = f.retry ? `dead after ${d.attempt} attempts` : 'dead: a retry cannot help';
-      log.error({ error: error.message, errorClass: error.errorClass, traceId: error.traceId }, `delivery ${why}`);
-      return { kind: 'dead', error };
-    }
-    const delay = retryDelay(d.attempt, this.#o.retry, this.#o.random, f.notBeforeMs ?? 0);
-    log.warn({ error: error.message, errorClass: error.errorClass, traceId: error.traceId, retryInMs: delay }, 'delivery failed; retrying');
-    return { kind: 'retry', runAt: this.#o.now() + delay, error };
   }
 
   async #renewLeases(): Promise<void> {
@@ -317,27 +246,4 @@ export class Dispatcher {
     if (!this.#isIdle()) return;
     for (const w of this.#idleWaiters.splice(0)) w();
   }
-}
-
-function errorOf(err: Error): AttemptError {
-  return { message: err.message, errorClass: err.name };
-}
-
-/** Resolves or rejects with `work`, or rejects with the signal's reason as soon as it aborts. */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
 }

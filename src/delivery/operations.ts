@@ -8,8 +8,9 @@ import {
   type DeliveryDetail,
   type DeliveryFilter,
   type DeliveryRecord,
+  type DeliveryId,
+  type DeliveryOps,
   type DeliveryStatus,
-  type DeliveryStore,
   type EventDetail,
   type EventFilter,
   type EventRecord,
@@ -26,7 +27,7 @@ export class NotFoundError extends OperationError {
   override readonly name = 'NotFoundError';
 }
 
-type Store = Pick<DeliveryStore, 'list' | 'get' | 'replay' | 'counts' | 'listEvents' | 'getEvent'>;
+type Store = Pick<DeliveryOps, 'deliveryIds' | 'list' | 'get' | 'replay' | 'counts' | 'listEvents' | 'getEvent'>;
 
 /** A DeliveryFilter as people type it: the status as text, checked here. */
 export type ListOptions = Omit<DeliveryFilter, 'status'> & { readonly status?: string | undefined };
@@ -36,7 +37,7 @@ export async function listDeliveries(store: Store, options: ListOptions = {}): P
     status: options.status === undefined ? undefined : statusOf(options.status),
     handler: options.handler,
     eventName: options.eventName,
-    afterId: options.afterId === undefined ? undefined : idOf(options.afterId, 'after'),
+    afterId: options.afterId === undefined ? undefined : deliveryIdOf(store, options.afterId, 'after'),
     limit: options.limit === undefined ? undefined : limitOf(options.limit),
   };
   return store.list(filter);
@@ -61,15 +62,15 @@ export function stats(store: Store): Promise<DeliveryCounts> {
   return store.counts();
 }
 
-export async function showDelivery(store: Store, id: number | string): Promise<DeliveryDetail> {
-  const n = idOf(id, 'delivery id');
+export async function showDelivery(store: Store, id: DeliveryId): Promise<DeliveryDetail> {
+  const n = deliveryIdOf(store, id, 'delivery id');
   const d = await store.get(n);
   if (!d) throw new NotFoundError(`There is no delivery ${n}; list them with: hubex-router deliveries list`);
   return d;
 }
 
 export type ReplayRequest =
-  | { readonly ids: readonly (number | string)[] }
+  | { readonly ids: readonly DeliveryId[] }
   | { readonly allDead: true; readonly handler?: string | undefined; readonly eventName?: string | undefined };
 
 export interface ReplayProgress {
@@ -89,9 +90,9 @@ export async function replayDeliveries(
 ): Promise<ReplayResult> {
   if ('ids' in request) {
     if (request.ids.length === 0) throw new OperationError('Name at least one delivery id to replay, or replay all dead ones.');
-    const ids = [...new Set(request.ids.map((id) => idOf(id, 'delivery id')))];
-    const replayed: number[] = [];
-    const skipped: number[] = [];
+    const ids = [...new Set(request.ids.map((id) => deliveryIdOf(store, id, 'delivery id')))];
+    const replayed: DeliveryId[] = [];
+    const skipped: DeliveryId[] = [];
     const SLICE = 500;
     for (let i = 0; i < ids.length; i += SLICE) {
       const r = await store.replay({ ids: ids.slice(i, i + SLICE) });
@@ -118,6 +119,14 @@ function idOf(v: number | string, what: string): number {
   const n = typeof v === 'number' ? v : /^\s*\d+\s*$/.test(v) ? Number(v) : Number.NaN;
   if (!Number.isSafeInteger(n) || n < 0) throw new OperationError(`The ${what} must be a whole number, not ${JSON.stringify(v)}.`);
   return n;
+}
+
+/** A delivery id as the store knows them: a whole number (SQLite), or a job id (Redis, `eventId@handler`). */
+function deliveryIdOf(store: Pick<DeliveryOps, 'deliveryIds'>, v: DeliveryId, what: string): DeliveryId {
+  if (store.deliveryIds === 'number') return idOf(v, what);
+  const id = String(v).trim();
+  if (id === '' || id.length > 1000) throw new OperationError(`The ${what} must be a delivery id such as 1234@my-handler, not ${JSON.stringify(v)}.`);
+  return id;
 }
 
 function limitOf(v: number): number {

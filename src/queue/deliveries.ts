@@ -3,6 +3,8 @@
 // interface, so that the SQLite back end and a Redis one are interchangeable.
 
 export type DeliveryStatus = 'pending' | 'running' | 'done' | 'dead';
+/** A delivery's id: a number in SQLite; on Redis the BullMQ job id, `eventId@handler`. */
+export type DeliveryId = number | string;
 export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'running', 'done', 'dead'];
 
 /** An event as stored: the dispatcher rebuilds the HubexEvent from `raw`. */
@@ -47,7 +49,7 @@ export interface Settlement {
 }
 
 export interface DeliveryRecord {
-  readonly id: number;
+  readonly id: DeliveryId;
   readonly eventId: string;
   readonly eventName: string;
   readonly handler: string;
@@ -105,22 +107,22 @@ export interface DeliveryFilter {
   readonly status?: DeliveryStatus | undefined;
   readonly handler?: string | undefined;
   readonly eventName?: string | undefined;
-  /** Paging: deliveries with an id greater than this. */
-  readonly afterId?: number | undefined;
+  /** Paging: deliveries after this one (SQLite: ids greater than it; Redis: after it in the list). */
+  readonly afterId?: DeliveryId | undefined;
   /** At most this many (default 100, at most 1,000). */
   readonly limit?: number | undefined;
 }
 
 /** Which deliveries to run again: the given ids, or every dead one that matches the filters. */
 export type ReplaySelector =
-  | { readonly ids: readonly number[] }
+  | { readonly ids: readonly DeliveryId[] }
   | { readonly allDead: true; readonly handler?: string | undefined; readonly eventName?: string | undefined };
 
 export interface ReplayResult {
   /** Ids of the deliveries that are pending again. */
-  readonly replayed: readonly number[];
+  readonly replayed: readonly DeliveryId[];
   /** Ids asked for that do not exist or are not dead or done (running or pending ones are left alone). */
-  readonly skipped: readonly number[];
+  readonly skipped: readonly DeliveryId[];
 }
 
 export type DeliveryCounts = Readonly<Record<DeliveryStatus, number>> & { readonly unroutedEvents: number };
@@ -140,7 +142,24 @@ export interface PruneResult {
   readonly deliveries: number;
 }
 
-export interface DeliveryStore {
+/** What the command line, the admin API, the metrics and retention use: any back end has these. */
+export interface DeliveryOps {
+  /** 'number': delivery ids are whole numbers (SQLite); 'text': job ids (Redis). */
+  readonly deliveryIds: 'number' | 'text';
+  list(filter?: DeliveryFilter): Promise<DeliveryRecord[]>;
+  get(id: DeliveryId): Promise<DeliveryDetail | undefined>;
+  replay(selector: ReplaySelector): Promise<ReplayResult>;
+  counts(): Promise<DeliveryCounts>;
+  backlog(): Promise<Backlog>;
+  listEvents(filter?: EventFilter): Promise<EventRecord[]>;
+  /** An event by its id, with its deliveries. */
+  getEvent(id: string): Promise<EventDetail | undefined>;
+  /** Deletes finished events and deliveries received before `cutoff`; dead letters and their events stay. */
+  prune(cutoff: number): Promise<PruneResult>;
+}
+
+/** A store the in-process dispatcher claims from (SQLite). */
+export interface DeliveryStore extends DeliveryOps {
   /**
    * Claims up to `limit` due deliveries (pending and due, or running with a lease that ran out)
    * and leases them for `leaseMs`. `exclude` lists deliveries whose earlier run has not settled.
@@ -156,16 +175,6 @@ export interface DeliveryStore {
   releaseClaims(ids: readonly number[]): Promise<void>;
   /** Extends the leases of runs still going. */
   extendLeases(ids: readonly number[], leaseMs: number): Promise<void>;
-  list(filter?: DeliveryFilter): Promise<DeliveryRecord[]>;
-  get(id: number): Promise<DeliveryDetail | undefined>;
-  replay(selector: ReplaySelector): Promise<ReplayResult>;
-  counts(): Promise<DeliveryCounts>;
-  backlog(): Promise<Backlog>;
-  listEvents(filter?: EventFilter): Promise<EventRecord[]>;
-  /** An event by its id, with its deliveries. */
-  getEvent(id: string): Promise<EventDetail | undefined>;
-  /** Deletes finished events and deliveries received before `cutoff`; dead letters and their events stay. */
-  prune(cutoff: number): Promise<PruneResult>;
   /** Called when new deliveries may be due (an accept made some, or a replay). */
   onDue(listener: () => void): void;
 }

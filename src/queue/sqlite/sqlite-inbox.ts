@@ -16,6 +16,7 @@ import type {
   DeliveryCounts,
   DeliveryDetail,
   DeliveryFilter,
+  DeliveryId,
   DeliveryRecord,
   DeliveryStore,
   EventDetail,
@@ -53,6 +54,7 @@ interface Pending {
 
 export class SqliteInbox implements Inbox, DeliveryStore {
   readonly file: string;
+  readonly deliveryIds = 'number';
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #route: (event: HubexEvent) => readonly string[];
@@ -137,15 +139,24 @@ export class SqliteInbox implements Inbox, DeliveryStore {
   }
 
   list(filter: DeliveryFilter = {}) {
-    return this.#call('list', [filter]) as Promise<DeliveryRecord[]>;
+    const afterId = filter.afterId === undefined ? undefined : (numericId(filter.afterId) ?? 0);
+    return this.#call('list', [{ ...filter, afterId }]) as Promise<DeliveryRecord[]>;
   }
 
-  get(id: number) {
-    return this.#call('get', [id]) as Promise<DeliveryDetail | undefined>;
+  async get(id: DeliveryId) {
+    const n = numericId(id);
+    return n === undefined ? undefined : ((await this.#call('get', [n])) as DeliveryDetail | undefined);
   }
 
   async replay(selector: ReplaySelector): Promise<ReplayResult> {
-    const result = (await this.#call('replay', [selector])) as ReplayResult;
+    let sel = selector;
+    let notIds: DeliveryId[] = [];
+    if ('ids' in selector) {
+      notIds = selector.ids.filter((id) => numericId(id) === undefined);
+      sel = { ids: selector.ids.map(numericId).filter((id): id is number => id !== undefined) };
+    }
+    const r = (await this.#call('replay', [sel])) as ReplayResult;
+    const result = notIds.length ? { replayed: r.replayed, skipped: [...r.skipped, ...notIds] } : r;
     if (result.replayed.length > 0) this.#emitDue();
     return result;
   }
@@ -288,4 +299,10 @@ function startWorker(workerData: Record<string, unknown>): Worker {
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
   const source = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`;
   return new Worker(source, { eval: true, workerData });
+}
+
+/** A delivery id as this store knows them: a whole number (or its digits); anything else names none. */
+function numericId(id: DeliveryId): number | undefined {
+  const n = typeof id === 'number' ? id : /^\d{1,15}$/.test(id) ? Number(id) : Number.NaN;
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }

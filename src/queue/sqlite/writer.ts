@@ -258,7 +258,7 @@ export class SqliteWriter {
     if ('ids' in sel) {
       const replayed = s.replayIds.all(now, now, JSON.stringify(sel.ids)).map((r) => r.id);
       const done = new Set(replayed);
-      return { replayed, skipped: sel.ids.filter((id) => !done.has(id)) };
+      return { replayed, skipped: sel.ids.filter((id) => !done.has(id as number)) };
     }
     const replayed = s.replayDead.all({ now, handler: sel.handler ?? null, eventName: sel.eventName ?? null }).map((r) => r.id);
     return { replayed, skipped: [] };

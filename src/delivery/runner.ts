@@ -1,0 +1,144 @@
+// One run of one delivery, whatever the back end: find the handler, rebuild the event, apply
+// `where`, call handle() under HANDLER_TIMEOUT_MS through ctx.signal, and say what comes next:
+// done, skipped, retry later (backoff with full jitter), dead, or released (a shutdown).
+// The SQLite dispatcher and the BullMQ worker both call this; they differ only in how they
+// claim a delivery and record its outcome.
+import type { Logger } from 'pino';
+import { HandlerTimeoutError, PermanentError } from '../errors.js';
+import type { HubexEvent } from '../events/event.js';
+import type { AttemptError, DeliveryId, Outcome, StoredEvent } from '../queue/deliveries.js';
+import { type BackoffOptions, retryDelay } from './backoff.js';
+import { classify } from './classify.js';
+import type { HandlerRegistry } from './registry.js';
+
+export interface RunnerOptions {
+  readonly registry: HandlerRegistry;
+  /** The stored event as handlers see it. */
+  readonly rebuild: (stored: StoredEvent) => HubexEvent;
+  /** The HubEx client for a run: one shared client today, per tenant later. */
+  readonly hubexFor: (event: HubexEvent) => unknown;
+  readonly log: Logger;
+  /** Told of every run's outcome (for the metrics). */
+  readonly observe?: (run: { handler: string; outcome: Outcome['kind']; ms: number }) => void;
+  readonly timeoutMs: number;
+  readonly maxAttempts: number;
+  readonly retry: BackoffOptions;
+  readonly now?: () => number;
+  readonly random?: () => number;
+}
+
+/** A delivery about to run. */
+export interface RunnableDelivery {
+  readonly id: DeliveryId;
+  readonly handler: string;
+  /** This run's number: 1 on the first run, counted again from 1 after a replay. */
+  readonly attempt: number;
+  readonly event: StoredEvent;
+}
+
+export interface RunResult {
+  readonly outcome: Outcome;
+  readonly startedAt: number;
+  readonly ms: number;
+  /** The handler's own promise, when it was called: it may outlive an abort it ignores. */
+  readonly work: Promise<unknown> | undefined;
+}
+
+/** The abort reason a run gets when the router stops before it finished. */
+export class ShutdownAbortError extends Error {
+  override readonly name = 'ShutdownAbortError';
+  constructor() {
+    super('The router is stopping; the run was aborted and will run again after the restart.');
+  }
+}
+
+export async function runDelivery(o: RunnerOptions, d: RunnableDelivery, controller: AbortController): Promise<RunResult> {
+  const now = o.now ?? Date.now;
+  const startedAt = now();
+  const log = o.log.child({ handler: d.handler, deliveryId: d.id, eventId: d.event.id, attempt: d.attempt });
+  let outcome: Outcome;
+  let work: Promise<unknown> | undefined;
+  try {
+    const handler = o.registry.get(d.handler);
+    if (!handler) {
+      throw new PermanentError(`No handler named "${d.handler}" is loaded now; load it again and replay this delivery.`);
+    }
+    const event = o.rebuild(d.event);
+    if (handler.where && !(await handler.where(event))) {
+      outcome = { kind: 'skipped' };
+    } else {
+      const timer = setTimeout(() => controller.abort(new HandlerTimeoutError(o.timeoutMs)), o.timeoutMs);
+      try {
+        const ctx = { event, hubex: o.hubexFor(event), log, signal: controller.signal, attempt: d.attempt, deliveryId: d.id };
+        work = Promise.resolve().then(() => handler.handle(ctx));
+        await untilAborted(work, controller.signal);
+      } finally {
+        clearTimeout(timer);
+      }
+      outcome = { kind: 'done' };
+    }
+  } catch (err) {
+    outcome = failure(o, err, d, controller.signal, log);
+  }
+  const ms = now() - startedAt;
+  o.observe?.({ handler: d.handler, outcome: outcome.kind, ms });
+  if (outcome.kind === 'done' || outcome.kind === 'skipped') log.debug({ ms, outcome: outcome.kind }, 'delivery finished');
+  return { outcome, startedAt, ms, work };
+}
+
+function failure(o: RunnerOptions, err: unknown, d: RunnableDelivery, signal: AbortSignal, log: Logger): Outcome {
+  const reason = signal.aborted ? signal.reason : undefined;
+  if (reason instanceof ShutdownAbortError) {
+    log.info('aborted by the shutdown; released to run after the restart');
+    return { kind: 'released', error: { message: reason.message, errorClass: reason.name } };
+  }
+  // A timeout: the handler may have rejected with its own AbortError; the timeout is the story.
+  const f = classify(reason instanceof HandlerTimeoutError ? reason : err);
+  const error: AttemptError = { message: f.message, errorClass: f.errorClass, traceId: f.traceId };
+  if (!f.retry || d.attempt >= o.maxAttempts) {
+    const why = f.retry ? `dead after ${d.attempt} attempts` : 'dead: a retry cannot help';
+    log.error({ error: error.message, errorClass: error.errorClass, traceId: error.traceId }, `delivery ${why}`);
+    return { kind: 'dead', error };
+  }
+  const delay = retryDelay(d.attempt, o.retry, o.random ?? Math.random, f.notBeforeMs ?? 0);
+  log.warn({ error: error.message, errorClass: error.errorClass, traceId: error.traceId, retryInMs: delay }, 'delivery failed; retrying');
+  return { kind: 'retry', runAt: (o.now ?? Date.now)() + delay, error };
+}
+
+/** Resolves or rejects with `work`, or rejects with the signal's reason as soon as it aborts. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/**
+ * Watches a handler that was aborted but has not returned: after one turn to react, it is logged
+ * as lingering and `onLinger` is called; `onDone` when it finally returns. Both back ends keep its
+ * slot taken until then.
+ */
+export function watchLingering(work: Promise<unknown>, log: Logger, onLinger: () => void, onDone: () => void): void {
+  let finished = false;
+  void work.then(
+    () => (finished = true),
+    () => (finished = true),
+  );
+  setImmediate(() => {
+    if (finished) return;
+    log.warn('the handler ignored its abort signal; its slot stays taken until it returns');
+    onLinger();
+    void work.then(onDone, onDone);
+  });
+}
