@@ -2,6 +2,7 @@
 import { type Config, ConfigError, loadConfig, readEnv } from './config.js';
 import { BUILTIN_HANDLERS_DIR, HandlerLoadError, loadHandlers } from './delivery/loader.js';
 import { createLogger } from './log.js';
+import { describeStore } from './queue/open-store.js';
 import { buildApp } from './server.js';
 import { resolveWebhookTokens } from './webhook-tokens.js';
 
@@ -15,10 +16,6 @@ export async function main(env = readEnv()): Promise<void> {
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`hubex-router: ${err.message}\n`);
-    process.exit(EX_CONFIG);
-  }
-  if (config.queue === 'redis') {
-    process.stderr.write('hubex-router: QUEUE=redis is not available in this version yet; use QUEUE=sqlite.\n');
     process.exit(EX_CONFIG);
   }
 
@@ -80,7 +77,7 @@ function banner(config: Config, address: ReturnType<import('node:net').Server['a
   const url = `${base}/hooks/hubex/${generated ?? '<one of WEBHOOK_TOKENS>'}`;
   const lines = [
     '',
-    `hubex-router is listening on ${config.host}:${port} (store: ${config.queue}, ${config.dataDir})`,
+    `hubex-router is listening on ${config.host}:${port} (store: ${config.queue}, ${describeStore(config)})`,
     '',
     '  Webhook URL to register in HubEx:',
     `    ${url}`,

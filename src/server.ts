@@ -18,22 +18,22 @@ import { createLogger, redactUrl } from './log.js';
 import { Metrics } from './metrics.js';
 import { createHubexClient, type HubexClient } from './hubex/client.js';
 import type { Handler } from './delivery/define-handler.js';
-import { Dispatcher } from './delivery/dispatcher.js';
 import { HandlerRegistry } from './delivery/registry.js';
 import { startRetention } from './delivery/retention.js';
 import { loadCatalogue } from './events/load-catalogue.js';
 import { eventRebuilder } from './events/rebuild.js';
+import { type DeliveryWorker, Dispatcher } from './delivery/dispatcher.js';
 import type { DeliveryStore } from './queue/deliveries.js';
-import type { Inbox } from './queue/inbox.js';
-import { SqliteInbox } from './queue/sqlite/sqlite-inbox.js';
+import { openStore, type Store } from './queue/open-store.js';
+import { RedisDispatcher } from './queue/redis/redis-dispatcher.js';
+import { RedisStore } from './queue/redis/redis-store.js';
 import { resolveWebhookTokens } from './webhook-tokens.js';
 
-/** The store: the inbox the route writes to, and the deliveries the dispatcher runs. */
-export type Store = Inbox & DeliveryStore;
+export type { Store };
 
 export interface AppDeps {
   readonly logger?: Logger;
-  /** Defaults to a SqliteInbox in config.dataDir, fanning out to `handlers`, closed with the app. */
+  /** Defaults to the store QUEUE names (SQLite in DATA_DIR, or Redis), fanning out to `handlers`, closed with the app. */
   readonly inbox?: Store;
   /** The handlers events fan out to (main.ts loads them from handlers/ and HANDLERS_DIR). Default none. */
   readonly handlers?: readonly Handler[];
@@ -59,7 +59,7 @@ declare module 'fastify' {
     /** Undefined when no HubEx token is configured. */
     readonly hubex: HubexClient | undefined;
     /** Undefined when the app was built with dispatch: false. */
-    readonly dispatcher: Dispatcher | undefined;
+    readonly dispatcher: DeliveryWorker | undefined;
   }
   interface FastifyRequest {
     /** Filled by the webhook route, for the request's log line. */
@@ -124,14 +124,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const catalogue = deps.catalogue ?? new EventCatalogue();
   const registry = new HandlerRegistry(deps.handlers ?? [], catalogue);
   const ownsInbox = deps.inbox === undefined;
-  const inbox =
-    deps.inbox ??
-    new SqliteInbox({
-      dataDir: config.dataDir,
-      dedupWindowMs: config.dedupWindowMs,
-      route: (event) => registry.match(event),
-      log: logger.child({ part: 'store' }),
-    });
+  const inbox = deps.inbox ?? openStore(config, { route: (event) => registry.match(event), log: logger.child({ part: 'store' }) });
   // Opens the store before the first call, and logs why when it cannot (the app starts anyway: 503s).
   await inbox.health();
   const normalize = createNormalizer({ catalogue, maxBatch: config.maxBatch });
@@ -152,25 +145,26 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       : undefined);
   // Before the first webhook: routing by name ('task.created') needs the installation's names.
   if (hubex && deps.loadCatalogue !== false) await loadCatalogue(catalogue, hubex, logger.child({ part: 'catalogue' }));
-  const dispatcher =
-    deps.dispatch === false
-      ? undefined
-      : new Dispatcher({
-          store: inbox,
-          registry,
-          rebuild: eventRebuilder(normalize),
-          hubexFor: deps.hubexFor ?? (() => hubex),
-          log: logger.child({ part: 'dispatcher' }),
-          concurrency: config.handlerConcurrency,
-          timeoutMs: config.handlerTimeoutMs,
-          leaseMs: config.handlerLeaseMs,
-          maxAttempts: config.maxAttempts,
-          retry: { baseMs: config.retryBaseMs, maxMs: config.retryMaxMs },
-          observe: ({ handler, outcome, ms }) => {
-            metrics.deliveries.inc({ handler, outcome });
-            metrics.deliveryDuration.observe({ handler, outcome }, ms / 1000);
-          },
-        });
+  const run = {
+    registry,
+    rebuild: eventRebuilder(normalize),
+    hubexFor: deps.hubexFor ?? (() => hubex),
+    log: logger.child({ part: 'dispatcher' }),
+    timeoutMs: config.handlerTimeoutMs,
+    maxAttempts: config.maxAttempts,
+    retry: { baseMs: config.retryBaseMs, maxMs: config.retryMaxMs },
+    observe: ({ handler, outcome, ms }: { handler: string; outcome: string; ms: number }) => {
+      metrics.deliveries.inc({ handler, outcome });
+      metrics.deliveryDuration.observe({ handler, outcome }, ms / 1000);
+    },
+  };
+  let dispatcher: DeliveryWorker | undefined;
+  if (deps.dispatch === false) dispatcher = undefined;
+  else if (inbox instanceof RedisStore) {
+    dispatcher = new RedisDispatcher({ ...run, missingHandler: 'retry', store: inbox, url: inbox.url, concurrency: config.handlerConcurrency, leaseMs: config.handlerLeaseMs });
+  } else if (isClaimStore(inbox)) {
+    dispatcher = new Dispatcher({ ...run, store: inbox, concurrency: config.handlerConcurrency, leaseMs: config.handlerLeaseMs });
+  } else throw new Error('The store given can neither be claimed from nor run by a BullMQ worker.');
   const retention =
     deps.dispatch === false ? undefined : startRetention(inbox, config.retentionDays, logger.child({ part: 'retention' }));
   // Shutdown, after the server has stopped taking calls: drain the handlers, then close the store.
@@ -237,3 +231,5 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   dispatcher?.start();
   return app;
 }
+
+const isClaimStore = (store: Store): store is Store & DeliveryStore => typeof (store as Partial<DeliveryStore>).claim === 'function';

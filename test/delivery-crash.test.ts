@@ -1,53 +1,20 @@
 // Crash recovery of deliveries: kill -9 of the router while handlers run; after the restart every
 // acknowledged event's deliveries reach done (the runs cut short run again once their lease ends),
 // and none is lost. A real child process, a real handler module in HANDLERS_DIR.
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { expect, it, onTestFinished } from 'vitest';
+import { expect, it } from 'vitest';
 import { DB_FILE } from '../src/queue/sqlite/sqlite-inbox.js';
 import { httpRequest, spawnRouter } from './support/spawn-router.js';
-import { tempDir } from './support/test-app.js';
+import { recorded, setupRecorder } from './support/recorder.js';
 import { waitFor } from './support/wait.js';
 
 const EVENTS = 120;
 /** Each run takes this long, so that runs are under way whenever the kill comes. */
 const RUN_MS = 150;
 
-// A handler a user could have written: it records each start and end in a file.
-const RECORDER = `
-import { appendFileSync } from 'node:fs';
-export default {
-  name: 'recorder',
-  on: '*',
-  async handle({ event }) {
-    appendFileSync(process.env.RECORD_FILE, 'start ' + event.id + '\\n');
-    await new Promise((resolve) => setTimeout(resolve, ${RUN_MS}));
-    appendFileSync(process.env.RECORD_FILE, 'end ' + event.id + '\\n');
-  },
-};
-`;
-
-function lines(file: string, kind: 'start' | 'end'): string[] {
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.startsWith(`${kind} `))
-    .map((l) => l.slice(kind.length + 1));
-}
-
-/** A data folder and a HANDLERS_DIR holding the recorder, removed when the test ends. */
-function setup(): { dataDir: string; record: string; env: Record<string, string> } {
-  const data = tempDir();
-  const handlers = tempDir('hubex-router-handlers-');
-  onTestFinished(() => {
-    data.remove();
-    handlers.remove();
-  });
-  writeFileSync(join(handlers.dir, 'recorder.mjs'), RECORDER);
-  const record = join(handlers.dir, 'record.log');
-  writeFileSync(record, '');
-  return { dataDir: data.dir, record, env: { HANDLERS_DIR: handlers.dir, RECORD_FILE: record, LOG_EVENTS: 'false' } };
-}
+const setup = () => setupRecorder(RUN_MS);
+const lines = recorded;
 
 it('kill -9 while handlers run: after the restart every acknowledged event is handled, none lost', async () => {
   const { dataDir, record, env: base } = setup();

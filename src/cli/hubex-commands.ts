@@ -3,7 +3,7 @@
 import type { Config } from '../config.js';
 import { createHubexClient, type HubexClient } from '../hubex/client.js';
 import { HubexApiError } from '../hubex/errors.js';
-import { SqliteInbox } from '../queue/sqlite/sqlite-inbox.js';
+import { describeStore, openStore } from '../queue/open-store.js';
 import { createLogger } from '../log.js';
 import { resolveWebhookTokens } from '../webhook-tokens.js';
 import { formatTable } from './format.js';
@@ -114,13 +114,19 @@ export interface Check {
 /** Each part, in order; a part that cannot be checked because an earlier one failed says so. */
 export async function doctor(config: Config): Promise<Check[]> {
   const checks: Check[] = [{ name: 'configuration', ok: true, detail: `valid (DATA_DIR ${config.dataDir})` }];
-  const store = new SqliteInbox({ dataDir: config.dataDir, checkpointIntervalMs: 0, log: createLogger('silent') });
+  const store = openStore(config, { brief: true, log: createLogger('silent') });
   const health = await store.health();
   await store.close();
+  const redis = config.queue === 'redis';
   checks.push(
     health.ok
-      ? { name: 'store', ok: true, detail: 'the SQLite file takes writes' }
-      : { name: 'store', ok: false, detail: health.reason, fix: `make ${config.dataDir} writable by this user, with room on its disk` },
+      ? { name: 'store', ok: true, detail: redis ? `Redis takes writes (${describeStore(config)})` : 'the SQLite file takes writes' }
+      : {
+          name: 'store',
+          ok: false,
+          detail: health.reason,
+          fix: redis ? `check that Redis runs and that ${describeStore(config)} reaches it` : `make ${config.dataDir} writable by this user, with room on its disk`,
+        },
   );
   let tokens: readonly string[] = [];
   try {

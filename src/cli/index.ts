@@ -9,7 +9,7 @@ import { listDeliveries, OperationError, replayDeliveries, showDelivery } from '
 import { KNOWN_EVENTS } from '../events/catalogue.js';
 import { createLogger } from '../log.js';
 import type { DeliveryRecord } from '../queue/deliveries.js';
-import { SqliteInbox } from '../queue/sqlite/sqlite-inbox.js';
+import { describeStore, openStore, type Store } from '../queue/open-store.js';
 import { resolveWebhookTokens } from '../webhook-tokens.js';
 import { fixtureFor, FIXTURES } from './fixtures.js';
 import { doctor, hubexClient, listWebhooks, NeedsConfigError, registerWebhook, webhooksTable } from './hubex-commands.js';
@@ -56,13 +56,13 @@ function config(): Config {
   return loadConfig(readEnv());
 }
 
-async function withStore<T>(fn: (store: SqliteInbox) => Promise<T>): Promise<T> {
+async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
   const c = config();
   // No checkpoint worker for a short command; the router's own does the work.
-  const store = new SqliteInbox({ dataDir: c.dataDir, checkpointIntervalMs: 0, log: createLogger('warn', undefined) });
+  const store = openStore(c, { brief: true, log: createLogger('silent', undefined) });
   try {
     const health = await store.health();
-    if (!health.ok) throw new OperationError(`${health.reason} (DATA_DIR is ${c.dataDir})`);
+    if (!health.ok) throw new OperationError(`${health.reason} (${describeStore(c)})`);
     return await fn(store);
   } finally {
     await store.close();

@@ -23,6 +23,12 @@ export interface RunnerOptions {
   readonly timeoutMs: number;
   readonly maxAttempts: number;
   readonly retry: BackoffOptions;
+  /**
+   * A delivery whose handler is not loaded here: 'dead' at once (one instance: nothing else will
+   * run it), or 'retry' (several instances: one that has it, say during a rolling deploy, may
+   * take it; after MAX_ATTEMPTS it is dead). Default 'dead'.
+   */
+  readonly missingHandler?: 'dead' | 'retry';
   readonly now?: () => number;
   readonly random?: () => number;
 }
@@ -61,6 +67,7 @@ export async function runDelivery(o: RunnerOptions, d: RunnableDelivery, control
   try {
     const handler = o.registry.get(d.handler);
     if (!handler) {
+      if (o.missingHandler === 'retry') throw new Error(`No handler named "${d.handler}" is loaded on this instance.`);
       throw new PermanentError(`No handler named "${d.handler}" is loaded now; load it again and replay this delivery.`);
     }
     const event = o.rebuild(d.event);

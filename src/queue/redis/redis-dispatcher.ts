@@ -1,0 +1,158 @@
+// The dispatcher on Redis: a BullMQ worker in every instance takes delivery jobs (at most
+// HANDLER_CONCURRENCY at once), runs them with the same runner as SQLite, and records the outcome
+// on the job: done (completed), retry later (moved to delayed until its backoff ends), dead
+// (failed: the dead letters), released by a shutdown (delayed until now: another instance, or
+// this one after its restart, takes it). A job whose instance died is found stalled after
+// HANDLER_LEASE_MS by any other instance's worker and runs again: at least once, never lost.
+import { DelayedError, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { DeliveryWorker } from '../../delivery/dispatcher.js';
+import { type RunnerOptions, runDelivery, ShutdownAbortError, watchLingering } from '../../delivery/runner.js';
+import type { AttemptRecord, Outcome } from '../deliveries.js';
+import { type DeliveryJob, type DeliveryJobData, QUEUE_NAME, type RedisStore, redisConnection } from './redis-store.js';
+
+export interface RedisDispatcherOptions extends RunnerOptions {
+  readonly store: RedisStore;
+  readonly url: string;
+  readonly concurrency: number;
+  /** How long a job's lock holds without renewal; a dead instance's jobs run again after it. */
+  readonly leaseMs: number;
+}
+
+export class RedisDispatcher implements DeliveryWorker {
+  readonly #o: RedisDispatcherOptions;
+  readonly #runs = new Map<string, AbortController>();
+  readonly #lingering = new Set<Promise<unknown>>();
+  readonly #idleWaiters: (() => void)[] = [];
+  #worker: Worker<DeliveryJobData, unknown, string> | undefined;
+  #connection: Redis | undefined;
+  #errors = 0;
+
+  constructor(options: RedisDispatcherOptions) {
+    this.#o = options;
+  }
+
+  start(): void {
+    if (this.#worker) return;
+    const o = this.#o;
+    this.#connection = redisConnection(o.url, { failFast: false });
+    this.#connection.on('error', () => {}); // the store logs Redis going away, once
+    this.#worker = new Worker<DeliveryJobData, unknown, string>(QUEUE_NAME, (job, token) => this.#process(job, token), {
+      connection: this.#connection,
+      prefix: o.store.prefix,
+      concurrency: o.concurrency,
+      lockDuration: o.leaseMs,
+      stalledInterval: o.leaseMs,
+      // A job whose instance died runs again; one that kills its instance every time ends dead.
+      maxStalledCount: o.maxAttempts,
+      autorun: true,
+    });
+    this.#worker.on('error', (err) => {
+      if (this.#errors++ % 100 === 0) o.log.warn({ err: { message: err.message } }, 'the delivery worker cannot reach Redis; it keeps trying');
+    });
+    this.#worker.on('ready', () => {
+      this.#errors = 0;
+    });
+  }
+
+  get active(): number {
+    return this.#runs.size + this.#lingering.size;
+  }
+
+  idle(): Promise<void> {
+    if (this.active === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /**
+   * Takes no new jobs; running handlers get until `deadlineMs`, then are aborted through
+   * ctx.signal and their jobs released (due again at once, the attempt not counted).
+   */
+  async stop(deadlineMs: number): Promise<void> {
+    const worker = this.#worker;
+    if (!worker) return;
+    this.#worker = undefined;
+    const closing = worker.close();
+    if (this.#runs.size > 0) {
+      this.#o.log.info({ running: this.#runs.size, deadlineMs }, 'waiting for running handlers');
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'deadline'>((resolve) => {
+        timer = setTimeout(() => resolve('deadline'), deadlineMs);
+      });
+      const outcome = await Promise.race([closing.then(() => 'closed' as const), deadline]);
+      clearTimeout(timer);
+      if (outcome === 'deadline') {
+        this.#o.log.warn({ running: this.#runs.size }, 'shutdown deadline reached: aborting running handlers; they run again after the restart');
+        for (const c of this.#runs.values()) c.abort(new ShutdownAbortError());
+      }
+    }
+    await closing.catch((err: unknown) => this.#o.log.warn({ err }, 'the delivery worker did not close cleanly'));
+    this.#connection?.disconnect();
+    if (this.#lingering.size > 0) {
+      this.#o.log.warn({ handlers: this.#lingering.size }, 'handlers that ignored their abort signal are still running at exit');
+    }
+  }
+
+  async #process(job: DeliveryJob, token: string | undefined): Promise<unknown> {
+    const o = this.#o;
+    const data = job.data;
+    const id = job.id!;
+    const controller = new AbortController();
+    this.#runs.set(id, controller);
+    let outcome: Outcome;
+    let startedAt: number;
+    try {
+      const attempt = data.attempt + 1;
+      const run = await runDelivery(o, { id, handler: data.handler, attempt, event: data.event }, controller);
+      ({ outcome, startedAt } = run);
+      if (run.work && controller.signal.aborted) {
+        watchLingering(run.work, o.log.child({ handler: data.handler, deliveryId: id }), () => this.#lingering.add(run.work!), () => {
+          this.#lingering.delete(run.work!);
+          this.#notifyIdle();
+        });
+      }
+    } finally {
+      this.#runs.delete(id);
+      this.#notifyIdle();
+    }
+    const now = (o.now ?? Date.now)();
+    const error = 'error' in outcome ? (outcome.error ?? null) : null;
+    const counted = outcome.kind !== 'released';
+    const entry: AttemptRecord = {
+      cycle: data.replays,
+      attempt: data.attempt + 1,
+      startedAt,
+      finishedAt: now,
+      outcome: outcome.kind,
+      error,
+    };
+    const next: DeliveryJobData = {
+      ...data,
+      attempt: counted ? data.attempt + 1 : data.attempt,
+      updatedAt: now,
+      dueAt: outcome.kind === 'retry' ? outcome.runAt : outcome.kind === 'released' ? now : null,
+      lastError: outcome.kind === 'done' || outcome.kind === 'skipped' ? null : (error ?? data.lastError),
+      history: [...data.history, entry],
+    };
+    // If these writes fail (Redis went away), BullMQ runs the job again a second later, or, when
+    // even that cannot be written, once its lock runs out: at least once.
+    await job.updateData(next);
+    switch (outcome.kind) {
+      case 'done':
+      case 'skipped':
+        return outcome.kind;
+      case 'dead':
+        throw new UnrecoverableError(outcome.error.message);
+      case 'retry':
+      case 'released':
+        await job.moveToDelayed(next.dueAt!, token);
+        throw new DelayedError();
+    }
+  }
+
+  #notifyIdle(): void {
+    if (this.active > 0) return;
+    for (const w of this.#idleWaiters.splice(0)) w();
+  }
+}

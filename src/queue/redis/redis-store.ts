@@ -1,0 +1,530 @@
+// The Redis store, for several instances on one Redis: each event a hash (with its raw body) and
+// an entry in a sorted set by sequence number, written by one Lua script per request, so that a
+// duplicate sent to any instance is found; each delivery a BullMQ job whose id is
+// `eventId@handler`, so that a duplicate creates no second job. The 2xx goes out only after Redis
+// answered both writes (docs/scaling.md: the AOF settings that make that answer durable).
+//
+// The connection does not queue commands while Redis is away (enableOfflineQueue: false): an
+// accept then fails at once with StoreUnavailableError (the route answers 503), instead of
+// waiting for a Redis that may never come back.
+import { type Job, Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { StoreUnavailableError } from '../../errors.js';
+import type { HubexEvent } from '../../events/event.js';
+import type {
+  AttemptError,
+  AttemptRecord,
+  Backlog,
+  DeliveryCounts,
+  DeliveryDetail,
+  DeliveryFilter,
+  DeliveryId,
+  DeliveryOps,
+  DeliveryRecord,
+  DeliveryStatus,
+  EventDetail,
+  EventFilter,
+  EventRecord,
+  PruneResult,
+  ReplayResult,
+  ReplaySelector,
+  StoredEvent,
+} from '../deliveries.js';
+import type { AcceptedEvent, AcceptResult, Health, Inbox } from '../inbox.js';
+
+/** The BullMQ queue every instance shares. */
+export const QUEUE_NAME = 'deliveries';
+
+export interface RedisStoreOptions {
+  readonly url: string;
+  /** Key prefix, for several routers on one Redis. Default `hubex-router`. */
+  readonly prefix?: string;
+  /** How long an identical body without a unique id of its own counts as a duplicate. Default 1 h. */
+  readonly dedupWindowMs?: number;
+  /** Completed jobs are kept this long (then BullMQ removes them). Default 7 days. */
+  readonly retentionMs?: number;
+  /** The handlers an event fans out to (names); none by default, and the event is kept as unrouted. */
+  readonly route?: (event: HubexEvent) => readonly string[];
+  /** A command Redis does not answer within this fails (the webhook gets a 503). Default 5 s. */
+  readonly commandTimeoutMs?: number;
+  readonly log: Logger;
+  readonly now?: () => number;
+}
+
+/** What a delivery job carries: its event, so that a run needs no second read. */
+export interface DeliveryJobData {
+  readonly event: StoredEvent;
+  readonly handler: string;
+  /** Runs recorded in this cycle (0 before the first). */
+  readonly attempt: number;
+  readonly replays: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  /** When a delayed (retried) job falls due. */
+  readonly dueAt: number | null;
+  readonly lastError: AttemptError | null;
+  readonly history: readonly AttemptRecord[];
+}
+
+export type DeliveryJob = Job<DeliveryJobData, unknown, string>;
+
+/** `eventId@handler`. BullMQ keeps ':' for its own keys, so ':' and '@' in an event id are percent-encoded. */
+export function jobIdOf(eventId: string, handler: string): string {
+  return `${eventId.replace(/[%:@]/g, (c) => encodeURIComponent(c))}@${handler}`;
+}
+
+/** Which BullMQ states each delivery status covers. */
+const STATES: Readonly<Record<DeliveryStatus, readonly ('waiting' | 'delayed' | 'prioritized' | 'paused' | 'waiting-children' | 'active' | 'completed' | 'failed')[]>> = {
+  pending: ['waiting', 'delayed', 'prioritized', 'paused', 'waiting-children'],
+  running: ['active'],
+  done: ['completed'],
+  dead: ['failed'],
+};
+
+const statusOfState = (state: string): DeliveryStatus | undefined =>
+  (Object.keys(STATES) as DeliveryStatus[]).find((s) => (STATES[s] as readonly string[]).includes(state));
+
+/**
+ * Stores a request's events: per event, a duplicate (by id, or by body within the dedup window)
+ * or a new hash with the next sequence number. Answers, per event, [id, 1 if duplicate, the
+ * handlers of the stored event]. ARGV: prefix, now, window, JSON of the events.
+ */
+const ACCEPT_SCRIPT = `
+local p = ARGV[1]
+local now = tonumber(ARGV[2])
+local window = tonumber(ARGV[3])
+local evs = cjson.decode(ARGV[4])
+local out = {}
+for i, e in ipairs(evs) do
+  local base = p .. 'ev:' .. e.key
+  local id = e.key
+  local dup = false
+  if redis.call('EXISTS', base) == 1 then
+    if redis.call('HGET', base, 'idSource') == 'payload' then
+      dup = true
+    else
+      local last = redis.call('HGET', base, 'lastId') or e.key
+      local lastAt = tonumber(redis.call('HGET', base, 'lastAt') or '0')
+      if now - lastAt < window then
+        dup = true
+        id = last
+      else
+        local n = redis.call('HINCRBY', base, 'repeats', 1)
+        id = e.key .. '.' .. (n + 1)
+        redis.call('HSET', base, 'lastId', id, 'lastAt', now)
+      end
+    end
+  end
+  local key = p .. 'ev:' .. id
+  if dup then
+    redis.call('HINCRBY', key, 'duplicates', 1)
+    out[i] = {id, 1, redis.call('HGET', key, 'handlers') or '[]', redis.call('HGET', key, 'seq') or '0'}
+  else
+    local seq = redis.call('INCR', p .. 'seq')
+    redis.call('HSET', key, 'seq', seq, 'id', id, 'idSource', e.idSource, 'eventID', e.eventID, 'name', e.name,
+      'entityType', e.entityType, 'entityId', e.entityId, 'receivedAt', now, 'raw', e.raw, 'duplicates', 0,
+      'handlers', e.handlers)
+    if id == e.key then redis.call('HSET', key, 'lastId', id, 'lastAt', now) end
+    redis.call('ZADD', p .. 'events', seq, id)
+    if e.handlers == '[]' then redis.call('ZADD', p .. 'unrouted', seq, id) end
+    out[i] = {id, 0, e.handlers, tostring(seq)}
+  end
+end
+return cjson.encode(out)
+`;
+
+const EVENT_FIELDS = ['seq', 'id', 'name', 'eventID', 'entityType', 'entityId', 'receivedAt', 'duplicates', 'handlers', 'raw'] as const;
+
+export class RedisStore implements Inbox, DeliveryOps {
+  readonly deliveryIds = 'text';
+  readonly url: string;
+  readonly prefix: string;
+  readonly queue: Queue<DeliveryJobData, unknown, string>;
+  /** Commands fail at once while Redis is away (webhooks answer 503). */
+  readonly redis: Redis;
+  readonly #o: Required<Omit<RedisStoreOptions, 'route' | 'now'>> & Pick<RedisStoreOptions, 'route'>;
+  readonly #now: () => number;
+  readonly #log: Logger;
+  #downSince: number | undefined;
+  #closed = false;
+
+  constructor(options: RedisStoreOptions) {
+    this.#o = { prefix: 'hubex-router', dedupWindowMs: 3_600_000, retentionMs: 7 * 86_400_000, commandTimeoutMs: 5000, ...options };
+    this.#now = options.now ?? Date.now;
+    this.#log = options.log;
+    this.prefix = this.#o.prefix;
+    this.url = options.url;
+    this.redis = redisConnection(options.url, { failFast: true, commandTimeoutMs: this.#o.commandTimeoutMs });
+    this.redis.on('error', (err: Error) => this.#down(err));
+    this.redis.on('ready', () => {
+      if (this.#downSince === undefined) return;
+      this.#log.info({ downMs: this.#now() - this.#downSince }, 'Redis is back');
+      this.#downSince = undefined;
+    });
+    this.redis.defineCommand('hxrAccept', { numberOfKeys: 0, lua: ACCEPT_SCRIPT });
+    this.queue = new Queue<DeliveryJobData, unknown, string>(QUEUE_NAME, { connection: this.redis, prefix: this.prefix });
+    this.queue.on('error', (err: Error) => this.#down(err));
+  }
+
+  /** The key of one of this store's own records. */
+  key(suffix: string): string {
+    return `${this.prefix}:${suffix}`;
+  }
+
+  async accept(events: readonly HubexEvent[]): Promise<AcceptResult> {
+    await this.#connected();
+    const now = this.#now();
+    const route = this.#o.route ?? (() => []);
+    const input = events.map((e) => ({
+      key: e.id,
+      idSource: e.idSource,
+      eventID: e.eventID === null ? '' : String(e.eventID),
+      name: e.name,
+      entityType: e.entity?.type ?? '',
+      entityId: e.entity === null ? '' : String(e.entity.id),
+      raw: e.raw,
+      handlers: JSON.stringify(route(e)),
+    }));
+    try {
+      const answer = await (this.redis as unknown as { hxrAccept(...a: (string | number)[]): Promise<string> }).hxrAccept(
+        `${this.prefix}:`,
+        now,
+        this.#o.dedupWindowMs,
+        JSON.stringify(input),
+      );
+      const rows = JSON.parse(answer) as [string, 0 | 1, string, string][];
+      // The deliveries, for duplicates too: a crash between the two writes left an event without
+      // its jobs, and HubEx's retry (answered as a duplicate) makes them. An existing job id is a no-op.
+      const jobs = rows.flatMap(([id, , handlers, seq], i) =>
+        (JSON.parse(handlers) as string[]).map((handler) => {
+          const e = events[i]!;
+          const data: DeliveryJobData = {
+            event: { seq: Number(seq), id, name: e.name, receivedAt: now, raw: e.raw },
+            handler,
+            attempt: 0,
+            replays: 0,
+            createdAt: now,
+            updatedAt: now,
+            dueAt: now,
+            lastError: null,
+            history: [],
+          };
+          return { name: handler, data, opts: this.jobOptions(jobIdOf(id, handler)) };
+        }),
+      );
+      if (jobs.length > 0) await this.queue.addBulk(jobs);
+      const out: AcceptedEvent[] = rows.map(([id, dup], i) => ({ id, name: events[i]!.name, duplicate: dup === 1 }));
+      const duplicates = out.filter((e) => e.duplicate).length;
+      return { accepted: out.length - duplicates, duplicates, events: out };
+    } catch (err) {
+      throw this.#unavailable(err);
+    }
+  }
+
+  /** Job options: our own retries (attempt counts, backoff) over BullMQ's; BullMQ's only for a lost write. */
+  jobOptions(jobId: string) {
+    return {
+      jobId,
+      // A run whose outcome could not be written (Redis went away) is run again a second later;
+      // a dead letter is an UnrecoverableError, which no attempt count holds back.
+      attempts: 1_000_000,
+      backoff: { type: 'fixed' as const, delay: 1000 },
+      removeOnComplete: { age: Math.ceil(this.#o.retentionMs / 1000) },
+      removeOnFail: false,
+    };
+  }
+
+  async health(): Promise<Health> {
+    if (this.#closed) return { ok: false, reason: 'the store is closed' };
+    try {
+      await this.#connected();
+      await this.redis.set(this.key('probe'), String(this.#now()));
+      return { ok: true };
+    } catch (err) {
+      return { ok: false, reason: `Redis does not take writes: ${(err as Error).message}` };
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.queue.close().catch(() => {});
+    this.redis.disconnect();
+  }
+
+  async counts(): Promise<DeliveryCounts> {
+    const [c, unrouted] = await Promise.all([this.queue.getJobCounts(...Object.values(STATES).flat()), this.redis.zcard(this.key('unrouted'))]);
+    const sum = (s: DeliveryStatus) => STATES[s].reduce((n, t) => n + (c[t] ?? 0), 0);
+    return { pending: sum('pending'), running: sum('running'), done: sum('done'), dead: sum('dead'), unroutedEvents: unrouted };
+  }
+
+  async backlog(): Promise<Backlog> {
+    const [c, unrouted, oldest] = await Promise.all([
+      this.queue.getJobCounts(...STATES.pending, ...STATES.running, ...STATES.dead),
+      this.redis.zcard(this.key('unrouted')),
+      Promise.all([this.queue.getJobs(['waiting'], 0, 0, true), this.queue.getJobs(['active'], 0, 9, true), this.queue.getJobs(['delayed'], 0, 49, true)]),
+    ]);
+    const sum = (s: DeliveryStatus) => STATES[s].reduce((n, t) => n + (c[t] ?? 0), 0);
+    const created = oldest.flat().filter(Boolean).map((j) => (j as DeliveryJob).data.createdAt);
+    return {
+      pending: sum('pending'),
+      running: sum('running'),
+      dead: sum('dead'),
+      unroutedEvents: unrouted,
+      oldestCreatedAt: created.length ? Math.min(...created) : null,
+    };
+  }
+
+  async list(filter: DeliveryFilter = {}): Promise<DeliveryRecord[]> {
+    const limit = filter.limit ?? 100;
+    const statuses = filter.status ? [filter.status] : (Object.keys(STATES) as DeliveryStatus[]);
+    const out: DeliveryRecord[] = [];
+    let passed = filter.afterId === undefined;
+    let scanned = 0;
+    const PAGE = 200;
+    // Walks each status's jobs oldest first; filters by handler and event name on the way, at
+    // most 50,000 jobs (list dead letters with --status dead to narrow it).
+    for (const status of statuses) {
+      for (const state of STATES[status]) {
+        for (let start = 0; out.length < limit && scanned < 50_000; start += PAGE) {
+          const jobs = (await this.queue.getJobs([state], start, start + PAGE - 1, true)) as DeliveryJob[];
+          scanned += jobs.length;
+          for (const job of jobs) {
+            if (!job?.id) continue;
+            if (!passed) {
+              passed = job.id === String(filter.afterId);
+              continue;
+            }
+            if (filter.handler && job.data.handler !== filter.handler) continue;
+            if (filter.eventName && job.data.event.name !== filter.eventName) continue;
+            out.push(recordOf(job, status));
+            if (out.length >= limit) break;
+          }
+          if (jobs.length < PAGE) break;
+        }
+      }
+    }
+    return out;
+  }
+
+  async get(id: DeliveryId): Promise<DeliveryDetail | undefined> {
+    const job = (await this.queue.getJob(String(id))) as DeliveryJob | undefined;
+    if (!job) return undefined;
+    const status = statusOfState(await job.getState());
+    if (!status) return undefined;
+    return { ...recordOf(job, status), event: job.data.event, history: job.data.history };
+  }
+
+  async replay(selector: ReplaySelector): Promise<ReplayResult> {
+    const replayed: DeliveryId[] = [];
+    const skipped: DeliveryId[] = [];
+    const again = async (job: DeliveryJob, state: 'failed' | 'completed') => {
+      const now = this.#now();
+      await job.updateData({ ...job.data, attempt: 0, replays: job.data.replays + 1, dueAt: now, updatedAt: now });
+      await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
+    };
+    if ('ids' in selector) {
+      for (const id of selector.ids) {
+        const job = (await this.queue.getJob(String(id))) as DeliveryJob | undefined;
+        const state = job ? await job.getState() : 'unknown';
+        if (!job || (state !== 'failed' && state !== 'completed')) {
+          skipped.push(id);
+          continue;
+        }
+        try {
+          await again(job, state);
+          replayed.push(id);
+        } catch {
+          skipped.push(id); // it moved in between (another instance ran or replayed it)
+        }
+      }
+      return { replayed, skipped };
+    }
+    // Every dead one (of a handler, of an event name): replayed ones leave the failed list, so
+    // the walk takes the first page again until nothing matching is left on it.
+    let start = 0;
+    for (;;) {
+      const jobs = (await this.queue.getJobs(['failed'], start, start + 199, true)) as DeliveryJob[];
+      if (jobs.length === 0) break;
+      let moved = 0;
+      for (const job of jobs) {
+        if (!job?.id) continue;
+        if (selector.handler && job.data.handler !== selector.handler) continue;
+        if (selector.eventName && job.data.event.name !== selector.eventName) continue;
+        try {
+          await again(job, 'failed');
+          replayed.push(job.id);
+          moved++;
+        } catch {
+          // taken by someone else meanwhile
+        }
+      }
+      start += jobs.length - moved;
+    }
+    return { replayed, skipped };
+  }
+
+  async listEvents(filter: EventFilter = {}): Promise<EventRecord[]> {
+    const limit = filter.limit ?? 100;
+    const out: EventRecord[] = [];
+    let after = filter.afterSeq ?? 0;
+    for (let scanned = 0; out.length < limit && scanned < 50_000; ) {
+      const ids = await this.redis.zrangebyscore(this.key('events'), `(${after}`, '+inf', 'LIMIT', 0, 200);
+      if (ids.length === 0) break;
+      scanned += ids.length;
+      const rows = await this.#events(ids);
+      for (const r of rows) {
+        after = r.seq;
+        if (filter.name && r.name !== filter.name) continue;
+        out.push(r);
+        if (out.length >= limit) break;
+      }
+    }
+    return out;
+  }
+
+  async getEvent(id: string): Promise<EventDetail | undefined> {
+    const h = await this.redis.hgetall(this.key(`ev:${id}`));
+    if (!h.seq) return undefined;
+    const record = eventRecordOf(h);
+    const handlers = JSON.parse(h.handlers ?? '[]') as string[];
+    const deliveries = (await Promise.all(handlers.map((name) => this.get(jobIdOf(record.id, name))))).filter(
+      (d): d is DeliveryDetail => d !== undefined,
+    );
+    return { ...record, raw: h.raw ?? '', deliveries: deliveries.map(({ event: _e, history: _h, ...d }) => d) };
+  }
+
+  /**
+   * Deletes events received before `cutoff` whose deliveries all finished, with their jobs;
+   * an event with a dead, pending or running delivery stays. Completed jobs of a kept event go
+   * when BullMQ's removeOnComplete age passes.
+   */
+  async prune(cutoff: number): Promise<PruneResult> {
+    let events = 0;
+    let deliveries = 0;
+    let after = 0;
+    for (;;) {
+      const ids = await this.redis.zrangebyscore(this.key('events'), `(${after}`, '+inf', 'LIMIT', 0, 200);
+      if (ids.length === 0) break;
+      const rows = await this.#events(ids);
+      let old = false;
+      for (const r of rows) {
+        after = r.seq;
+        if (r.receivedAt >= cutoff) break;
+        old = true;
+        const jobIds = r.handlers.map((h) => jobIdOf(r.id, h));
+        const states = await Promise.all(jobIds.map((j) => this.queue.getJobState(j)));
+        if (states.some((s) => s !== 'completed' && s !== 'unknown')) continue;
+        for (const j of jobIds) {
+          const job = await this.queue.getJob(j);
+          if (job) {
+            await job.remove().catch(() => {});
+            deliveries++;
+          }
+        }
+        await this.redis
+          .multi()
+          .del(this.key(`ev:${r.id}`))
+          .zrem(this.key('events'), r.id)
+          .zrem(this.key('unrouted'), r.id)
+          .exec();
+        events++;
+      }
+      if (!old || rows.at(-1)!.receivedAt >= cutoff) break;
+    }
+    return { events, deliveries };
+  }
+
+  async #events(ids: readonly string[]): Promise<(EventRecord & { handlers: string[] })[]> {
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.hmget(this.key(`ev:${id}`), ...EVENT_FIELDS.filter((f) => f !== 'raw'));
+    const res = (await pipe.exec()) ?? [];
+    const fields = EVENT_FIELDS.filter((f) => f !== 'raw');
+    return res
+      .map(([, values]) => Object.fromEntries(fields.map((f, i) => [f, (values as (string | null)[])[i] ?? undefined])) as Record<string, string>)
+      .filter((h) => h.seq !== undefined)
+      .map((h) => ({ ...eventRecordOf(h), handlers: JSON.parse(h.handlers ?? '[]') as string[] }));
+  }
+
+  /**
+   * While the first connection is being made, waits for it (up to the command timeout); once it
+   * was up, a lost connection fails at once (no offline queue), so that webhooks get their 503 now.
+   */
+  async #connected(): Promise<void> {
+    if (this.#closed) throw new StoreUnavailableError('The store is closed.');
+    const status = this.redis.status;
+    if (status !== 'wait' && status !== 'connecting' && status !== 'connect') return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.redis.off('ready', onReady);
+        reject(new StoreUnavailableError(`Redis did not answer within ${this.#o.commandTimeoutMs} ms.`));
+      }, this.#o.commandTimeoutMs);
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.redis.once('ready', onReady);
+    });
+  }
+
+  #down(err: Error): void {
+    if (this.#downSince !== undefined) return;
+    this.#downSince = this.#now();
+    this.#log.error({ err: { message: err.message } }, 'Redis is unavailable; webhooks answer 503 and handlers wait until it is back');
+  }
+
+  #unavailable(err: unknown): StoreUnavailableError {
+    if (err instanceof StoreUnavailableError) return err;
+    const message = err instanceof Error ? err.message : String(err);
+    return new StoreUnavailableError(`Redis did not take the write (${message}).`, { cause: err });
+  }
+}
+
+/**
+ * An ioredis connection for REDIS_URL. `failFast`: no offline queue and a command timeout, for
+ * calls whose caller must know now (webhooks); otherwise BullMQ's worker settings (wait for Redis).
+ */
+export function redisConnection(url: string, o: { failFast: boolean; commandTimeoutMs?: number }): Redis {
+  return new Redis(url, {
+    maxRetriesPerRequest: o.failFast ? 1 : null,
+    enableOfflineQueue: !o.failFast,
+    ...(o.failFast && o.commandTimeoutMs ? { commandTimeout: o.commandTimeoutMs } : {}),
+    // Reconnect forever, at most a second apart: Redis restarts, instances keep going.
+    retryStrategy: (times) => Math.min(50 * times, 1000),
+    lazyConnect: false,
+  });
+}
+
+function recordOf(job: DeliveryJob, status: DeliveryStatus): DeliveryRecord {
+  const d = job.data;
+  const lastError =
+    d.lastError ?? (status === 'dead' && job.failedReason ? { message: job.failedReason, errorClass: 'Error' } : null);
+  return {
+    id: job.id!,
+    eventId: d.event.id,
+    eventName: d.event.name,
+    handler: d.handler,
+    status,
+    attempts: d.attempt,
+    replays: d.replays,
+    dueAt: status === 'pending' ? d.dueAt : null,
+    createdAt: d.createdAt,
+    updatedAt: Math.max(d.updatedAt, job.finishedOn ?? 0),
+    lastError,
+  };
+}
+
+function eventRecordOf(h: Record<string, string>): EventRecord {
+  const eventID = h.eventID ? Number(h.eventID) : null;
+  return {
+    seq: Number(h.seq),
+    id: h.id ?? '',
+    name: h.name ?? '',
+    eventID: Number.isFinite(eventID) ? eventID : null,
+    entity: h.entityType ? { type: h.entityType, id: h.entityId ?? '' } : null,
+    receivedAt: Number(h.receivedAt),
+    duplicates: Number(h.duplicates ?? 0),
+    routed: (JSON.parse(h.handlers ?? '[]') as string[]).length,
+  };
+}

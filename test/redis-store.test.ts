@@ -1,0 +1,198 @@
+// QUEUE=redis in process: two apps on one real redis-server (as two instances behind a load
+// balancer would be), the real route and the BullMQ workers. Duplicates across instances, retries,
+// dead letters and replay through the same operations as SQLite, the admin API, Redis going away
+// and coming back. The process-level tests (kill -9) are in redis-instances.test.ts.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { defineHandler, type HandlerContext } from '../src/delivery/define-handler.js';
+import { checkHandler } from '../src/delivery/loader.js';
+import { listDeliveries, listEvents, replayDeliveries, showDelivery, showEvent, stats } from '../src/delivery/operations.js';
+import { PermanentError } from '../src/errors.js';
+import { jobIdOf } from '../src/queue/redis/redis-store.js';
+import { hasRedis, type RedisServer, startRedis } from './support/redis.js';
+import { makeApp, type TestApp } from './support/test-app.js';
+import { waitFor } from './support/wait.js';
+
+const FAST = { RETRY_BASE_MS: '5', RETRY_MAX_MS: '20', MAX_ATTEMPTS: '3', HANDLER_TIMEOUT_MS: '2000', HANDLER_LEASE_MS: '1000' };
+
+function handler(name: string, handle: (ctx: HandlerContext) => unknown) {
+  return checkHandler(defineHandler({ name, on: '*', handle }), `${name}.ts`);
+}
+
+describe.skipIf(!hasRedis)('QUEUE=redis', () => {
+  let redis: RedisServer;
+  let prefixN = 0;
+  const apps: TestApp[] = [];
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis?.close();
+  });
+  afterEach(async () => {
+    await Promise.all(apps.splice(0).map((a) => a.close()));
+  });
+
+  /** An instance on the shared Redis; `shared` instances of one test see the same keys. */
+  async function instance(handlers: ReturnType<typeof handler>[], env: Record<string, string> = {}, deps: { dispatch?: boolean } = {}) {
+    const a = await makeApp({ ...FAST, QUEUE: 'redis', REDIS_URL: redis.url, ...env }, { handlers, ...deps });
+    apps.push(a);
+    return a;
+  }
+  /** A fresh Redis database per test, so that tests do not see each other's jobs. */
+  const db = () => `${redis.url}/${++prefixN % 16}`;
+
+  it('answers a duplicate sent to another instance with 200, and runs each handler once per event', async () => {
+    const runs = new Map<string, number>();
+    const count = (name: string) => handler(name, ({ event }) => void runs.set(`${name} ${event.id}`, (runs.get(`${name} ${event.id}`) ?? 0) + 1));
+    const url = db();
+    await flush(url);
+    const a = await instance([count('one'), count('two')], { REDIS_URL: url });
+    const b = await instance([count('one'), count('two')], { REDIS_URL: url });
+    const batch = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ EventID: 40, AssetID: from + i, NotificationID: `n-${from + i}` }));
+
+    const first = await a.post(batch(1, 40));
+    expect(first.statusCode).toBe(202);
+    expect(first.json()).toMatchObject({ accepted: 40, duplicates: 0 });
+    const again = await b.post(batch(1, 40)); // HubEx's retry, landing on the other instance
+    expect(again.statusCode).toBe(200);
+    expect(again.json()).toMatchObject({ accepted: 0, duplicates: 40 });
+    expect(again.json().events.map((e: { id: string }) => e.id)).toEqual(first.json().events.map((e: { id: string }) => e.id));
+    const mixed = await b.post(batch(21, 40)); // 20 old, 20 new
+    expect(mixed.json()).toMatchObject({ accepted: 20, duplicates: 20 });
+
+    const done = await waitFor(() => stats(a.app.inbox), (c) => c.done === 120, { what: '120 deliveries done', timeoutMs: 20_000 });
+    expect(done).toEqual({ pending: 0, running: 0, done: 120, dead: 0, unroutedEvents: 0 });
+    expect(runs.size).toBe(120);
+    expect([...runs.values()].every((n) => n === 1)).toBe(true);
+    // The delivery is the job `eventId@handler`.
+    const d = await showDelivery(b.app.inbox, jobIdOf('n-1', 'one'));
+    expect(d).toMatchObject({ id: 'n-1@one', status: 'done', handler: 'one', attempts: 1, eventId: 'n-1' });
+    expect(d.history).toMatchObject([{ attempt: 1, outcome: 'done', error: null }]);
+    const event = await showEvent(a.app.inbox, 'n-1');
+    expect(event).toMatchObject({ id: 'n-1', name: 'asset.created', duplicates: 1, routed: 2 });
+    expect(event.deliveries.map((x) => x.status)).toEqual(['done', 'done']);
+  });
+
+  it('retries with backoff, sends to the dead letters, and replays them with their history kept', async () => {
+    const url = db();
+    await flush(url);
+    let flaky = 0;
+    let fixed = false;
+    const a = await instance(
+      [
+        handler('flaky', () => {
+          if (++flaky < 3) throw new Error(`try ${flaky} failed`);
+        }),
+        handler('strict', ({ event }) => {
+          if (!fixed) throw new PermanentError(`event ${event.id} cannot be handled`);
+        }),
+      ],
+      { REDIS_URL: url },
+    );
+    expect((await a.post({ EventID: 40, AssetID: 7, NotificationID: 'dead-1' })).statusCode).toBe(202);
+    await waitFor(() => stats(a.app.inbox), (c) => c.done === 1 && c.dead === 1, { what: 'one done, one dead' });
+    const f = await showDelivery(a.app.inbox, 'dead-1@flaky');
+    expect(f.history.map((h) => h.outcome)).toEqual(['retry', 'retry', 'done']);
+    expect(f.attempts).toBe(3);
+    const dead = await listDeliveries(a.app.inbox, { status: 'dead' });
+    expect(dead).toMatchObject([{ id: 'dead-1@strict', handler: 'strict', lastError: { errorClass: 'PermanentError' } }]);
+
+    fixed = true;
+    const progress: number[] = [];
+    const r = await replayDeliveries(a.app.inbox, { allDead: true }, (p) => progress.push(p.done));
+    expect(r).toEqual({ replayed: ['dead-1@strict'], skipped: [] });
+    await waitFor(() => stats(a.app.inbox), (c) => c.done === 2 && c.dead === 0, { what: 'the replay to finish' });
+    const s = await showDelivery(a.app.inbox, 'dead-1@strict');
+    expect(s).toMatchObject({ status: 'done', replays: 1, attempts: 1, lastError: null });
+    expect(s.history.map((h) => [h.cycle, h.outcome])).toEqual([
+      [0, 'dead'],
+      [1, 'done'],
+    ]);
+    // A running or unknown delivery is not replayed; a done one is, by id.
+    expect(await replayDeliveries(a.app.inbox, { ids: ['nope@strict', 'dead-1@flaky'] })).toEqual({ replayed: ['dead-1@flaky'], skipped: ['nope@strict'] });
+  });
+
+  it('offers the admin API over Redis: events, deliveries by status, replay', async () => {
+    const url = db();
+    await flush(url);
+    const a = await instance([handler('never', () => { throw new PermanentError('no'); })], { REDIS_URL: url, ADMIN_TOKEN: 'admin-token-0123456789abcdef' });
+    for (let i = 0; i < 3; i++) await a.post({ EventID: 40, AssetID: i, NotificationID: `adm-${i}` });
+    await waitFor(() => stats(a.app.inbox), (c) => c.dead === 3, { what: 'three dead letters' });
+    const get = (url: string) => a.app.inject({ url, headers: { authorization: 'Bearer admin-token-0123456789abcdef' } });
+    const page1 = (await get('/admin/deliveries?status=dead&limit=2')).json();
+    expect(page1.items.map((d: { id: string }) => d.id)).toEqual(['adm-0@never', 'adm-1@never']);
+    const page2 = (await get(`/admin/deliveries?status=dead&limit=2&after=${encodeURIComponent(page1.next)}`)).json();
+    expect(page2.items.map((d: { id: string }) => d.id)).toEqual(['adm-2@never']);
+    const events = (await get('/admin/events?limit=10')).json();
+    expect(events.items.map((e: { id: string }) => e.id)).toEqual(['adm-0', 'adm-1', 'adm-2']);
+    expect((await get('/admin/stats')).json()).toEqual({ deliveries: { pending: 0, running: 0, done: 0, dead: 3, unroutedEvents: 0 } });
+    expect((await listEvents(a.app.inbox, { afterSeq: events.items[0].seq })).map((e) => e.id)).toEqual(['adm-1', 'adm-2']);
+  });
+
+  it('a shutdown past its deadline aborts a running handler and releases its job, due at once, the attempt not counted', async () => {
+    const url = db();
+    await flush(url);
+    let started = 0;
+    let slow = true;
+    const patient = handler('patient', ({ signal }) => {
+      started++;
+      if (!slow) return;
+      return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+    });
+    const first = await instance([patient], { REDIS_URL: url, SHUTDOWN_TIMEOUT_MS: '300', HANDLER_TIMEOUT_MS: '60000' });
+    await first.post({ EventID: 40, AssetID: 1, NotificationID: 'rel-1' });
+    await waitFor(() => started, (n) => n === 1, { what: 'the run to start' });
+    await first.close();
+    apps.splice(apps.indexOf(first), 1);
+    const second = await instance([], { REDIS_URL: url }, { dispatch: false }); // runs nothing, reads the store
+    const released = await showDelivery(second.app.inbox, 'rel-1@patient');
+    expect(released).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(released.history).toMatchObject([{ outcome: 'released', error: { errorClass: 'ShutdownAbortError' } }]);
+    await second.close();
+    apps.splice(apps.indexOf(second), 1);
+    slow = false;
+    const third = await instance([patient], { REDIS_URL: url });
+    await waitFor(() => stats(third.app.inbox), (c) => c.done === 1, { what: 'the released run to finish after the restart' });
+    expect(started).toBe(2);
+    expect((await showDelivery(third.app.inbox, 'rel-1@patient')).attempts).toBe(1);
+  });
+
+  it('Redis away: webhooks answer 503 (never 2xx) and readyz 503; back: all resumes, and nothing acknowledged is lost', async () => {
+    const url = db();
+    await flush(url);
+    const ran = new Set<string>();
+    const a = await instance([handler('note', ({ event }) => void ran.add(event.id))], { REDIS_URL: url });
+    const acked: string[] = [];
+    const send = async (n: number) => {
+      const res = await a.post({ EventID: 40, AssetID: n, NotificationID: `away-${n}` });
+      if (res.statusCode === 202) acked.push(res.json().events[0].id);
+      return res;
+    };
+    for (let i = 0; i < 10; i++) expect((await send(i)).statusCode).toBe(202);
+
+    await redis.stop('SIGKILL'); // a crash: only the AOF (appendfsync always) keeps the data
+    const down = await waitFor(() => send(100), (r) => r.statusCode !== 202, { what: 'a non-2xx answer' });
+    expect(down.statusCode).toBe(503);
+    expect(down.json()).toMatchObject({ error: 'STORE_UNAVAILABLE' });
+    for (let i = 101; i < 110; i++) expect((await send(i)).statusCode).toBe(503);
+    expect((await a.app.inject({ url: '/readyz' })).statusCode).toBe(503);
+    expect((await a.app.inject({ url: '/healthz' })).statusCode).toBe(200); // the process lives
+
+    await redis.start();
+    await waitFor(() => a.app.inject({ url: '/readyz' }).then((r) => r.statusCode), (s) => s === 200, { what: 'readyz 200 again', timeoutMs: 15_000 });
+    for (let i = 200; i < 210; i++) expect((await send(i)).statusCode).toBe(202);
+    await waitFor(() => ran.size, (n) => n === acked.length, { what: 'every acknowledged event handled', timeoutMs: 20_000 });
+    expect([...ran].sort()).toEqual([...acked].sort());
+    const stored = await listEvents(a.app.inbox, { limit: 1000 });
+    expect(stored.map((e) => e.id).sort()).toEqual([...acked].sort());
+    expect(acked).toHaveLength(20);
+  });
+});
+
+/** Empties one Redis database (the test's own). */
+async function flush(url: string): Promise<void> {
+  const { Redis } = await import('ioredis');
+  const r = new Redis(url);
+  await r.flushdb();
+  r.disconnect();
+}
