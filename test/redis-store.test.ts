@@ -127,6 +127,11 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     expect(events.items.map((e: { id: string }) => e.id)).toEqual(['adm-0', 'adm-1', 'adm-2']);
     expect((await get('/admin/stats')).json()).toEqual({ deliveries: { pending: 0, running: 0, done: 0, dead: 3, unroutedEvents: 0 } });
     expect((await listEvents(a.app.inbox, { afterSeq: events.items[0].seq })).map((e) => e.id)).toEqual(['adm-1', 'adm-2']);
+    // The metrics read the same counts from Redis.
+    const metrics = (await a.app.inject({ url: '/metrics' })).body;
+    expect(metrics).toMatch(/^hubex_router_deliveries_queued\{status="dead"\} 3$/m);
+    expect(metrics).toMatch(/^hubex_router_deliveries_queued\{status="pending"\} 0$/m);
+    expect(metrics).toMatch(/^hubex_router_deliveries_total\{handler="never",outcome="dead"\} 3$/m);
   });
 
   it('a shutdown past its deadline aborts a running handler and releases its job, due at once, the attempt not counted', async () => {
@@ -155,6 +160,23 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     await waitFor(() => stats(third.app.inbox), (c) => c.done === 1, { what: 'the released run to finish after the restart' });
     expect(started).toBe(2);
     expect((await showDelivery(third.app.inbox, 'rel-1@patient')).attempts).toBe(1);
+  });
+
+  it('an instance without the handler retries its job instead of killing it, so that an instance with it (a rolling deploy) runs it', async () => {
+    const url = db();
+    await flush(url);
+    const ran: string[] = [];
+    const added = handler('added-later', ({ event }) => void ran.push(event.id));
+    const producer = await instance([added], { REDIS_URL: url }, { dispatch: false }); // stores and fans out only
+    expect((await producer.post({ EventID: 40, AssetID: 1, NotificationID: 'roll-1' })).statusCode).toBe(202);
+    const old = await instance([], { REDIS_URL: url, MAX_ATTEMPTS: '12', RETRY_BASE_MS: '1000', RETRY_MAX_MS: '5000' });
+    const tried = await waitFor(() => old.app.inbox.get('roll-1@added-later'), (d) => (d?.attempts ?? 0) >= 1, { what: 'the old instance to try it' });
+    expect(tried).toMatchObject({ status: 'pending', lastError: { message: 'No handler named "added-later" is loaded on this instance.' } });
+    await old.close();
+    apps.splice(apps.indexOf(old), 1);
+    const upgraded = await instance([added], { REDIS_URL: url, MAX_ATTEMPTS: '12', RETRY_BASE_MS: '1000', RETRY_MAX_MS: '5000' });
+    await waitFor(() => upgraded.app.inbox.get('roll-1@added-later'), (d) => d?.status === 'done', { what: 'the upgraded instance to run it', timeoutMs: 15_000 });
+    expect(ran).toEqual(['roll-1']);
   });
 
   it('Redis away: webhooks answer 503 (never 2xx) and readyz 503; back: all resumes, and nothing acknowledged is lost', async () => {

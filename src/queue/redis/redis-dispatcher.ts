@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { DeliveryWorker } from '../../delivery/dispatcher.js';
 import { type RunnerOptions, runDelivery, ShutdownAbortError, watchLingering } from '../../delivery/runner.js';
 import type { AttemptRecord, Outcome } from '../deliveries.js';
-import { type DeliveryJob, type DeliveryJobData, QUEUE_NAME, type RedisStore, redisConnection } from './redis-store.js';
+import { type DeliveryJob, type DeliveryJobData, type DeliveryJobResult, QUEUE_NAME, type RedisStore, redisConnection } from './redis-store.js';
 
 export interface RedisDispatcherOptions extends RunnerOptions {
   readonly store: RedisStore;
@@ -25,7 +25,7 @@ export class RedisDispatcher implements DeliveryWorker {
   readonly #runs = new Map<string, AbortController>();
   readonly #lingering = new Set<Promise<unknown>>();
   readonly #idleWaiters: (() => void)[] = [];
-  #worker: Worker<DeliveryJobData, unknown, string> | undefined;
+  #worker: Worker<DeliveryJobData, DeliveryJobResult | undefined, string> | undefined;
   #connection: Redis | undefined;
   #errors = 0;
 
@@ -38,7 +38,7 @@ export class RedisDispatcher implements DeliveryWorker {
     const o = this.#o;
     this.#connection = redisConnection(o.url, { failFast: false });
     this.#connection.on('error', () => {}); // the store logs Redis going away, once
-    this.#worker = new Worker<DeliveryJobData, unknown, string>(QUEUE_NAME, (job, token) => this.#process(job, token), {
+    this.#worker = new Worker<DeliveryJobData, DeliveryJobResult | undefined, string>(QUEUE_NAME, (job, token) => this.#process(job, token), {
       connection: this.#connection,
       prefix: o.store.prefix,
       concurrency: o.concurrency,
@@ -94,7 +94,7 @@ export class RedisDispatcher implements DeliveryWorker {
     }
   }
 
-  async #process(job: DeliveryJob, token: string | undefined): Promise<unknown> {
+  async #process(job: DeliveryJob, token: string | undefined): Promise<DeliveryJobResult> {
     const o = this.#o;
     const data = job.data;
     const id = job.id!;
@@ -135,13 +135,13 @@ export class RedisDispatcher implements DeliveryWorker {
       lastError: outcome.kind === 'done' || outcome.kind === 'skipped' ? null : (error ?? data.lastError),
       history: [...data.history, entry],
     };
+    // A finished run's record travels in the job's return value, written by BullMQ's own
+    // completion (one round trip, not two); the other outcomes update the job's data first.
     // If these writes fail (Redis went away), BullMQ runs the job again a second later, or, when
     // even that cannot be written, once its lock runs out: at least once.
+    if (outcome.kind === 'done' || outcome.kind === 'skipped') return { finished: entry } satisfies DeliveryJobResult;
     await job.updateData(next);
     switch (outcome.kind) {
-      case 'done':
-      case 'skipped':
-        return outcome.kind;
       case 'dead':
         throw new UnrecoverableError(outcome.error.message);
       case 'retry':

@@ -67,7 +67,20 @@ export interface DeliveryJobData {
   readonly history: readonly AttemptRecord[];
 }
 
-export type DeliveryJob = Job<DeliveryJobData, unknown, string>;
+/** What a completed job returns: its last run, which is not in `data.history` (saves a write). */
+export interface DeliveryJobResult {
+  readonly finished: AttemptRecord;
+}
+
+export type DeliveryJob = Job<DeliveryJobData, DeliveryJobResult | undefined, string>;
+
+/** The job's data with its finishing run (from the return value) folded in. */
+function settledData(job: DeliveryJob): DeliveryJobData {
+  const finished = job.returnvalue?.finished;
+  if (!finished || job.finishedOn === undefined) return job.data;
+  const d = job.data;
+  return { ...d, attempt: d.attempt + 1, updatedAt: finished.finishedAt, dueAt: null, lastError: null, history: [...d.history, finished] };
+}
 
 /** `eventId@handler`. BullMQ keeps ':' for its own keys, so ':' and '@' in an event id are percent-encoded. */
 export function jobIdOf(eventId: string, handler: string): string {
@@ -140,7 +153,7 @@ export class RedisStore implements Inbox, DeliveryOps {
   readonly deliveryIds = 'text';
   readonly url: string;
   readonly prefix: string;
-  readonly queue: Queue<DeliveryJobData, unknown, string>;
+  readonly queue: Queue<DeliveryJobData, DeliveryJobResult | undefined, string>;
   /** Commands fail at once while Redis is away (webhooks answer 503). */
   readonly redis: Redis;
   readonly #o: Required<Omit<RedisStoreOptions, 'route' | 'now'>> & Pick<RedisStoreOptions, 'route'>;
@@ -163,7 +176,7 @@ export class RedisStore implements Inbox, DeliveryOps {
       this.#downSince = undefined;
     });
     this.redis.defineCommand('hxrAccept', { numberOfKeys: 0, lua: ACCEPT_SCRIPT });
-    this.queue = new Queue<DeliveryJobData, unknown, string>(QUEUE_NAME, { connection: this.redis, prefix: this.prefix });
+    this.queue = new Queue<DeliveryJobData, DeliveryJobResult | undefined, string>(QUEUE_NAME, { connection: this.redis, prefix: this.prefix });
     this.queue.on('error', (err: Error) => this.#down(err));
   }
 
@@ -313,7 +326,7 @@ export class RedisStore implements Inbox, DeliveryOps {
     if (!job) return undefined;
     const status = statusOfState(await job.getState());
     if (!status) return undefined;
-    return { ...recordOf(job, status), event: job.data.event, history: job.data.history };
+    return { ...recordOf(job, status), event: job.data.event, history: settledData(job).history };
   }
 
   async replay(selector: ReplaySelector): Promise<ReplayResult> {
@@ -321,7 +334,8 @@ export class RedisStore implements Inbox, DeliveryOps {
     const skipped: DeliveryId[] = [];
     const again = async (job: DeliveryJob, state: 'failed' | 'completed') => {
       const now = this.#now();
-      await job.updateData({ ...job.data, attempt: 0, replays: job.data.replays + 1, dueAt: now, updatedAt: now });
+      const d = settledData(job);
+      await job.updateData({ ...d, attempt: 0, replays: d.replays + 1, dueAt: now, updatedAt: now });
       await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
     };
     if ('ids' in selector) {
@@ -497,7 +511,7 @@ export function redisConnection(url: string, o: { failFast: boolean; commandTime
 }
 
 function recordOf(job: DeliveryJob, status: DeliveryStatus): DeliveryRecord {
-  const d = job.data;
+  const d = status === 'done' ? settledData(job) : job.data;
   const lastError =
     d.lastError ?? (status === 'dead' && job.failedReason ? { message: job.failedReason, errorClass: 'Error' } : null);
   return {
