@@ -14,7 +14,8 @@
 // together and by redis-server, from /proc.
 //
 // Settings (environment, or flags named after them): BENCH_ROUNDS (3), BENCH_EVENTS (20000),
-// BENCH_HANDLERS (2), BENCH_CONCURRENCY (HANDLER_CONCURRENCY, 8), REDIS_SERVER (redis-server).
+// BENCH_HANDLERS (2), BENCH_CONCURRENCY (HANDLER_CONCURRENCY, 8), BENCH_APPENDFSYNC (always;
+// everysec shows what the fsync costs), BENCH_SETUPS (sqlite,redis1,redis2), REDIS_SERVER.
 // Read ../shared/BENCHMARKING.md: 2 cores carry the load generator, Redis and the routers, so two
 // instances here measure the cost of sharing, not the gain of a second machine.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -32,12 +33,17 @@ const S = {
   handlers: num('BENCH_HANDLERS', 2, 2),
   concurrency: num('BENCH_CONCURRENCY', 8, 8),
   redisServer: setting('REDIS_SERVER', 'redis-server'),
+  appendfsync: setting('BENCH_APPENDFSYNC', 'always'),
+  /** Comma-separated: sqlite, redis1, redis2. */
+  setups: setting('BENCH_SETUPS', 'sqlite,redis1,redis2').split(','),
 };
 const ADMIN = 'bench-admin-token-0123456789';
 const NOOP = (i: number) => `export default { name: 'noop-${i}', on: '*', handle() {} };\n`;
 
 type Setup = 'sqlite, 1 instance' | 'redis, 1 instance' | 'redis, 2 instances';
-const SETUPS: Setup[] = ['sqlite, 1 instance', 'redis, 1 instance', 'redis, 2 instances'];
+const SETUPS = (['sqlite, 1 instance', 'redis, 1 instance', 'redis, 2 instances'] as Setup[]).filter((_, i) =>
+  S.setups.includes(['sqlite', 'redis1', 'redis2'][i]!),
+);
 
 interface Round {
   /** CPU cores used over the round: the routers together, and redis-server. */
@@ -52,7 +58,7 @@ interface Round {
 
 async function startRedis(dir: string): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
-  const child = spawn(S.redisServer, ['--port', String(port), '--bind', HOST, '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
+  const child = spawn(S.redisServer, ['--port', String(port), '--bind', HOST, '--dir', dir, '--appendonly', 'yes', '--appendfsync', S.appendfsync, '--save', '', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
   for (const deadline = Date.now() + 10_000; !(await canConnect(port)); ) {
     if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${S.redisServer} did not start`);
     await sleep(20);
@@ -142,7 +148,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(os.tmpdir(), 'hubex-scale-'));
   log(`hubex-router scale benchmark, ${new Date().toISOString()}`);
   log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}, ${f0(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
-  log(`${f0(S.events)} events per round, 50 connections in all, ${S.handlers} handlers that do nothing, HANDLER_CONCURRENCY=${S.concurrency}, Redis with appendfsync always`);
+  log(`${f0(S.events)} events per round, 50 connections in all, ${S.handlers} handlers that do nothing, HANDLER_CONCURRENCY=${S.concurrency}, Redis with appendfsync ${S.appendfsync}`);
   log();
   log(`${'round'.padEnd(6)}${'set-up'.padEnd(22)}${'ingest ev/s'.padStart(12)}${'p99 ms'.padStart(9)}${'e2e ev/s'.padStart(10)}${'router cpu'.padStart(11)}${'redis cpu'.padStart(10)}${'errors'.padStart(8)}`);
   const all = new Map<Setup, Round[]>(SETUPS.map((s) => [s, []]));
@@ -161,11 +167,11 @@ async function main(): Promise<void> {
   }
   log();
   const med = (s: Setup, k: keyof Round) => median(all.get(s)!.map((r) => r[k]));
-  const base = { ingest: med('sqlite, 1 instance', 'ingest'), e2e: med('sqlite, 1 instance', 'e2e') };
+  const base = { ingest: med(SETUPS[0]!, 'ingest'), e2e: med(SETUPS[0]!, 'e2e') };
   for (const s of SETUPS) {
     log(
-      `median ${s.padEnd(20)} ingest ${f0(med(s, 'ingest')).padStart(7)} ev/s (${(med(s, 'ingest') / base.ingest).toFixed(2)} of SQLite), ` +
-        `end to end ${f0(med(s, 'e2e')).padStart(7)} ev/s (${(med(s, 'e2e') / base.e2e).toFixed(2)} of SQLite), p99 ${f1(med(s, 'p99'))} ms`,
+      `median ${s.padEnd(20)} ingest ${f0(med(s, 'ingest')).padStart(7)} ev/s (${(med(s, 'ingest') / base.ingest).toFixed(2)} of ${SETUPS[0]}), ` +
+        `end to end ${f0(med(s, 'e2e')).padStart(7)} ev/s (${(med(s, 'e2e') / base.e2e).toFixed(2)} of ${SETUPS[0]}), p99 ${f1(med(s, 'p99'))} ms`,
     );
   }
 }

@@ -179,6 +179,27 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     expect(ran).toEqual(['roll-1']);
   });
 
+  it('retention deletes finished events and their jobs; dead letters and their events stay', async () => {
+    const url = db();
+    await flush(url);
+    const a = await instance(
+      [
+        handler('picky', ({ event }) => {
+          if (event.assetID === 2) throw new PermanentError('not this one');
+        }),
+      ],
+      { REDIS_URL: url },
+    );
+    await a.post([{ EventID: 40, AssetID: 1, NotificationID: 'old-done' }, { EventID: 40, AssetID: 2, NotificationID: 'old-dead' }]);
+    await waitFor(() => stats(a.app.inbox), (c) => c.done === 1 && c.dead === 1, { what: 'one done, one dead' });
+    expect(await a.app.inbox.prune(Date.now() - 60_000)).toEqual({ events: 0, deliveries: 0 }); // nothing old enough
+    expect(await a.app.inbox.prune(Date.now() + 1000)).toEqual({ events: 1, deliveries: 1 });
+    expect((await listEvents(a.app.inbox)).map((e) => e.id)).toEqual(['old-dead']);
+    expect(await a.app.inbox.get('old-done@picky')).toBeUndefined();
+    expect(await stats(a.app.inbox)).toEqual({ pending: 0, running: 0, done: 0, dead: 1, unroutedEvents: 0 });
+    expect(await a.app.inbox.prune(Date.now() + 1000)).toEqual({ events: 0, deliveries: 0 });
+  });
+
   it('Redis away: webhooks answer 503 (never 2xx) and readyz 503; back: all resumes, and nothing acknowledged is lost', async () => {
     const url = db();
     await flush(url);
