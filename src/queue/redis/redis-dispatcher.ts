@@ -49,7 +49,7 @@ export class RedisDispatcher implements DeliveryWorker {
       autorun: true,
     });
     this.#worker.on('error', (err) => {
-      if (this.#errors++ % 100 === 0) o.log.warn({ err: { message: err.message } }, 'the delivery worker cannot reach Redis; it keeps trying');
+      if (this.#errors++ % 100 === 0) o.log.warn({ error: err.message }, 'the delivery worker cannot reach Redis; it keeps trying');
     });
     this.#worker.on('ready', () => {
       this.#errors = 0;

@@ -485,13 +485,15 @@ export class RedisStore implements Inbox, DeliveryOps {
   #down(err: Error): void {
     if (this.#downSince !== undefined) return;
     this.#downSince = this.#now();
-    this.#log.error({ err: { message: err.message } }, 'Redis is unavailable; webhooks answer 503 and handlers wait until it is back');
+    this.#log.error({ error: err.message }, 'Redis is unavailable; webhooks answer 503 and handlers wait until it is back');
   }
 
   #unavailable(err: unknown): StoreUnavailableError {
     if (err instanceof StoreUnavailableError) return err;
     const message = err instanceof Error ? err.message : String(err);
-    return new StoreUnavailableError(`Redis did not take the write (${message}).`, { cause: err });
+    // ioredis says "Stream isn't writeable and enableOfflineQueue options is false" when it is not connected.
+    const why = /enableOfflineQueue|Connection is closed/.test(message) ? 'not connected to Redis' : message;
+    return new StoreUnavailableError(`Redis did not take the write (${why}).`);
   }
 }
 
