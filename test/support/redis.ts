@@ -31,8 +31,19 @@ export interface RedisServer {
 }
 
 export async function startRedis(): Promise<RedisServer> {
+  // The port is free when picked, but another process may take it before redis-server binds it:
+  // then try another.
+  for (let tries = 1; ; tries++) {
+    try {
+      return await startRedisOn(await freePort());
+    } catch (err) {
+      if (tries >= 3) throw err;
+    }
+  }
+}
+
+async function startRedisOn(port: number): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'hubex-redis-'));
-  const port = await freePort();
   let child: ChildProcess | undefined;
   let log = '';
   const start = async () => {
@@ -59,7 +70,13 @@ export async function startRedis(): Promise<RedisServer> {
     c.kill(signal);
     await exited;
   };
-  await start();
+  try {
+    await start();
+  } catch (err) {
+    await stop('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   process.once('exit', () => child?.kill('SIGKILL'));
   return {
     port,

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { DeliveryWorker } from '../../delivery/dispatcher.js';
 import { type RunnerOptions, runDelivery, ShutdownAbortError, watchLingering } from '../../delivery/runner.js';
 import type { AttemptRecord, Outcome } from '../deliveries.js';
-import { type DeliveryJob, type DeliveryJobData, type DeliveryJobResult, QUEUE_NAME, type RedisStore, redisConnection } from './redis-store.js';
+import { type DeliveryJob, type DeliveryJobData, type DeliveryJobResult, QUEUE_NAME, type RedisStore, closeConnection, redisConnection } from './redis-store.js';
 
 export interface RedisDispatcherOptions extends RunnerOptions {
   readonly store: RedisStore;
@@ -28,6 +28,7 @@ export class RedisDispatcher implements DeliveryWorker {
   #worker: Worker<DeliveryJobData, DeliveryJobResult | undefined, string> | undefined;
   #connection: Redis | undefined;
   #errors = 0;
+  #stopping = false;
 
   constructor(options: RedisDispatcherOptions) {
     this.#o = options;
@@ -44,8 +45,9 @@ export class RedisDispatcher implements DeliveryWorker {
       concurrency: o.concurrency,
       lockDuration: o.leaseMs,
       stalledInterval: o.leaseMs,
-      // A job whose instance died runs again; one that kills its instance every time ends dead.
-      maxStalledCount: o.maxAttempts,
+      // A job whose instance died runs again; one that kills its instance every time is dead at
+      // its MAX_ATTEMPTS-th stall (BullMQ fails a job on the stall after maxStalledCount).
+      maxStalledCount: Math.max(0, o.maxAttempts - 1),
       autorun: true,
     });
     this.#worker.on('error', (err) => {
@@ -73,22 +75,24 @@ export class RedisDispatcher implements DeliveryWorker {
     const worker = this.#worker;
     if (!worker) return;
     this.#worker = undefined;
+    this.#stopping = true; // a job fetched from now on is released at once, not run
+    // A worker closed while it still connects leaves its first commands to fail unheard: let it
+    // be ready first (a Redis that is away does not hold this up: the close follows at once).
+    await Promise.race([worker.waitUntilReady().catch(() => {}), new Promise((r) => setTimeout(r, 1000).unref())]);
     const closing = worker.close();
-    if (this.#runs.size > 0) {
-      this.#o.log.info({ running: this.#runs.size, deadlineMs }, 'waiting for running handlers');
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<'deadline'>((resolve) => {
-        timer = setTimeout(() => resolve('deadline'), deadlineMs);
-      });
-      const outcome = await Promise.race([closing.then(() => 'closed' as const), deadline]);
-      clearTimeout(timer);
-      if (outcome === 'deadline') {
-        this.#o.log.warn({ running: this.#runs.size }, 'shutdown deadline reached: aborting running handlers; they run again after the restart');
-        for (const c of this.#runs.values()) c.abort(new ShutdownAbortError());
-      }
+    if (this.#runs.size > 0) this.#o.log.info({ running: this.#runs.size, deadlineMs }, 'waiting for running handlers');
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'deadline'>((resolve) => {
+      timer = setTimeout(() => resolve('deadline'), deadlineMs);
+    });
+    const outcome = await Promise.race([closing.then(() => 'closed' as const), deadline]);
+    clearTimeout(timer);
+    if (outcome === 'deadline') {
+      this.#o.log.warn({ running: this.#runs.size }, 'shutdown deadline reached: aborting running handlers; they run again after the restart');
+      for (const c of this.#runs.values()) c.abort(new ShutdownAbortError());
     }
     await closing.catch((err: unknown) => this.#o.log.warn({ err }, 'the delivery worker did not close cleanly'));
-    this.#connection?.disconnect();
+    if (this.#connection) await closeConnection(this.#connection);
     if (this.#lingering.size > 0) {
       this.#o.log.warn({ handlers: this.#lingering.size }, 'handlers that ignored their abort signal are still running at exit');
     }
@@ -98,6 +102,11 @@ export class RedisDispatcher implements DeliveryWorker {
     const o = this.#o;
     const data = job.data;
     const id = job.id!;
+    if (this.#stopping) {
+      // Fetched while the worker closes: back to the queue, due now, for another instance.
+      await job.moveToDelayed((o.now ?? Date.now)(), token);
+      throw new DelayedError();
+    }
     const controller = new AbortController();
     this.#runs.set(id, controller);
     let outcome: Outcome;
@@ -107,10 +116,14 @@ export class RedisDispatcher implements DeliveryWorker {
       const run = await runDelivery(o, { id, handler: data.handler, attempt, event: data.event }, controller);
       ({ outcome, startedAt } = run);
       if (run.work && controller.signal.aborted) {
-        watchLingering(run.work, o.log.child({ handler: data.handler, deliveryId: id }), () => this.#lingering.add(run.work!), () => {
-          this.#lingering.delete(run.work!);
+        // A handler that ignores its abort keeps its job (and its lock, and its slot) until it
+        // returns: its retry must not run beside it.
+        const work = run.work;
+        watchLingering(work, o.log.child({ handler: data.handler, deliveryId: id }), () => this.#lingering.add(work), () => {
+          this.#lingering.delete(work);
           this.#notifyIdle();
         });
+        await work.catch(() => {});
       }
     } finally {
       this.#runs.delete(id);

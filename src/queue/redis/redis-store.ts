@@ -42,7 +42,7 @@ export interface RedisStoreOptions {
   readonly prefix?: string;
   /** How long an identical body without a unique id of its own counts as a duplicate. Default 1 h. */
   readonly dedupWindowMs?: number;
-  /** Completed jobs are kept this long (then BullMQ removes them). Default 7 days. */
+  /** Completed jobs are kept this long (then BullMQ removes them); 0 keeps them. Default 7 days. */
   readonly retentionMs?: number;
   /** The handlers an event fans out to (names); none by default, and the event is kept as unrouted. */
   readonly route?: (event: HubexEvent) => readonly string[];
@@ -101,7 +101,7 @@ const statusOfState = (state: string): DeliveryStatus | undefined =>
 /**
  * Stores a request's events: per event, a duplicate (by id, or by body within the dedup window)
  * or a new hash with the next sequence number. Answers, per event, [id, 1 if duplicate, the
- * handlers of the stored event]. ARGV: prefix, now, window, JSON of the events.
+ * handlers whose jobs to add, seq]. ARGV: prefix, now, window, JSON of the events.
  */
 const ACCEPT_SCRIPT = `
 local p = ARGV[1]
@@ -123,8 +123,12 @@ for i, e in ipairs(evs) do
         dup = true
         id = last
       else
-        local n = redis.call('HINCRBY', base, 'repeats', 1)
-        id = e.key .. '.' .. (n + 1)
+        -- The counter lives in the first event's hash, which retention may have deleted and made
+        -- anew: skip the numbers a kept repeat still holds.
+        repeat
+          local n = redis.call('HINCRBY', base, 'repeats', 1)
+          id = e.key .. '.' .. (n + 1)
+        until redis.call('EXISTS', p .. 'ev:' .. id) == 0
         redis.call('HSET', base, 'lastId', id, 'lastAt', now)
       end
     end
@@ -132,7 +136,11 @@ for i, e in ipairs(evs) do
   local key = p .. 'ev:' .. id
   if dup then
     redis.call('HINCRBY', key, 'duplicates', 1)
-    out[i] = {id, 1, redis.call('HGET', key, 'handlers') or '[]', redis.call('HGET', key, 'seq') or '0'}
+    -- Its jobs are made again only when they may never have been (no 'jobs' mark): a completed
+    -- job removed after RETENTION_DAYS must not run twice.
+    local handlers = '[]'
+    if redis.call('HEXISTS', key, 'jobs') == 0 then handlers = redis.call('HGET', key, 'handlers') or '[]' end
+    out[i] = {id, 1, handlers, redis.call('HGET', key, 'seq') or '0'}
   else
     local seq = redis.call('INCR', p .. 'seq')
     redis.call('HSET', key, 'seq', seq, 'id', id, 'idSource', e.idSource, 'eventID', e.eventID, 'name', e.name,
@@ -189,14 +197,16 @@ export class RedisStore implements Inbox, DeliveryOps {
     await this.#connected();
     const now = this.#now();
     const route = this.#o.route ?? (() => []);
+    // Redis's cjson refuses a lone UTF-16 surrogate ("\ud800" in an id): such a character
+    // becomes U+FFFD, so that one odd id cannot make a whole batch fail for ever.
     const input = events.map((e) => ({
-      key: e.id,
+      key: wellFormed(e.id),
       idSource: e.idSource,
       eventID: e.eventID === null ? '' : String(e.eventID),
-      name: e.name,
+      name: wellFormed(e.name),
       entityType: e.entity?.type ?? '',
-      entityId: e.entity === null ? '' : String(e.entity.id),
-      raw: e.raw,
+      entityId: e.entity === null ? '' : wellFormed(String(e.entity.id)),
+      raw: wellFormed(e.raw),
       handlers: JSON.stringify(route(e)),
     }));
     try {
@@ -226,7 +236,13 @@ export class RedisStore implements Inbox, DeliveryOps {
           return { name: handler, data, opts: this.jobOptions(jobIdOf(id, handler)) };
         }),
       );
-      if (jobs.length > 0) await this.queue.addBulk(jobs);
+      if (jobs.length > 0) {
+        await this.queue.addBulk(jobs);
+        // Marks the events whose jobs exist now; a later duplicate makes none (see the script).
+        const marks = this.redis.pipeline();
+        for (const [id, , handlers] of rows) if (handlers !== '[]') marks.hset(this.key(`ev:${id}`), 'jobs', '1');
+        void marks.exec().catch((err: unknown) => this.#log.warn({ error: (err as Error).message }, 'could not mark events as having their jobs; a duplicate will add them again (a no-op)'));
+      }
       const out: AcceptedEvent[] = rows.map(([id, dup], i) => ({ id, name: events[i]!.name, duplicate: dup === 1 }));
       const duplicates = out.filter((e) => e.duplicate).length;
       return { accepted: out.length - duplicates, duplicates, events: out };
@@ -243,7 +259,7 @@ export class RedisStore implements Inbox, DeliveryOps {
       // a dead letter is an UnrecoverableError, which no attempt count holds back.
       attempts: 1_000_000,
       backoff: { type: 'fixed' as const, delay: 1000 },
-      removeOnComplete: { age: Math.ceil(this.#o.retentionMs / 1000) },
+      removeOnComplete: this.#o.retentionMs > 0 ? { age: Math.ceil(this.#o.retentionMs / 1000) } : false,
       removeOnFail: false,
     };
   }
@@ -263,7 +279,7 @@ export class RedisStore implements Inbox, DeliveryOps {
     if (this.#closed) return;
     this.#closed = true;
     await this.queue.close().catch(() => {});
-    this.redis.disconnect();
+    await closeConnection(this.redis);
   }
 
   async counts(): Promise<DeliveryCounts> {
@@ -293,7 +309,10 @@ export class RedisStore implements Inbox, DeliveryOps {
     const limit = filter.limit ?? 100;
     const statuses = filter.status ? [filter.status] : (Object.keys(STATES) as DeliveryStatus[]);
     const out: DeliveryRecord[] = [];
-    let passed = filter.afterId === undefined;
+    // Paging after a job that has since moved to another status (replayed, finished) starts
+    // over, rather than answering an empty page that reads as the end.
+    const anchorState = filter.afterId === undefined ? undefined : statusOfState(await this.queue.getJobState(String(filter.afterId)));
+    let passed = filter.afterId === undefined || anchorState === undefined || !statuses.includes(anchorState);
     let scanned = 0;
     const PAGE = 200;
     // Walks each status's jobs oldest first; filters by handler and event name on the way, at
@@ -336,7 +355,14 @@ export class RedisStore implements Inbox, DeliveryOps {
       const now = this.#now();
       const d = settledData(job);
       await job.updateData({ ...d, attempt: 0, replays: d.replays + 1, dueAt: now, updatedAt: now });
-      await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
+      // A fresh cycle: stalls of the last one (BullMQ's counter) do not count against it.
+      await this.redis.hdel(this.key(`${QUEUE_NAME}:${job.id}`), 'stc');
+      try {
+        await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
+      } catch (err) {
+        await job.updateData(job.data).catch(() => {}); // it moved meanwhile: leave its record as it was
+        throw err;
+      }
     };
     if ('ids' in selector) {
       for (const id of selector.ids) {
@@ -355,26 +381,28 @@ export class RedisStore implements Inbox, DeliveryOps {
       }
       return { replayed, skipped };
     }
-    // Every dead one (of a handler, of an event name): replayed ones leave the failed list, so
-    // the walk takes the first page again until nothing matching is left on it.
-    let start = 0;
-    for (;;) {
-      const jobs = (await this.queue.getJobs(['failed'], start, start + 199, true)) as DeliveryJob[];
-      if (jobs.length === 0) break;
-      let moved = 0;
+    // Every dead one (of a handler, of an event name) as the list stands now: a replayed one that
+    // fails again joins the list anew and is not taken a second time by this call.
+    const ids: string[] = [];
+    for (let start = 0; ; start += 500) {
+      const jobs = (await this.queue.getJobs(['failed'], start, start + 499, true)) as DeliveryJob[];
       for (const job of jobs) {
         if (!job?.id) continue;
         if (selector.handler && job.data.handler !== selector.handler) continue;
         if (selector.eventName && job.data.event.name !== selector.eventName) continue;
-        try {
-          await again(job, 'failed');
-          replayed.push(job.id);
-          moved++;
-        } catch {
-          // taken by someone else meanwhile
-        }
+        ids.push(job.id);
       }
-      start += jobs.length - moved;
+      if (jobs.length < 500) break;
+    }
+    for (const id of ids) {
+      const job = (await this.queue.getJob(id)) as DeliveryJob | undefined;
+      if (!job || (await job.getState()) !== 'failed') continue; // replayed by someone else meanwhile
+      try {
+        await again(job, 'failed');
+        replayed.push(id);
+      } catch {
+        // taken by someone else meanwhile
+      }
     }
     return { replayed, skipped };
   }
@@ -432,7 +460,8 @@ export class RedisStore implements Inbox, DeliveryOps {
         if (states.some((s) => s !== 'completed' && s !== 'unknown')) continue;
         for (const j of jobIds) {
           const job = await this.queue.getJob(j);
-          if (job) {
+          // Checked again just before: a replay in between made it pending, and it stays.
+          if (job && (await job.isCompleted())) {
             await job.remove().catch(() => {});
             deliveries++;
           }
@@ -512,10 +541,23 @@ export function redisConnection(url: string, o: { failFast: boolean; commandTime
   });
 }
 
+/**
+ * Closes a connection with QUIT, so that commands still on their way are answered rather than
+ * rejected; a Redis that is away holds this up for a second at most.
+ */
+export async function closeConnection(connection: Redis): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([connection.quit().catch(() => {}), new Promise((r) => (timer = setTimeout(r, 1000)))]);
+  clearTimeout(timer);
+  connection.disconnect();
+}
+
 function recordOf(job: DeliveryJob, status: DeliveryStatus): DeliveryRecord {
   const d = status === 'done' ? settledData(job) : job.data;
-  const lastError =
-    d.lastError ?? (status === 'dead' && job.failedReason ? { message: job.failedReason, errorClass: 'Error' } : null);
+  // A job BullMQ failed itself (stalled too often: its instance died each time) has no run of
+  // ours that ended dead: its failedReason is the last error.
+  const byBullmq = status === 'dead' && job.failedReason && d.history.at(-1)?.outcome !== 'dead';
+  const lastError = byBullmq ? { message: job.failedReason, errorClass: 'Stalled' } : d.lastError;
   return {
     id: job.id!,
     eventId: d.event.id,
@@ -543,4 +585,9 @@ function eventRecordOf(h: Record<string, string>): EventRecord {
     duplicates: Number(h.duplicates ?? 0),
     routed: (JSON.parse(h.handlers ?? '[]') as string[]).length,
   };
+}
+
+/** The string with each lone UTF-16 surrogate replaced by U+FFFD (what cjson can decode). */
+function wellFormed(s: string): string {
+  return s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
 }
