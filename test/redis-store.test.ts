@@ -223,6 +223,25 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     ]);
   });
 
+  it('tells how far a long replay of dead letters got', async () => {
+    const url = db();
+    await flush(url);
+    let fixed = false;
+    const a = await instance([handler('later', () => {
+      if (!fixed) throw new PermanentError('not yet');
+    })], { REDIS_URL: url });
+    for (let i = 0; i < 250; i += 50) {
+      await a.post(Array.from({ length: 50 }, (_, j) => ({ EventID: 40, AssetID: i + j, NotificationID: `many-${i + j}` })));
+    }
+    await waitFor(() => stats(a.app.inbox), (c) => c.dead === 250, { what: '250 dead letters', timeoutMs: 20_000 });
+    fixed = true;
+    const progress: string[] = [];
+    const r = await replayDeliveries(a.app.inbox, { allDead: true }, (p) => progress.push(`${p.done}/${p.total}`));
+    expect(r.replayed).toHaveLength(250);
+    expect(progress).toEqual(['100/250', '200/250', '250/250']);
+    await waitFor(() => stats(a.app.inbox), (c) => c.done === 250, { what: 'the replays to finish', timeoutMs: 20_000 });
+  });
+
   it('a duplicate never runs a handler again: not after its completed job is gone, nor with RETENTION_DAYS=0 (kept)', async () => {
     const url = db();
     await flush(url);

@@ -134,7 +134,8 @@ async function deliveries(args: string[]): Promise<number> {
     if (all === positionals.length > 0) throw new UsageError('deliveries replay takes delivery ids, or --all-dead (not both)');
     if (!all && (values.handler || values.event)) throw new UsageError('--handler and --event go with --all-dead');
     const progress = (p: { done: number; total: number }) => {
-      if (!values.json && p.total > 500) process.stderr.write(`\rreplayed ${p.done} of ${p.total}`);
+      if (values.json || p.total <= 500) return;
+      process.stderr.write(`\rreplayed ${p.done} of ${p.total}${p.done === p.total ? '\n' : ''}`);
     };
     const result = await withStore((s) =>
       replayDeliveries(

@@ -102,7 +102,7 @@ export async function replayDeliveries(
     }
     return { replayed, skipped };
   }
-  const result = await store.replay({ allDead: true, handler: request.handler, eventName: request.eventName });
+  const result = await store.replay({ allDead: true, handler: request.handler, eventName: request.eventName }, onProgress);
   onProgress?.({ done: result.replayed.length, total: result.replayed.length });
   return result;
 }

@@ -148,7 +148,8 @@ export interface DeliveryOps {
   readonly deliveryIds: 'number' | 'text';
   list(filter?: DeliveryFilter): Promise<DeliveryRecord[]>;
   get(id: DeliveryId): Promise<DeliveryDetail | undefined>;
-  replay(selector: ReplaySelector): Promise<ReplayResult>;
+  /** `onProgress` is told how far a long replay got, where the back end replays one by one (Redis). */
+  replay(selector: ReplaySelector, onProgress?: (p: { done: number; total: number }) => void): Promise<ReplayResult>;
   counts(): Promise<DeliveryCounts>;
   backlog(): Promise<Backlog>;
   listEvents(filter?: EventFilter): Promise<EventRecord[]>;

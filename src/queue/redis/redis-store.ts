@@ -348,7 +348,7 @@ export class RedisStore implements Inbox, DeliveryOps {
     return { ...recordOf(job, status), event: job.data.event, history: settledData(job).history };
   }
 
-  async replay(selector: ReplaySelector): Promise<ReplayResult> {
+  async replay(selector: ReplaySelector, onProgress?: (p: { done: number; total: number }) => void): Promise<ReplayResult> {
     const replayed: DeliveryId[] = [];
     const skipped: DeliveryId[] = [];
     const again = async (job: DeliveryJob, state: 'failed' | 'completed') => {
@@ -394,7 +394,8 @@ export class RedisStore implements Inbox, DeliveryOps {
       }
       if (jobs.length < 500) break;
     }
-    for (const id of ids) {
+    for (const [i, id] of ids.entries()) {
+      if (i > 0 && i % 100 === 0) onProgress?.({ done: i, total: ids.length });
       const job = (await this.queue.getJob(id)) as DeliveryJob | undefined;
       if (!job || (await job.getState()) !== 'failed') continue; // replayed by someone else meanwhile
       try {
