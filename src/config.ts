@@ -93,7 +93,13 @@ const schema = z.object({
   /** A ready access token, used as it is (no renewal). */
   HUBEX_ACCESS_TOKEN: z.string().trim().min(8, 'is too short to be a HubEx token').optional(),
   /** X-Application-ID: 5 (Api) for an integration. */
-  HUBEX_APPLICATION_ID: int(1, 1000).default(5),
+  /** HubEx's applications: 1 EngineerMobile, 2 CustomerMobile, 3 MainWeb, 4 AdminWeb, 5 Api, 6 PlateWeb. */
+  HUBEX_APPLICATION_ID: z
+    .string()
+    .trim()
+    .regex(/^[1-6]$/, 'must be one of HubEx\'s applications, 1 to 6 (5 = Api, what an integration sends)')
+    .transform(Number)
+    .default(5),
   /** The longest wait for one HubEx call, in ms. */
   HUBEX_TIMEOUT_MS: int(100, 600_000).default(15_000),
   /** HubEx calls in flight at most (the rest wait), so that a burst of events cannot flood the tenant. */

@@ -60,6 +60,12 @@ describe('config', () => {
     }
   });
 
+  it('takes only the X-Application-ID values HubEx knows (1 to 6)', () => {
+    expect(loadConfig({ HUBEX_APPLICATION_ID: '3' }).hubex.applicationId).toBe(3);
+    expect(() => loadConfig({ HUBEX_APPLICATION_ID: '7' })).toThrow(/HUBEX_APPLICATION_ID: must be one of HubEx's applications, 1 to 6 \(5 = Api/);
+    expect(() => loadConfig({ HUBEX_APPLICATION_ID: 'api' })).toThrow(/HUBEX_APPLICATION_ID/);
+  });
+
   it('requires REDIS_URL with QUEUE=redis', () => {
     expect(() => loadConfig({ QUEUE: 'redis' })).toThrow(/REDIS_URL: is required when QUEUE=redis/);
   });
