@@ -1,4 +1,4 @@
-// The part of autocannon 9's programmatic API that bench/ingest.ts uses (the package ships no types,
+// The part of autocannon 9's programmatic API that the benchmarks use (the package ships no types,
 // and @types/autocannon is not installed).
 declare module 'autocannon' {
   export interface Options {
@@ -16,6 +16,8 @@ declare module 'autocannon' {
     overallRate?: number;
     connectionRate?: number;
     workers?: number;
+    /** Called with each client (connection); bench/scale.ts listens for its answers. */
+    setupClient?: (client: { on(event: 'response', fn: (status: number) => void): void }) => void;
   }
 
   export interface Histogram {

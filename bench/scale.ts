@@ -104,6 +104,8 @@ async function round(setup: Setup, dir: string): Promise<Round> {
   const cpu = () => [routers.reduce((n, r) => n + cpuSeconds(r.child.pid), 0), redis ? cpuSeconds(redis.child.pid) : 0] as const;
   const cpu0 = cpu();
   const t0 = performance.now();
+  // autocannon resolves on its 1 s ticker: the last answer's own time makes the ingest figure exact.
+  let lastAnswer = t0;
   const results: Result[] = await Promise.all(
     routers.map((r) =>
       autocannon({
@@ -115,10 +117,11 @@ async function round(setup: Setup, dir: string): Promise<Round> {
         connections: 50 / count,
         amount: S.events / count,
         timeout: 10,
+        setupClient: (client) => client.on('response', () => (lastAnswer = performance.now())),
       }),
     ),
   );
-  const ingestSeconds = (performance.now() - t0) / 1000;
+  const ingestSeconds = (lastAnswer - t0) / 1000;
   const accepted = results.reduce((n, r) => n + r['2xx'], 0);
   let done = 0;
   for (const deadline = Date.now() + 600_000; Date.now() < deadline; ) {
