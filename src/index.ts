@@ -30,6 +30,8 @@ export type {
   ReplayResult,
 } from './queue/deliveries.js';
 export { SqliteInbox, type SqliteInboxOptions } from './queue/sqlite/sqlite-inbox.js';
+export { RedisStore, type RedisStoreOptions } from './queue/redis/redis-store.js';
+export { openStore } from './queue/open-store.js';
 export {
   ERROR_CODES,
   HttpError,

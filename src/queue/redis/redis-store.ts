@@ -239,9 +239,12 @@ export class RedisStore implements Inbox, DeliveryOps {
       if (jobs.length > 0) {
         await this.queue.addBulk(jobs);
         // Marks the events whose jobs exist now; a later duplicate makes none (see the script).
-        const marks = this.redis.pipeline();
+        // Should this write fail, the answer is a 503: HubEx's retry finds the jobs there (a no-op) and marks them.
+        const marks = this.redis.multi();
         for (const [id, , handlers] of rows) if (handlers !== '[]') marks.hset(this.key(`ev:${id}`), 'jobs', '1');
-        void marks.exec().catch((err: unknown) => this.#log.warn({ error: (err as Error).message }, 'could not mark events as having their jobs; a duplicate will add them again (a no-op)'));
+        const done = await marks.exec();
+        const failed = done?.find(([err]) => err);
+        if (!done || failed) throw failed?.[0] ?? new Error('the MULTI was aborted');
       }
       const out: AcceptedEvent[] = rows.map(([id, dup], i) => ({ id, name: events[i]!.name, duplicate: dup === 1 }));
       const duplicates = out.filter((e) => e.duplicate).length;
