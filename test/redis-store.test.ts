@@ -345,6 +345,40 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
   });
 });
 
+describe.skipIf(!hasRedis)('QUEUE=redis with a password', () => {
+  const PASSWORD = 'redis-secret-7f3a9c2e1b';
+  let redis: RedisServer;
+  beforeAll(async () => {
+    redis = await startRedis(['--requirepass', PASSWORD]);
+  });
+  afterAll(async () => {
+    await redis?.close();
+  });
+
+  it('works with the password in REDIS_URL, answers 503 with a wrong one, and never logs either', async () => {
+    const url = (password: string) => `redis://:${password}@127.0.0.1:${redis.port}`;
+    const good = await makeApp({ ...FAST, QUEUE: 'redis', REDIS_URL: url(PASSWORD) }, { handlers: [] });
+    try {
+      expect((await good.post({ EventID: 40, AssetID: 1, NotificationID: 'pw-1' })).statusCode).toBe(202);
+      expect((await good.app.inject({ url: '/readyz' })).statusCode).toBe(200);
+    } finally {
+      await good.close();
+    }
+    const wrong = await makeApp({ ...FAST, QUEUE: 'redis', REDIS_URL: url('not-the-password-42') }, { handlers: [] });
+    try {
+      const res = await wrong.post({ EventID: 40, AssetID: 2, NotificationID: 'pw-2' });
+      expect(res.statusCode).toBe(503);
+      expect((await wrong.app.inject({ url: '/readyz' })).statusCode).toBe(503);
+      expect(wrong.logs.text).toMatch(/Redis/);
+      expect(wrong.logs.text).not.toContain('not-the-password-42');
+      expect(good.logs.text + wrong.logs.text).not.toContain(PASSWORD);
+      expect(JSON.stringify(res.json())).not.toContain('not-the-password-42');
+    } finally {
+      await wrong.close();
+    }
+  });
+});
+
 /** Empties one Redis database (the test's own). */
 async function flush(url: string): Promise<void> {
   const { Redis } = await import('ioredis');

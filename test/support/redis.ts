@@ -30,19 +30,20 @@ export interface RedisServer {
   close(): Promise<void>;
 }
 
-export async function startRedis(): Promise<RedisServer> {
+/** `args`: more redis-server options (`['--requirepass', 'x']`). */
+export async function startRedis(args: readonly string[] = []): Promise<RedisServer> {
   // The port is free when picked, but another process may take it before redis-server binds it:
   // then try another.
   for (let tries = 1; ; tries++) {
     try {
-      return await startRedisOn(await freePort());
+      return await startRedisOn(await freePort(), args);
     } catch (err) {
       if (tries >= 3) throw err;
     }
   }
 }
 
-async function startRedisOn(port: number): Promise<RedisServer> {
+async function startRedisOn(port: number, args: readonly string[]): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'hubex-redis-'));
   let child: ChildProcess | undefined;
   let log = '';
@@ -51,7 +52,7 @@ async function startRedisOn(port: number): Promise<RedisServer> {
     child = spawn(
       REDIS_SERVER,
       ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always',
-        '--save', '', '--protected-mode', 'no', '--loglevel', 'warning', '--maxmemory-policy', 'noeviction'],
+        '--save', '', '--protected-mode', 'no', '--loglevel', 'warning', '--maxmemory-policy', 'noeviction', ...args],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child.stdout!.on('data', (b: Buffer) => (log += b.toString()));
@@ -116,7 +117,8 @@ function ping(port: number): Promise<boolean> {
     sock.once('connect', () => sock.write('PING\r\n'));
     sock.on('data', (b) => {
       got += b.toString();
-      if (got.includes('\r\n')) done(got.startsWith('+PONG'));
+      // NOAUTH: up, with a password set (--requirepass); LOADING: still reading its AOF.
+      if (got.includes('\r\n')) done(got.startsWith('+PONG') || got.startsWith('-NOAUTH'));
     });
   });
 }

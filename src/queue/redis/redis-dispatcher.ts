@@ -56,6 +56,8 @@ export class RedisDispatcher implements DeliveryWorker {
     this.#worker.on('ready', () => {
       this.#errors = 0;
     });
+    // Its connection's first failure (a wrong password in REDIS_URL) is reported by 'error'.
+    this.#worker.waitUntilReady().catch(() => {});
   }
 
   get active(): number {

@@ -168,6 +168,8 @@ export class RedisStore implements Inbox, DeliveryOps {
   readonly #now: () => number;
   readonly #log: Logger;
   #downSince: number | undefined;
+  /** Why the connection is down (its last error's message: never the command, which may hold the password). */
+  #lastError: string | undefined;
   #closed = false;
 
   constructor(options: RedisStoreOptions) {
@@ -177,8 +179,12 @@ export class RedisStore implements Inbox, DeliveryOps {
     this.prefix = this.#o.prefix;
     this.url = options.url;
     this.redis = redisConnection(options.url, { failFast: true, commandTimeoutMs: this.#o.commandTimeoutMs });
-    this.redis.on('error', (err: Error) => this.#down(err));
+    this.redis.on('error', (err: Error) => {
+      this.#lastError = err.message;
+      this.#down(err);
+    });
     this.redis.on('ready', () => {
+      this.#lastError = undefined;
       if (this.#downSince === undefined) return;
       this.#log.info({ downMs: this.#now() - this.#downSince }, 'Redis is back');
       this.#downSince = undefined;
@@ -502,16 +508,21 @@ export class RedisStore implements Inbox, DeliveryOps {
     if (this.#closed) throw new StoreUnavailableError('The store is closed.');
     const status = this.redis.status;
     if (status !== 'wait' && status !== 'connecting' && status !== 'connect') return;
+    // A connection that already failed (refused, a wrong password) says why at once.
+    if (this.#lastError !== undefined) throw new StoreUnavailableError(`Redis is not connected (${this.#lastError}).`);
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.redis.off('ready', onReady);
-        reject(new StoreUnavailableError(`Redis did not answer within ${this.#o.commandTimeoutMs} ms.`));
-      }, this.#o.commandTimeoutMs);
-      const onReady = () => {
+      const done = (err?: Error) => {
         clearTimeout(timer);
-        resolve();
+        this.redis.off('ready', onReady);
+        this.redis.off('error', onError);
+        if (err) reject(err);
+        else resolve();
       };
+      const onReady = () => done();
+      const onError = (err: Error) => done(new StoreUnavailableError(`Redis is not connected (${err.message}).`));
+      const timer = setTimeout(() => done(new StoreUnavailableError(`Redis did not answer within ${this.#o.commandTimeoutMs} ms.`)), this.#o.commandTimeoutMs);
       this.redis.once('ready', onReady);
+      this.redis.once('error', onError);
     });
   }
 
@@ -550,6 +561,11 @@ export function redisConnection(url: string, o: { failFast: boolean; commandTime
  * rejected; a Redis that is away holds this up for a second at most.
  */
 export async function closeConnection(connection: Redis): Promise<void> {
+  // Not connected (Redis away, a refused password): nothing is on its way; QUIT would only wait.
+  if (connection.status !== 'ready') {
+    connection.disconnect();
+    return;
+  }
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([connection.quit().catch(() => {}), new Promise((r) => (timer = setTimeout(r, 1000)))]);
   clearTimeout(timer);
