@@ -7,7 +7,7 @@ import { defineHandler, type HandlerContext } from '../src/delivery/define-handl
 import { checkHandler } from '../src/delivery/loader.js';
 import { listDeliveries, listEvents, replayDeliveries, showDelivery, showEvent, stats } from '../src/delivery/operations.js';
 import { PermanentError } from '../src/errors.js';
-import { jobIdOf } from '../src/queue/redis/redis-store.js';
+import { jobIdOf, type RedisStore } from '../src/queue/redis/redis-store.js';
 import { hasRedis, type RedisServer, startRedis } from './support/redis.js';
 import { makeApp, type TestApp } from './support/test-app.js';
 import { waitFor } from './support/wait.js';
@@ -251,7 +251,7 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     await waitFor(() => stats(a.app.inbox), (c) => c.done === 1, { what: 'the run' });
     expect(await showDelivery(a.app.inbox, 'keep-1@once')).toMatchObject({ status: 'done', attempts: 1 }); // kept: RETENTION_DAYS=0
     // BullMQ removes completed jobs after RETENTION_DAYS; a late duplicate must not make it again.
-    const store = a.app.inbox as import('../src/queue/redis/redis-store.js').RedisStore;
+    const store = a.app.inbox as RedisStore;
     await (await store.queue.getJob('keep-1@once'))!.remove();
     expect((await a.post({ EventID: 40, AssetID: 1, NotificationID: 'keep-1' })).statusCode).toBe(200);
     await new Promise((r) => setTimeout(r, 300));
@@ -264,7 +264,7 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     await flush(url);
     const ran: string[] = [];
     const a = await instance([handler('each', ({ event }) => void ran.push(event.id))], { REDIS_URL: url, DEDUP_WINDOW_MS: '1000' });
-    const store = a.app.inbox as import('../src/queue/redis/redis-store.js').RedisStore;
+    const store = a.app.inbox as RedisStore;
     const body = { EventID: 40, AssetID: 77 }; // no id of its own: deduplicated by its content
     const first = (await a.post(body)).json().events[0].id as string;
     await waitFor(() => ran.length, (n) => n === 1, { what: 'the first run' });

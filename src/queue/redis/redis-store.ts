@@ -95,6 +95,10 @@ const STATES: Readonly<Record<DeliveryStatus, readonly ('waiting' | 'delayed' | 
   dead: ['failed'],
 };
 
+/** The jobs of a delivery status, from BullMQ's counts by state. */
+const countOf = (counts: Readonly<Record<string, number>>, status: DeliveryStatus): number =>
+  STATES[status].reduce((n, state) => n + (counts[state] ?? 0), 0);
+
 const statusOfState = (state: string): DeliveryStatus | undefined =>
   (Object.keys(STATES) as DeliveryStatus[]).find((s) => (STATES[s] as readonly string[]).includes(state));
 
@@ -155,7 +159,8 @@ end
 return cjson.encode(out)
 `;
 
-const EVENT_FIELDS = ['seq', 'id', 'name', 'eventID', 'entityType', 'entityId', 'receivedAt', 'duplicates', 'handlers', 'raw'] as const;
+/** The fields of an event's hash that listing reads (all but the body). */
+const EVENT_FIELDS = ['seq', 'id', 'name', 'eventID', 'entityType', 'entityId', 'receivedAt', 'duplicates', 'handlers'] as const;
 
 export class RedisStore implements Inbox, DeliveryOps {
   readonly deliveryIds = 'text';
@@ -204,7 +209,8 @@ export class RedisStore implements Inbox, DeliveryOps {
     const now = this.#now();
     const route = this.#o.route ?? (() => []);
     // Redis's cjson refuses a lone UTF-16 surrogate ("\ud800" in an id): such a character
-    // becomes U+FFFD, so that one odd id cannot make a whole batch fail for ever.
+    // becomes U+FFFD, so that one odd id cannot make a whole batch fail for ever. `raw` was
+    // decoded from UTF-8 and cannot hold one (an escape in it stays six characters of text).
     const input = events.map((e) => ({
       key: wellFormed(e.id),
       idSource: e.idSource,
@@ -212,7 +218,7 @@ export class RedisStore implements Inbox, DeliveryOps {
       name: wellFormed(e.name),
       entityType: e.entity?.type ?? '',
       entityId: e.entity === null ? '' : wellFormed(String(e.entity.id)),
-      raw: wellFormed(e.raw),
+      raw: e.raw,
       handlers: JSON.stringify(route(e)),
     }));
     try {
@@ -293,7 +299,7 @@ export class RedisStore implements Inbox, DeliveryOps {
 
   async counts(): Promise<DeliveryCounts> {
     const [c, unrouted] = await Promise.all([this.queue.getJobCounts(...Object.values(STATES).flat()), this.redis.zcard(this.key('unrouted'))]);
-    const sum = (s: DeliveryStatus) => STATES[s].reduce((n, t) => n + (c[t] ?? 0), 0);
+    const sum = (s: DeliveryStatus) => countOf(c, s);
     return { pending: sum('pending'), running: sum('running'), done: sum('done'), dead: sum('dead'), unroutedEvents: unrouted };
   }
 
@@ -303,7 +309,7 @@ export class RedisStore implements Inbox, DeliveryOps {
       this.redis.zcard(this.key('unrouted')),
       Promise.all([this.queue.getJobs(['waiting'], 0, 0, true), this.queue.getJobs(['active'], 0, 9, true), this.queue.getJobs(['delayed'], 0, 49, true)]),
     ]);
-    const sum = (s: DeliveryStatus) => STATES[s].reduce((n, t) => n + (c[t] ?? 0), 0);
+    const sum = (s: DeliveryStatus) => countOf(c, s);
     const created = oldest.flat().filter(Boolean).map((j) => (j as DeliveryJob).data.createdAt);
     return {
       pending: sum('pending'),
@@ -491,11 +497,10 @@ export class RedisStore implements Inbox, DeliveryOps {
 
   async #events(ids: readonly string[]): Promise<(EventRecord & { handlers: string[] })[]> {
     const pipe = this.redis.pipeline();
-    for (const id of ids) pipe.hmget(this.key(`ev:${id}`), ...EVENT_FIELDS.filter((f) => f !== 'raw'));
+    for (const id of ids) pipe.hmget(this.key(`ev:${id}`), ...EVENT_FIELDS);
     const res = (await pipe.exec()) ?? [];
-    const fields = EVENT_FIELDS.filter((f) => f !== 'raw');
     return res
-      .map(([, values]) => Object.fromEntries(fields.map((f, i) => [f, (values as (string | null)[])[i] ?? undefined])) as Record<string, string>)
+      .map(([, values]) => Object.fromEntries(EVENT_FIELDS.map((f, i) => [f, (values as (string | null)[])[i] ?? undefined])) as Record<string, string>)
       .filter((h) => h.seq !== undefined)
       .map((h) => ({ ...eventRecordOf(h), handlers: JSON.parse(h.handlers ?? '[]') as string[] }));
   }
