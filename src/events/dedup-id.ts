@@ -1,24 +1,44 @@
 // The dedup key of a payload without a unique id of its own: a hash of its canonical JSON,
 // so that HubEx's retry of the same body maps to the same id whatever its key order.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** JSON with object keys sorted at every level. Depth is bounded by parseBody's MAX_DEPTH. */
 export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (typeof value !== 'object' || value === null) {
+    return typeof value === 'string' ? jsonString(value) : (JSON.stringify(value) ?? 'null');
+  }
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += (i > 0 ? ',' : '') + canonicalJson(value[i]);
+    return `${out}]`;
+  }
   const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj).sort();
+  const keys = Object.keys(obj);
+  // Sorting is skipped when the keys already are in order (a body that was canonical already).
+  for (let i = 1; i < keys.length; i++) {
+    if (keys[i - 1]! > keys[i]!) {
+      keys.sort();
+      break;
+    }
+  }
   let out = '{';
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i]!;
-    if (obj[k] === undefined) continue;
-    if (out.length > 1) out += ',';
-    out += `${JSON.stringify(k)}:${canonicalJson(obj[k])}`;
+  for (const k of keys) {
+    const v = obj[k];
+    if (v === undefined) continue;
+    out += `${out.length > 1 ? ',' : ''}${jsonString(k)}:${canonicalJson(v)}`;
   }
   return `${out}}`;
 }
 
+// Nothing that JSON.stringify would escape: quote, backslash, control characters, surrogates.
+const PLAIN = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
+
+/** JSON.stringify of a string, without its cost for the common string that needs no escape. */
+function jsonString(s: string): string {
+  return s.length <= 256 && PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
+}
+
 /** 32 hex characters (128 bits) of sha256 over the canonical JSON. */
 export function contentId(value: unknown): string {
-  return createHash('sha256').update(canonicalJson(value)).digest('hex').slice(0, 32);
+  return hash('sha256', canonicalJson(value), 'hex').slice(0, 32);
 }

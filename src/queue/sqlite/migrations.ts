@@ -78,6 +78,44 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX deliveries_backlog ON deliveries (created_at) WHERE status IN ('pending', 'running');
     `,
   },
+  {
+    version: 4,
+    name: 'event ids indexed in bulk',
+    // The unique index on events.id cost a random B-tree page in the WAL for every event: about a
+    // third of an accept. Ids now go to event_ids in sorted slices of thousands (writer.ts,
+    // indexIds); those accepted since the last slice are held in memory and, after a restart,
+    // read back from the events above ids_indexed_through. The table is rebuilt without the
+    // UNIQUE constraint (SQLite cannot drop one), with AUTOINCREMENT so that a seq is never
+    // reused after a prune: the tail read at open relies on seqs only growing.
+    sql: `
+      CREATE TABLE event_ids (id TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+      INSERT INTO event_ids (id, seq) SELECT id, seq FROM events ORDER BY id;
+      CREATE TABLE events_v4 (
+        seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+        id                TEXT    NOT NULL,          -- Event.id, unique (event_ids); '<key>.<n>' for a repeat after the dedup window
+        id_source         TEXT    NOT NULL CHECK (id_source IN ('payload', 'hash')),
+        event_id          INTEGER,
+        name              TEXT    NOT NULL,
+        entity_type       TEXT,
+        entity_id         TEXT,
+        received_at       INTEGER NOT NULL,
+        duplicates        INTEGER NOT NULL DEFAULT 0,
+        last_duplicate_at INTEGER,
+        routed            INTEGER NOT NULL,
+        raw               TEXT    NOT NULL
+      );
+      INSERT INTO events_v4 (seq, id, id_source, event_id, name, entity_type, entity_id, received_at,
+                             duplicates, last_duplicate_at, routed, raw)
+        SELECT seq, id, id_source, event_id, name, entity_type, entity_id, received_at,
+               duplicates, last_duplicate_at, routed, raw FROM events ORDER BY seq;
+      DROP TABLE events;
+      ALTER TABLE events_v4 RENAME TO events;
+      CREATE INDEX events_received ON events (received_at);
+      CREATE INDEX events_unrouted ON events (seq) WHERE routed = 0;
+      INSERT INTO meta (key, value) SELECT 'ids_indexed_through', COALESCE(MAX(seq), 0) FROM events WHERE true
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+    `,
+  },
 ];
 
 /** Brings the database to the newest version, each step in its own transaction. */

@@ -37,6 +37,9 @@ export interface SqliteInboxOptions {
   readonly dataDir: string;
   /** How long an identical body without a unique id of its own counts as a duplicate. Default 1 h. */
   readonly dedupWindowMs?: number;
+  /** Ids waiting in memory that start a merge into event_ids, and ids per merge slice (writer.ts). For tests. */
+  readonly idMergeAt?: number;
+  readonly idMergeSlice?: number;
   /** How often a worker thread checkpoints the WAL; 0 leaves it to SQLite. Default 1 s (bench/RESULTS.md). */
   readonly checkpointIntervalMs?: number;
   /** The least time between two attempts to open an unavailable store. Default 1 s. */
@@ -80,6 +83,8 @@ export class SqliteInbox implements Inbox, DeliveryStore {
       dedupWindowMs: options.dedupWindowMs ?? 3_600_000,
       checkpointIntervalMs: options.checkpointIntervalMs ?? 1000,
       reopenIntervalMs: this.#reopenIntervalMs,
+      ...(options.idMergeAt === undefined ? {} : { idMergeAt: options.idMergeAt }),
+      ...(options.idMergeSlice === undefined ? {} : { idMergeSlice: options.idMergeSlice }),
     };
     this.file = `${options.dataDir.replace(/\/+$/, '')}/${DB_FILE}`;
     this.#spawn();

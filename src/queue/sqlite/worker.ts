@@ -58,6 +58,23 @@ function flush(): void {
     }
   }
   reply(out);
+  if (writes.length > 0 && !closing) indexIds(writes.at(-1)!.now);
+}
+
+let lastMergeError = '';
+
+/** One slice of the id merge (writer.indexIds), after the answers have gone out. */
+function indexIds(now: number): void {
+  try {
+    writer.indexIds(now);
+  } catch (err) {
+    // A store that cannot write has been logged by fail(); the merge is taken up again at reopen.
+    const reason = err instanceof Error ? err.message : String(err);
+    if (!(err instanceof UnavailableError) && reason !== lastMergeError) {
+      port.postMessage({ log: { level: 'error', msg: 'merging event ids failed', detail: { reason } } });
+    }
+    lastMergeError = reason;
+  }
 }
 
 function write(c: Call): unknown {

@@ -47,7 +47,20 @@ export interface WriterOptions {
   readonly checkpointIntervalMs: number;
   readonly reopenIntervalMs: number;
   readonly log: (level: 'info' | 'warn' | 'error', msg: string, detail?: Record<string, unknown>) => void;
+  /** How many ids accepted since the last merge start one into event_ids. Default 50,000. */
+  readonly idMergeAt?: number;
+  /** How many ids one slice of a merge writes (one transaction, run after a group commit). Default 2,000. */
+  readonly idMergeSlice?: number;
 }
+
+/** What the dedup check needs of a stored id; none of it changes once stored. */
+interface KnownId {
+  readonly seq: number;
+  readonly id_source: string;
+  readonly received_at: number;
+}
+
+type IdRow = KnownId & { readonly id: string };
 
 /** Thrown when the store cannot take writes; the message says why, for an operator. */
 export class UnavailableError extends Error {
@@ -63,6 +76,14 @@ export class SqliteWriter {
   #reason = 'the store has not been opened';
   #closed = false;
   readonly stats = { commits: 0, accepted: 0, duplicates: 0 };
+  // Ids of events above ids_indexed_through: accepted since the last merge into event_ids, so
+  // not yet findable there. Read back from the events table at open; see indexIds().
+  readonly #recent = new Map<string, KnownId>();
+  #merge: { readonly entries: readonly (readonly [string, number])[]; next: number; readonly through: number } | undefined;
+  /** Ids put in #recent by the transaction under way: forgotten again if it rolls back. */
+  #added: string[] = [];
+  /** The highest seq this connection knows of; another process (the CLI) may have stored more. */
+  #maxSeq = 0;
 
   constructor(private readonly opts: WriterOptions) {
     this.file = join(opts.dataDir, DB_FILE);
@@ -91,6 +112,7 @@ export class SqliteWriter {
       migrate(db);
       const s = prepare(db);
       s.probe.run(new Date(now).toISOString()); // proves that the file takes writes
+      this.#loadRecentIds(s);
       if (this.opts.checkpointIntervalMs > 0) {
         db.pragma('wal_autocheckpoint = 0');
         this.#checkpointer = startCheckpointer(this.file, this.opts.checkpointIntervalMs, (reason) => {
@@ -110,6 +132,18 @@ export class SqliteWriter {
       }
       this.fail(err);
     }
+  }
+
+  #loadRecentIds(s: ReturnType<typeof prepare>): void {
+    this.#recent.clear();
+    this.#merge = undefined;
+    const through = Number(s.getMeta.get('ids_indexed_through')?.value ?? 0);
+    this.#maxSeq = through;
+    for (const r of s.idsAbove.iterate(through)) {
+      this.#recent.set(r.id, { seq: r.seq, id_source: r.id_source, received_at: r.received_at });
+      this.#maxSeq = r.seq;
+    }
+    this.#maxSeq = Math.max(this.#maxSeq, s.maxSeq.get()?.seq ?? 0);
   }
 
   /** Records why the store cannot take writes (logged once per distinct reason) and returns the error. */
@@ -138,15 +172,26 @@ export class SqliteWriter {
     this.#s = undefined;
   }
 
-  /** Runs each item in one transaction, each in its own savepoint, so that one bad item fails alone. */
+  /**
+   * Runs the items in one transaction, so that one bad item fails alone: first all together (a
+   * savepoint per item costs about a quarter of an accept), and when one throws, again with
+   * each in its own savepoint.
+   */
   transaction<T>(now: number, items: readonly T[], each: (item: T) => unknown): ({ ok: true; value: unknown } | { ok: false; error: unknown })[] {
+    try {
+      return this.#tx(now, () => items.map((item) => ({ ok: true as const, value: each(item) })));
+    } catch (err) {
+      if (err instanceof UnavailableError) throw err; // the whole commit failed, and every caller hears it
+    }
     return this.#tx(now, () => {
       const db = this.#db!;
       return items.map((item) => {
+        const mark = this.#added.length;
         try {
           return { ok: true as const, value: db.transaction(() => each(item))() };
         } catch (error) {
-          if (isIoError(error)) throw error; // the whole commit fails, and every caller hears it
+          if (isIoError(error)) throw error;
+          this.#forget(this.#added.splice(mark));
           return { ok: false as const, error };
         }
       });
@@ -155,13 +200,56 @@ export class SqliteWriter {
 
   #tx<R>(now: number, fn: () => R): R {
     this.ensureOpen(now);
+    const stats = { ...this.stats };
+    this.#added = [];
     try {
       const out = this.#db!.transaction(fn)();
       this.stats.commits++;
       return out;
     } catch (err) {
+      this.#forget(this.#added);
+      Object.assign(this.stats, stats);
       throw isIoError(err) ? this.fail(err) : err;
+    } finally {
+      this.#added = [];
     }
+  }
+
+  #forget(ids: readonly string[]): void {
+    for (const id of ids) this.#recent.delete(id);
+  }
+
+  /** The stored event that has this id, if any: the ids in memory, then event_ids. */
+  #find(id: string): KnownId | undefined {
+    return this.#recent.get(id) ?? this.#s!.byIndexedId.get(id);
+  }
+
+  /**
+   * Merges the ids accepted since the last merge into event_ids, one slice per call, in key order:
+   * 2,000 sorted ids share leaf pages that 2,000 single inserts would each write to the WAL.
+   * Starts a merge when idMergeAt ids are waiting. Called by the worker after each group commit,
+   * so a merge moves on at the pace of the accepts that make it necessary.
+   */
+  indexIds(now: number): void {
+    if (!this.#db?.open) return;
+    if (!this.#merge) {
+      if (this.#recent.size < (this.opts.idMergeAt ?? 50_000)) return;
+      const entries = [...this.#recent].map(([id, k]) => [id, k.seq] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+      this.#merge = { entries, next: 0, through: this.#maxSeq };
+    }
+    const m = this.#merge;
+    const slice = m.entries.slice(m.next, m.next + (this.opts.idMergeSlice ?? 2_000));
+    const last = m.next + slice.length >= m.entries.length;
+    const s = this.#s!;
+    this.#tx(now, () => {
+      // An event pruned since the merge started is no longer in #recent: its id is not written.
+      for (const [id, seq] of slice) if (this.#recent.get(id)?.seq === seq) s.indexId.run(id, seq);
+      if (last) s.setIndexedThrough.run(m.through);
+    });
+    m.next += slice.length;
+    if (!last) return;
+    this.#merge = undefined;
+    for (const [id, seq] of m.entries) if (this.#recent.get(id)?.seq === seq) this.#recent.delete(id);
   }
 
   probe(now: number): void {
@@ -179,22 +267,33 @@ export class SqliteWriter {
     let accepted = 0;
     const out: AcceptedEvent[] = [];
     for (const e of events) {
-      const prior = s.byId.get(e.key);
+      const prior = this.#find(e.key);
       let id = e.key;
       if (prior) {
-        // The same body again after the dedup window is a new event, with an id of its own.
-        const latest = prior.id_source === 'payload' ? prior : (s.latestRepeat.get(`${e.key}.`, `${e.key}/`) ?? prior);
+        // The same body again after the dedup window is a new event, with an id of its own:
+        // '<key>.2', '<key>.3', ... A repeat is a duplicate of the latest of them while in the window.
+        let latest = { ...prior, id };
+        let n = 1;
+        if (prior.id_source === 'hash') {
+          for (let r = this.#find(`${e.key}.2`); r; r = this.#find(`${e.key}.${n + 1}`)) {
+            n++;
+            if (r.seq > latest.seq) latest = { ...r, id: `${e.key}.${n}` };
+          }
+        }
         if (prior.id_source === 'payload' || now - latest.received_at < windowMs) {
           s.duplicate.run(now, latest.seq);
           out.push({ id: latest.id, name: e.name, duplicate: true });
           continue;
         }
-        id = `${e.key}.${s.countRepeats.get(`${e.key}.`, `${e.key}/`)!.n + 2}`;
+        id = `${e.key}.${n + 1}`;
       }
       const seq = Number(
         s.insert.run(id, e.idSource, e.eventID, e.name, e.entityType, e.entityId, now, e.handlers.length, e.raw)
           .lastInsertRowid,
       );
+      this.#recent.set(id, { seq, id_source: e.idSource, received_at: now });
+      this.#added.push(id);
+      this.#maxSeq = seq;
       for (const h of e.handlers) s.fanOut.run(seq, h, now, now, now);
       accepted++;
       out.push({ id, name: e.name, duplicate: false });
@@ -269,14 +368,16 @@ export class SqliteWriter {
     let events = 0;
     let deliveries = 0;
     for (;;) {
-      const [e, d] = this.#tx(now, () => {
-        const seqs = this.#s!.prunable.all(cutoff, slice).map((r) => r.seq);
-        const json = JSON.stringify(seqs);
+      const [e, d, rows] = this.#tx(now, () => {
+        const rows = this.#s!.prunable.all(cutoff, slice);
+        const json = JSON.stringify(rows.map((r) => r.seq));
         this.#s!.pruneAttempts.run(json);
         const nd = this.#s!.pruneDeliveries.run(json).changes;
+        this.#s!.pruneIds.run(json);
         const ne = this.#s!.pruneEvents.run(json).changes;
-        return [ne, nd] as const;
+        return [ne, nd, rows] as const;
       });
+      for (const r of rows) if (this.#recent.get(r.id)?.seq === r.seq) this.#recent.delete(r.id);
       events += e;
       deliveries += d;
       if (e < slice) return { events, deliveries };
@@ -316,7 +417,9 @@ export class SqliteWriter {
   getEvent(id: string, now: number): EventDetail | undefined {
     this.ensureOpen(now);
     const s = this.#s!;
-    const row = s.eventById.get(id);
+    // Another process (the router, for the CLI) may have stored events since this one opened.
+    const seq = this.#find(id)?.seq;
+    const row = seq === undefined ? s.eventAbove.get(this.#maxSeq, id) : s.eventBySeqFull.get(seq);
     if (!row) return undefined;
     return { ...toEventRecord(row), raw: row.raw, deliveries: s.deliveriesOf.all(row.seq).map(toRecord) };
   }
@@ -441,14 +544,16 @@ function prepare(db: Database.Database) {
   type Row<T> = Database.Statement<unknown[], T>;
   const p = <T = unknown>(sql: string) => db.prepare(sql) as Row<T>;
   return {
-    byId: p<{ seq: number; id: string; id_source: string; received_at: number }>(
-      'SELECT seq, id, id_source, received_at FROM events WHERE id = ?',
+    byIndexedId: p<KnownId>(
+      'SELECT e.seq, e.id_source, e.received_at FROM event_ids k JOIN events e ON e.seq = k.seq WHERE k.id = ?',
     ),
-    // Repeats of a content hash are '<key>.2', '<key>.3', ...: a range of the same unique index.
-    latestRepeat: p<{ seq: number; id: string; id_source: string; received_at: number }>(
-      'SELECT seq, id, id_source, received_at FROM events WHERE id >= ? AND id < ? ORDER BY seq DESC LIMIT 1',
-    ),
-    countRepeats: p<{ n: number }>('SELECT count(*) AS n FROM events WHERE id >= ? AND id < ?'),
+    idsAbove: p<IdRow>('SELECT seq, id, id_source, received_at FROM events WHERE seq > ? ORDER BY seq'),
+    maxSeq: p<{ seq: number }>('SELECT max(seq) AS seq FROM events'),
+    getMeta: p<{ value: string }>('SELECT value FROM meta WHERE key = ?'),
+    // INSERT OR REPLACE: a merge cut short by a crash is run again over the same ids.
+    indexId: p('INSERT OR REPLACE INTO event_ids (id, seq) VALUES (?, ?)'),
+    setIndexedThrough: p(`INSERT INTO meta (key, value) VALUES ('ids_indexed_through', ?)
+                          ON CONFLICT (key) DO UPDATE SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))`),
     insert: p(`INSERT INTO events (id, id_source, event_id, name, entity_type, entity_id, received_at, routed, raw)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     duplicate: p('UPDATE events SET duplicates = duplicates + 1, last_duplicate_at = ? WHERE seq = ?'),
@@ -493,14 +598,16 @@ function prepare(db: Database.Database) {
       WHERE status = 'dead' AND (@handler IS NULL OR handler = @handler)
         AND (@eventName IS NULL OR event_seq IN (SELECT seq FROM events WHERE name = @eventName))
       RETURNING id`),
-    prunable: p<{ seq: number }>(`
-      SELECT e.seq FROM events e
+    prunable: p<{ seq: number; id: string }>(`
+      SELECT e.seq, e.id FROM events e
       WHERE e.received_at < ?
         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.status <> 'done')
       ORDER BY e.received_at LIMIT ?`),
     pruneAttempts: p(`DELETE FROM delivery_attempts WHERE delivery_id IN
                       (SELECT id FROM deliveries WHERE event_seq IN (SELECT value FROM json_each(?)))`),
     pruneDeliveries: p('DELETE FROM deliveries WHERE event_seq IN (SELECT value FROM json_each(?))'),
+    pruneIds: p(`DELETE FROM event_ids WHERE (id, seq) IN
+                 (SELECT id, seq FROM events WHERE seq IN (SELECT value FROM json_each(?)))`),
     pruneEvents: p('DELETE FROM events WHERE seq IN (SELECT value FROM json_each(?))'),
     list: p<DeliveryRow>(`
       SELECT ${DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq
@@ -513,7 +620,8 @@ function prepare(db: Database.Database) {
     ),
     events: p<EventListRow>(`SELECT ${EVENT_COLUMNS} FROM events
       WHERE (@name IS NULL OR name = @name) AND seq > @afterSeq ORDER BY seq LIMIT @limit`),
-    eventById: p<EventListRow & { raw: string }>(`SELECT ${EVENT_COLUMNS}, raw FROM events WHERE id = ?`),
+    eventBySeqFull: p<EventListRow & { raw: string }>(`SELECT ${EVENT_COLUMNS}, raw FROM events WHERE seq = ?`),
+    eventAbove: p<EventListRow & { raw: string }>(`SELECT ${EVENT_COLUMNS}, raw FROM events WHERE seq > ? AND id = ?`),
     deliveriesOf: p<DeliveryRow>(`SELECT ${DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq
       WHERE d.event_seq = ? ORDER BY d.id`),
     counts: p<{ status: DeliveryStatus; n: number }>('SELECT status, count(*) AS n FROM deliveries GROUP BY status'),

@@ -1,0 +1,204 @@
+// Event ids go to event_ids in sorted slices (writer.ts, indexIds), not one random index page per
+// event; those not merged yet are held in memory and read back from the events after a restart.
+// Dedup must hold at every point of that: before, during and after a merge, across a restart in
+// the middle of one, after a prune, and on a database made by an older version (migration 4).
+// The writer directly, on a real SQLite file, with a clock the test sets.
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MIGRATIONS, migrate } from '../src/queue/sqlite/migrations.js';
+import { DB_FILE, type EventInput, SqliteWriter, type WriterOptions } from '../src/queue/sqlite/writer.js';
+import { tempDir } from './support/test-app.js';
+
+const T0 = Date.parse('2026-11-01T00:00:00Z');
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function folder(): string {
+  const { dir, remove } = tempDir();
+  cleanups.push(remove);
+  return dir;
+}
+
+function open(dataDir: string, opts: Partial<WriterOptions> = {}): SqliteWriter {
+  const w = new SqliteWriter({
+    dataDir,
+    dedupWindowMs: 3_600_000,
+    checkpointIntervalMs: 0,
+    reopenIntervalMs: 0,
+    log: () => {},
+    ...opts,
+  });
+  cleanups.push(() => w.close());
+  return w;
+}
+
+const input = (key: string, idSource: EventInput['idSource'] = 'hash'): EventInput => ({
+  key,
+  idSource,
+  eventID: 40,
+  name: 'asset.created',
+  entityType: 'asset',
+  entityId: '5',
+  raw: JSON.stringify({ EventID: 40, AssetID: 5, key }),
+  handlers: [],
+});
+
+/** One group commit of one request per key; the answers, in order. */
+function accept(w: SqliteWriter, keys: readonly string[], now = T0, windowMs?: number) {
+  const results = w.transaction(now, keys, (k) => w.accept([input(k)], now, windowMs));
+  return results.map((r) => {
+    if (!r.ok) throw r.error;
+    return (r.value as { events: { id: string; duplicate: boolean }[] }).events[0]!;
+  });
+}
+
+function read(dataDir: string) {
+  const db = new Database(join(dataDir, DB_FILE), { readonly: true });
+  try {
+    return {
+      events: db.prepare('SELECT count(*) FROM events').pluck().get() as number,
+      indexed: db.prepare('SELECT count(*) FROM event_ids').pluck().get() as number,
+      through: Number(db.prepare("SELECT value FROM meta WHERE key = 'ids_indexed_through'").pluck().get()),
+      maxSeq: db.prepare('SELECT max(seq) FROM events').pluck().get() as number,
+    };
+  } finally {
+    db.close();
+  }
+}
+
+const keys = (n: number, prefix = 'k') => Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(3, '0')}`);
+const allDuplicates = (w: SqliteWriter, ks: readonly string[]) => accept(w, ks).every((e) => e.duplicate);
+
+describe('event ids merged in slices', () => {
+  it('dedups before, during and after a merge, and the merge leaves every id in event_ids', () => {
+    const dir = folder();
+    const w = open(dir, { idMergeAt: 10, idMergeSlice: 4 });
+    const ks = keys(25);
+    expect(accept(w, ks.slice(0, 9)).every((e) => !e.duplicate)).toBe(true);
+    w.indexIds(T0);
+    expect(read(dir).indexed, 'below idMergeAt nothing is merged').toBe(0);
+
+    accept(w, ks.slice(9, 25));
+    const seen: number[] = [];
+    for (let i = 0; i < 10 && read(dir).through === 0; i++) {
+      w.indexIds(T0);
+      seen.push(read(dir).indexed);
+      expect(allDuplicates(w, ks), `after slice ${i + 1}`).toBe(true);
+    }
+    // 25 ids in slices of 4: 7 slices, the last one also moves the mark.
+    expect(seen).toEqual([4, 8, 12, 16, 20, 24, 25]);
+    expect(read(dir)).toMatchObject({ events: 25, indexed: 25, through: 25 });
+    expect(allDuplicates(w, ks)).toBe(true);
+    expect(w.stats).toMatchObject({ accepted: 25 });
+  });
+
+  it('after a restart, ids not merged yet are read back from the events and still dedup', async () => {
+    const dir = folder();
+    const first = open(dir, { idMergeAt: 1000 });
+    accept(first, keys(15));
+    await first.close();
+    expect(read(dir)).toMatchObject({ events: 15, indexed: 0, through: 0 });
+
+    const second = open(dir, { idMergeAt: 10, idMergeSlice: 100 });
+    expect(allDuplicates(second, keys(15))).toBe(true);
+    expect(accept(second, ['new'])[0]!.duplicate).toBe(false);
+    second.indexIds(T0);
+    expect(read(dir)).toMatchObject({ events: 16, indexed: 16, through: 16 });
+  });
+
+  it('a merge cut short (the process stopped between two slices) is finished after the restart', async () => {
+    const dir = folder();
+    const first = open(dir, { idMergeAt: 10, idMergeSlice: 4 });
+    accept(first, keys(20));
+    first.indexIds(T0);
+    first.indexIds(T0);
+    await first.close();
+    expect(read(dir)).toMatchObject({ indexed: 8, through: 0 });
+
+    const second = open(dir, { idMergeAt: 10, idMergeSlice: 4 });
+    expect(allDuplicates(second, keys(20))).toBe(true);
+    for (let i = 0; i < 5; i++) second.indexIds(T0);
+    expect(read(dir)).toMatchObject({ events: 20, indexed: 20, through: 20 });
+    expect(allDuplicates(second, keys(20))).toBe(true);
+  });
+
+  it('a body again after the window is a new event <key>.2, .3, ...; within it, a duplicate of the latest, merged or not', () => {
+    const dir = folder();
+    const w = open(dir, { idMergeAt: 2, idMergeSlice: 100 });
+    const W = 1000;
+    expect(accept(w, ['h'], T0, W)[0]).toEqual({ id: 'h', name: 'asset.created', duplicate: false });
+    expect(accept(w, ['h'], T0 + W + 1, W)[0]).toMatchObject({ id: 'h.2', duplicate: false });
+    w.indexIds(T0); // 'h' and 'h.2' move to event_ids
+    expect(read(dir).indexed).toBe(2);
+    expect(accept(w, ['h'], T0 + W + 2, W)[0]).toMatchObject({ id: 'h.2', duplicate: true });
+    expect(accept(w, ['h'], T0 + 3 * W, W)[0]).toMatchObject({ id: 'h.3', duplicate: false });
+    expect(accept(w, ['h'], T0 + 3 * W + 1, W)[0]).toMatchObject({ id: 'h.3', duplicate: true });
+    // A payload id is a duplicate however late it comes again.
+    const payload = w.transaction(T0, [0], () => w.accept([input('uid-1', 'payload')], T0))[0]!;
+    const late = w.transaction(T0 + 100 * W, [0], () => w.accept([input('uid-1', 'payload')], T0 + 100 * W))[0]!;
+    expect(payload.ok && late.ok && (late.value as { duplicates: number }).duplicates).toBe(1);
+  });
+
+  it('a pruned event leaves event_ids and memory, so the same body is stored again as new', () => {
+    const dir = folder();
+    const w = open(dir, { idMergeAt: 3, idMergeSlice: 100 });
+    accept(w, ['a', 'b', 'c'], T0);
+    w.indexIds(T0); // a, b, c merged
+    accept(w, ['d'], T0 + 10); // d in memory only
+    expect(read(dir).indexed).toBe(3);
+    expect(w.prune(T0 + 20, T0 + 20)).toEqual({ events: 4, deliveries: 0 });
+    expect(read(dir)).toMatchObject({ events: 0, indexed: 0 });
+    const again = accept(w, ['a', 'd'], T0 + 30);
+    expect(again).toEqual([
+      { id: 'a', name: 'asset.created', duplicate: false },
+      { id: 'd', name: 'asset.created', duplicate: false },
+    ]);
+    // A seq is never reused after a prune (AUTOINCREMENT): the tail read at open relies on it.
+    expect(read(dir).maxSeq).toBe(6);
+  });
+
+  it('an item that fails in a group commit fails alone and leaves nothing behind, in the file or in memory', () => {
+    const dir = folder();
+    const w = open(dir);
+    const bad: EventInput = { ...input('x'), idSource: 'neither' as EventInput['idSource'] }; // fails the CHECK
+    const results = w.transaction(T0, ['first', 'broken', 'last'], (item) => {
+      if (item === 'broken') return w.accept([input('y'), bad], T0); // stores y, then fails
+      return w.accept([input(item === 'first' ? 'a' : 'y')], T0);
+    });
+    expect(results.map((r) => r.ok)).toEqual([true, false, true]);
+    // 'y' of the failed item was rolled back, so the last item's 'y' is new, not its duplicate.
+    const last = results[2]!;
+    expect(last.ok && (last.value as { accepted: number }).accepted).toBe(1);
+    expect(read(dir).events).toBe(2);
+    expect(w.stats).toMatchObject({ accepted: 2, duplicates: 0 });
+    expect(accept(w, ['a', 'y', 'x']).map((e) => e.duplicate)).toEqual([true, true, false]);
+  });
+});
+
+describe('migration 4 of a database made by an older version', () => {
+  it('keeps every row, dedups the stored ids, and carries on the seqs', async () => {
+    const dir = folder();
+    const old = new Database(join(dir, DB_FILE));
+    migrate(old, MIGRATIONS.filter((m) => m.version <= 3));
+    const insert = old.prepare(`INSERT INTO events (id, id_source, name, received_at, routed, raw) VALUES (?, 'hash', 'asset.created', ?, 0, '{}')`);
+    for (const k of keys(30)) insert.run(k, T0);
+    insert.run('z.2', T0); // a repeat stored by the old version
+    old.close();
+
+    const w = open(dir, { idMergeAt: 10 });
+    expect(allDuplicates(w, keys(30))).toBe(true);
+    expect(read(dir)).toMatchObject({ events: 31, indexed: 31, through: 31 });
+    expect(accept(w, ['z.2'])[0]!.duplicate).toBe(true);
+    expect(accept(w, ['fresh'])[0]).toMatchObject({ id: 'fresh', duplicate: false });
+    expect(read(dir).maxSeq).toBe(32);
+    await w.close();
+
+    const db = new Database(join(dir, DB_FILE), { readonly: true });
+    expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.at(-1)!.version);
+    expect(db.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'sqlite_autoindex_events%'").pluck().get()).toBe(0);
+    db.close();
+  });
+});
