@@ -43,10 +43,13 @@ const webhookRoutes: FastifyPluginAsync<WebhookRouteOptions> = async (app, opts)
   }
 
   // Runs before the body is read: an unknown caller never gets to send 1 MB.
-  const authenticate = async (request: FastifyRequest<{ Params: { token?: string } }>) => {
+  const authenticate = (request: FastifyRequest<{ Params: { token?: string } }>, _reply: unknown, done: (err?: Error) => void) => {
+    done(refusal(request));
+  };
+  const refusal = (request: FastifyRequest<{ Params: { token?: string } }>): HttpError | undefined => {
     const candidates = presentedTokens(request);
     if (candidates.length === 0) {
-      throw new HttpError(
+      return new HttpError(
         'UNAUTHORIZED',
         'No webhook token: put it in the URL (/hooks/hubex/<token>), in X-Webhook-Token, or in Authorization: Bearer.',
         { headers: { 'www-authenticate': 'Bearer' } },
@@ -55,12 +58,13 @@ const webhookRoutes: FastifyPluginAsync<WebhookRouteOptions> = async (app, opts)
     let ok = false;
     for (const c of candidates) ok = verifier.verify(c) || ok;
     if (!ok) {
-      throw new HttpError(
+      return new HttpError(
         'UNAUTHORIZED',
         'Unknown webhook token: check the URL registered in HubEx against WEBHOOK_TOKENS (or the generated token).',
         { headers: { 'www-authenticate': 'Bearer error="invalid_token"' } },
       );
     }
+    return undefined;
   };
 
   const receive = async (request: FastifyRequest, reply: import('fastify').FastifyReply) => {

@@ -1,6 +1,9 @@
 // Logging: pino, with secrets removed at the logger (once), not at each call site.
 import pino, { type DestinationStream, type Logger } from 'pino';
 
+// Log objects use the same few keys again and again: their forms are kept (up to a bound).
+const keyForms = new Map<string, string>();
+
 /**
  * Keys whose values never reach a log, wherever they appear in a logged object (compared without
  * case, dashes or underscores: `X-Webhook-Token`, `access_token` and `accessToken` alike).
@@ -15,7 +18,12 @@ export const SECRET_KEYS: ReadonlySet<string> = new Set(
 );
 
 function keyForm(key: string): string {
-  return key.replace(/[-_]/g, '').toLowerCase();
+  let form = keyForms.get(key);
+  if (form === undefined) {
+    form = key.replace(/[-_]/g, '').toLowerCase();
+    if (keyForms.size < 10_000) keyForms.set(key, form);
+  }
+  return form;
 }
 
 const CENSOR = '[REDACTED]';
@@ -113,5 +121,6 @@ const SECRET_QUERY = /([?&](?:token|access_token|webhook_token)=)[^&#]*/gi;
 
 /** The URL as it may be logged: the webhook token in the path or the query replaced. */
 export function redactUrl(url: string): string {
-  return url.replace(HOOK_PATH, '$1[REDACTED]').replace(SECRET_QUERY, '$1[REDACTED]');
+  const path = url.startsWith('/hooks/hubex/') ? url.replace(HOOK_PATH, '$1[REDACTED]') : url;
+  return path.includes('=') ? path.replace(SECRET_QUERY, '$1[REDACTED]') : path;
 }

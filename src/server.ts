@@ -186,18 +186,22 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onRequest', async (request, reply) => {
-    if (!closing) return;
+  // The hooks that run on every request take callbacks, not promises: cheaper on the hot path.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!closing) return done();
     reply.header('connection', 'close');
-    throw new HttpError('SHUTTING_DOWN', 'The router is stopping, so nothing was acknowledged; HubEx will call again.', {
-      headers: { 'retry-after': '5' },
-    });
+    done(
+      new HttpError('SHUTTING_DOWN', 'The router is stopping, so nothing was acknowledged; HubEx will call again.', {
+        headers: { 'retry-after': '5' },
+      }),
+    );
   });
 
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    done(null, payload);
   });
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const status = reply.statusCode;
     if (request.routeOptions.url?.startsWith('/hooks/')) metrics.webhookRequests.inc({ status });
     const line = {
@@ -212,6 +216,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     if (status >= 500) request.log.error(line, 'request');
     else if (status >= 400) request.log.warn(line, 'request');
     else request.log.info(line, 'request');
+    done();
   });
 
   installErrorHandling(app, config);

@@ -87,4 +87,21 @@ describe('TokenVerifier', () => {
     expect(v.verify(TOKEN.slice(1))).toBe(false);
     expect(v.verify('')).toBe(false);
   });
+
+  it('tells apart tokens of different lengths, zero bytes, prefixes and characters of several bytes', () => {
+    const short = 'short-token-0123';
+    const long = `${short}-and-a-longer-one-äöü`;
+    const v = new TokenVerifier([long, short]);
+    expect(v.verify(short)).toBe(true);
+    expect(v.verify(long)).toBe(true);
+    expect(v.verify(`${short}\u0000`), 'the padding is not part of a token').toBe(false);
+    expect(v.verify(`${short}\u0000\u0000\u0000`)).toBe(false);
+    expect(v.verify(long.slice(0, -1)), 'a prefix of a token').toBe(false);
+    expect(v.verify(`${long.slice(0, -1)}u`), 'same length in characters, not in bytes').toBe(false);
+    expect(v.verify(`${long}${long}`), 'longer than every token').toBe(false);
+    expect(v.verify('😀'.repeat(40))).toBe(false);
+    // Each call starts from a clean buffer: a long candidate leaves nothing behind for a short one.
+    expect(v.verify(`${short}xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx`)).toBe(false);
+    expect(v.verify(short)).toBe(true);
+  });
 });

@@ -10,7 +10,7 @@ export function parseBody(text: string): unknown {
   if (text.trim() === '') {
     throw new HttpError('EMPTY_BODY', 'The request has no body; HubEx sends the event as JSON in the body.');
   }
-  const depth = jsonDepth(text, MAX_DEPTH);
+  const depth = fewBrackets(text, MAX_DEPTH) ? 0 : jsonDepth(text, MAX_DEPTH);
   if (depth > MAX_DEPTH) {
     throw new HttpError('TOO_DEEP', `The JSON is nested more than ${MAX_DEPTH} levels deep; a HubEx event is a flat object.`);
   }
@@ -41,6 +41,18 @@ function hasKey(root: unknown, key: string): boolean {
     for (const child of Object.values(v)) if (child !== null && typeof child === 'object') stack.push(child);
   }
   return false;
+}
+
+/**
+ * Whether the text holds at most `limit` opening brackets, so that it cannot nest deeper than
+ * that: found with indexOf, far cheaper than jsonDepth's walk over every character.
+ */
+function fewBrackets(text: string, limit: number): boolean {
+  let n = 0;
+  for (const bracket of ['{', '[']) {
+    for (let i = text.indexOf(bracket); i !== -1; i = text.indexOf(bracket, i + 1)) if (++n > limit) return false;
+  }
+  return true;
 }
 
 /**
