@@ -6,7 +6,11 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { EventCatalogue } from '../src/events/catalogue.js';
+import { createNormalizer } from '../src/events/normalize.js';
+import { createLogger } from '../src/log.js';
 import { MIGRATIONS, migrate } from '../src/queue/sqlite/migrations.js';
+import { SqliteInbox } from '../src/queue/sqlite/sqlite-inbox.js';
 import { DB_FILE, type EventInput, SqliteWriter, type WriterOptions } from '../src/queue/sqlite/writer.js';
 import { tempDir } from './support/test-app.js';
 
@@ -26,7 +30,6 @@ function open(dataDir: string, opts: Partial<WriterOptions> = {}): SqliteWriter 
   const w = new SqliteWriter({
     dataDir,
     dedupWindowMs: 3_600_000,
-    checkpointIntervalMs: 0,
     reopenIntervalMs: 0,
     log: () => {},
     ...opts,
@@ -93,6 +96,8 @@ describe('event ids merged in slices', () => {
     expect(seen).toEqual([4, 8, 12, 16, 20, 24, 25]);
     expect(read(dir)).toMatchObject({ events: 25, indexed: 25, through: 25 });
     expect(allDuplicates(w, ks)).toBe(true);
+    // The slices are written without a sync of their own; the accepts' commits are synced again.
+    expect(w.synchronous).toBe(2);
     expect(w.stats).toMatchObject({ accepted: 25 });
   });
 
@@ -192,6 +197,27 @@ describe('event ids merged in slices', () => {
 
     const second = open(dir);
     expect(accept(second, ['a', 'z', 'y']).map((e) => e.duplicate)).toEqual([true, true, false]);
+  });
+});
+
+describe('the store merges on its own', () => {
+  it('a slice at a time after its commits or on a timer, while it answers; dedup holds throughout', async () => {
+    const dir = folder();
+    const inbox = new SqliteInbox({ dataDir: dir, log: createLogger('silent'), idMergeAt: 5, idMergeSlice: 2 });
+    cleanups.push(() => inbox.close());
+    const normalize = createNormalizer({ catalogue: new EventCatalogue(), maxBatch: 10 });
+    const post = (n: number) => {
+      const body = { EventID: 40, AssetID: n, Uid: `${n.toString(16).padStart(2, '0')}-x` };
+      return inbox.accept(normalize(body, JSON.stringify(body)));
+    };
+    const first = await Promise.all(Array.from({ length: 20 }, (_, i) => post(i)));
+    expect(first.every((r) => r.accepted === 1)).toBe(true);
+    // No more accepts: the rest of the merge goes on a timer.
+    const deadline = Date.now() + 10_000;
+    while (read(dir).indexed < 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(read(dir)).toMatchObject({ events: 20, indexed: 20, through: 20 });
+    const again = await Promise.all(Array.from({ length: 20 }, (_, i) => post(i)));
+    expect(again.every((r) => r.duplicates === 1)).toBe(true);
   });
 });
 

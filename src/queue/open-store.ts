@@ -15,8 +15,6 @@ export interface OpenStoreOptions {
   readonly log: Logger;
   /** The handlers an event fans out to; none for the command line, which only reads and replays. */
   readonly route?: (event: HubexEvent) => readonly string[];
-  /** For a short-lived command: no checkpoint worker (SQLite). */
-  readonly brief?: boolean;
 }
 
 export function openStore(config: Config, o: OpenStoreOptions): SqliteInbox | RedisStore {
@@ -34,7 +32,6 @@ export function openStore(config: Config, o: OpenStoreOptions): SqliteInbox | Re
     dedupWindowMs: config.dedupWindowMs,
     route: o.route,
     log: o.log,
-    ...(o.brief ? { checkpointIntervalMs: 0 } : {}),
   });
 }
 

@@ -40,8 +40,6 @@ export interface SqliteInboxOptions {
   /** Ids waiting in memory that start a merge into event_ids, and ids per merge slice (writer.ts). For tests. */
   readonly idMergeAt?: number;
   readonly idMergeSlice?: number;
-  /** How often a worker thread checkpoints the WAL; 0 leaves it to SQLite. Default 1 s (bench/RESULTS.md). */
-  readonly checkpointIntervalMs?: number;
   /** The least time between two attempts to open an unavailable store. Default 1 s. */
   readonly reopenIntervalMs?: number;
   /** The handlers an event fans out to (names); none by default, and the event is kept as unrouted. */
@@ -81,7 +79,6 @@ export class SqliteInbox implements Inbox, DeliveryStore {
     this.#workerData = {
       dataDir: options.dataDir,
       dedupWindowMs: options.dedupWindowMs ?? 3_600_000,
-      checkpointIntervalMs: options.checkpointIntervalMs ?? 1000,
       reopenIntervalMs: this.#reopenIntervalMs,
       ...(options.idMergeAt === undefined ? {} : { idMergeAt: options.idMergeAt }),
       ...(options.idMergeSlice === undefined ? {} : { idMergeSlice: options.idMergeSlice }),

@@ -23,7 +23,6 @@ import type {
   StoredEvent,
 } from '../deliveries.js';
 import type { AcceptedEvent, AcceptResult } from '../inbox.js';
-import { type Checkpointer, startCheckpointer } from './checkpointer.js';
 import { migrate } from './migrations.js';
 
 export const DB_FILE = 'hubex-router.db';
@@ -43,8 +42,6 @@ export interface EventInput {
 export interface WriterOptions {
   readonly dataDir: string;
   readonly dedupWindowMs: number;
-  /** 0 leaves checkpoints to SQLite. */
-  readonly checkpointIntervalMs: number;
   readonly reopenIntervalMs: number;
   readonly log: (level: 'info' | 'warn' | 'error', msg: string, detail?: Record<string, unknown>) => void;
   /** How many ids accepted since the last merge start one into event_ids. Default 50,000. */
@@ -73,7 +70,6 @@ export class SqliteWriter {
   readonly file: string;
   #db: Database.Database | undefined;
   #s: ReturnType<typeof prepare> | undefined;
-  #checkpointer: Checkpointer | undefined;
   #lastOpenAttempt = Number.NEGATIVE_INFINITY;
   #reason = 'the store has not been opened';
   #closed = false;
@@ -114,20 +110,14 @@ export class SqliteWriter {
       // FULL: a commit survives power loss, not only a crash. Group commit makes it cheap.
       db.pragma('synchronous = FULL');
       db.pragma('busy_timeout = 5000');
+      // Checkpoints are SQLite's own (wal_autocheckpoint, 1,000 pages) on this thread: the WAL stays
+      // small under any load (a checkpoint thread beside it let it grow by gigabytes: bench/RESULTS.md).
       // After a checkpoint resets the WAL, it is cut back to this size instead of staying at its peak.
       db.pragma('journal_size_limit = 67108864');
       migrate(db);
       const s = prepare(db);
       s.probe.run(new Date(now).toISOString()); // proves that the file takes writes
       this.#loadRecentIds(s);
-      if (this.opts.checkpointIntervalMs > 0) {
-        db.pragma('wal_autocheckpoint = 0');
-        this.#checkpointer = startCheckpointer(this.file, this.opts.checkpointIntervalMs, (reason) => {
-          // Without the worker the WAL would grow for ever: hand checkpoints back to SQLite.
-          this.opts.log('warn', 'WAL checkpoint worker failed; SQLite checkpoints on the writer thread now', { reason });
-          if (this.#db?.open) this.#db.pragma('wal_autocheckpoint = 1000');
-        });
-      }
       this.#db = db;
       this.#s = s;
       this.opts.log('info', 'store open', { file: this.file });
@@ -169,9 +159,6 @@ export class SqliteWriter {
   }
 
   #dropConnection(): void {
-    const cp = this.#checkpointer;
-    this.#checkpointer = undefined;
-    void cp?.stop();
     try {
       this.#db?.close();
     } catch {
@@ -228,6 +215,26 @@ export class SqliteWriter {
     }
   }
 
+  /** PRAGMA synchronous of the connection (2 = FULL): every accept's commit is synced. */
+  get synchronous(): number | undefined {
+    return this.#db?.open ? (this.#db.pragma('synchronous', { simple: true }) as number) : undefined;
+  }
+
+  /**
+   * Whether ids wait to be merged: 'due' when a merge is under way or idMergeAt ids wait,
+   * 'behind' when four times that many wait (memory: merge whatever it costs the answers).
+   */
+  get mergeState(): 'idle' | 'due' | 'behind' {
+    const at = this.opts.idMergeAt ?? 50_000;
+    if (this.#unmergedCount >= 4 * at) return 'behind';
+    return this.#merge || this.#unmergedCount >= at ? 'due' : 'idle';
+  }
+
+  /** Ids one slice of a merge writes, about. */
+  get mergeSlice(): number {
+    return this.opts.idMergeSlice ?? 250;
+  }
+
   /** Their entries in #unmerged stay, and are passed over by the merge (see indexIds). */
   #forget(ids: readonly string[]): void {
     for (const id of ids) this.#recent.delete(id);
@@ -256,6 +263,7 @@ export class SqliteWriter {
    */
   indexIds(now: number): void {
     if (!this.#db?.open) return;
+    const db = this.#db;
     if (!this.#merge) {
       if (this.#unmergedCount < (this.opts.idMergeAt ?? 50_000)) return;
       const groups = this.#unmerged;
@@ -265,7 +273,7 @@ export class SqliteWriter {
     }
     const m = this.#merge;
     const slice: IdEntry[] = [];
-    const size = this.opts.idMergeSlice ?? 500;
+    const size = this.mergeSlice;
     while (m.next < m.order.length && slice.length < size) {
       // An id rolled back or pruned since is no longer in #recent with that seq: not written.
       for (const e of m.groups.get(m.order[m.next++]!)!) if (this.#recent.get(e[0])?.seq === e[1]) slice.push(e);
@@ -273,10 +281,17 @@ export class SqliteWriter {
     slice.sort(byId);
     const last = m.next >= m.order.length;
     const s = this.#s!;
-    this.#tx(now, () => {
-      for (const [id, seq] of slice) s.indexId.run(id, seq);
-      if (last) s.setIndexedThrough.run(m.through);
-    });
+    // Not synced: a merge lost to a power cut is made again from the events at the next open, and
+    // the next commit's fsync of the WAL takes these pages along. No wait for the disk here.
+    db.pragma('synchronous = OFF');
+    try {
+      this.#tx(now, () => {
+        for (const [id, seq] of slice) s.indexId.run(id, seq);
+        if (last) s.setIndexedThrough.run(m.through);
+      });
+    } finally {
+      if (db.open) db.pragma('synchronous = FULL');
+    }
     for (const [id] of slice) this.#recent.delete(id); // found in event_ids from now on
     if (last) this.#merge = undefined;
   }
@@ -477,9 +492,6 @@ export class SqliteWriter {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const cp = this.#checkpointer;
-    this.#checkpointer = undefined;
-    await cp?.stop();
     try {
       this.#db?.close();
     } catch {
