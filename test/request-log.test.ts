@@ -46,3 +46,20 @@ it('logs a 503 at error level with the cause, and answers the caller generically
   expect(line).toMatchObject({ level: 'error', status: 503, error: 'STORE_UNAVAILABLE' });
   expect(t.logs.lines.some((l) => l.level === 'error' && typeof l.err === 'object')).toBe(true);
 });
+
+it('redactUrl removes the token from the webhook path and secret query parameters, and leaves the rest', async () => {
+  const { redactUrl } = await import('../src/log.js');
+  const cases: [string, string][] = [
+    ['/hooks/hubex/s3cret', '/hooks/hubex/[REDACTED]'],
+    ['/hooks/hubex/s3cret?x=1', '/hooks/hubex/[REDACTED]?x=1'],
+    ['/hooks/hubex/s3cret/more', '/hooks/hubex/[REDACTED]/more'],
+    ['/hooks/hubex/s3cret#frag', '/hooks/hubex/[REDACTED]#frag'],
+    ['/hooks/hubex/', '/hooks/hubex/'],
+    ['/hooks/hubex', '/hooks/hubex'],
+    ['/hooks/hubex/s3cret?token=abc&access_token=def&x=2', '/hooks/hubex/[REDACTED]?token=[REDACTED]&access_token=[REDACTED]&x=2'],
+    ['/healthz?webhook_token=abc', '/healthz?webhook_token=[REDACTED]'],
+    ['/healthz?tokenish=1', '/healthz?tokenish=1'],
+    ['/x/hooks/hubex/s3cret', '/x/hooks/hubex/s3cret'],
+  ];
+  for (const [url, logged] of cases) expect(redactUrl(url), url).toBe(logged);
+});
