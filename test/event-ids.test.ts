@@ -148,6 +148,38 @@ describe('event ids merged in slices', () => {
     expect(payload.ok && late.ok && (late.value as { duplicates: number }).duplicates).toBe(1);
   });
 
+  it('a repeat finds the latest of <key>.n even when a prune left a gap in the chain', () => {
+    const dir = folder();
+    const w = open(dir, { idMergeAt: 2, idMergeSlice: 100 });
+    const W = 1000;
+    const store = (at: number, handlers: string[]) =>
+      w.transaction(at, [0], () => w.accept([{ ...input('h'), handlers }], at, W))[0]!;
+    const idOf = (r: ReturnType<typeof store>) => (r.ok ? (r.value as { events: { id: string; duplicate: boolean }[] }).events[0]! : r.error);
+    expect(idOf(store(T0, ['kept']))).toMatchObject({ id: 'h', duplicate: false }); // a pending delivery keeps it
+    expect(idOf(store(T0 + 2 * W, []))).toMatchObject({ id: 'h.2', duplicate: false }); // prunable
+    w.indexIds(T0); // h and h.2 into event_ids
+    expect(idOf(store(T0 + 4 * W, ['kept']))).toMatchObject({ id: 'h.3', duplicate: false });
+    expect(w.prune(T0 + 3 * W, T0 + 3 * W).events).toBe(1); // h.2 goes: a gap between h and h.3
+    expect(idOf(store(T0 + 4 * W + 10, []))).toMatchObject({ id: 'h.3', duplicate: true });
+    w.indexIds(T0);
+    expect(idOf(store(T0 + 4 * W + 20, []))).toMatchObject({ id: 'h.3', duplicate: true });
+    expect(idOf(store(T0 + 6 * W, []))).toMatchObject({ id: 'h.4', duplicate: false });
+  });
+
+  it('ids that share their first characters are merged a slice at a time, not all at once', () => {
+    const dir = folder();
+    const w = open(dir, { idMergeAt: 10, idMergeSlice: 4 });
+    const ks = Array.from({ length: 10 }, (_, i) => `same-prefix-${String(i).padStart(2, '0')}`);
+    accept(w, ks);
+    const seen: number[] = [];
+    for (let i = 0; i < 5 && read(dir).through === 0; i++) {
+      w.indexIds(T0);
+      seen.push(read(dir).indexed);
+      expect(allDuplicates(w, ks)).toBe(true);
+    }
+    expect(seen).toEqual([4, 8, 10]);
+  });
+
   it('a pruned event leaves event_ids and memory, so the same body is stored again as new', () => {
     const dir = folder();
     const w = open(dir, { idMergeAt: 3, idMergeSlice: 100 });

@@ -114,7 +114,7 @@ export interface Check {
 /** Each part, in order; a part that cannot be checked because an earlier one failed says so. */
 export async function doctor(config: Config): Promise<Check[]> {
   const checks: Check[] = [{ name: 'configuration', ok: true, detail: `valid (DATA_DIR ${config.dataDir})` }];
-  const store = openStore(config, { log: createLogger('silent') });
+  const store = openStore(config, { tool: true, log: createLogger('silent') });
   const health = await store.health();
   await store.close();
   const redis = config.queue === 'redis';

@@ -59,7 +59,7 @@ function config(): Config {
 async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
   const c = config();
   // No checkpoint worker for a short command; the router's own does the work.
-  const store = openStore(c, { log: createLogger('silent', undefined) });
+  const store = openStore(c, { tool: true, log: createLogger('silent', undefined) });
   try {
     const health = await store.health();
     if (!health.ok) throw new OperationError(`${health.reason} (${describeStore(c)})`);

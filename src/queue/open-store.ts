@@ -15,6 +15,11 @@ export interface OpenStoreOptions {
   readonly log: Logger;
   /** The handlers an event fans out to; none for the command line, which only reads and replays. */
   readonly route?: (event: HubexEvent) => readonly string[];
+  /**
+   * For a command beside a running router (SQLite): it never merges event ids into event_ids,
+   * which is the router's work (its view of the newest events may be behind the router's).
+   */
+  readonly tool?: boolean;
 }
 
 export function openStore(config: Config, o: OpenStoreOptions): SqliteInbox | RedisStore {
@@ -32,6 +37,7 @@ export function openStore(config: Config, o: OpenStoreOptions): SqliteInbox | Re
     dedupWindowMs: config.dedupWindowMs,
     route: o.route,
     log: o.log,
+    ...(o.tool ? { idMergeAt: Number.POSITIVE_INFINITY } : {}),
   });
 }
 

@@ -59,6 +59,7 @@ interface KnownId {
 
 type IdRow = KnownId & { readonly id: string };
 type IdEntry = readonly [id: string, seq: number];
+const REPEAT_SUFFIX = /^[1-9]\d*$/;
 const byId = (a: IdEntry, b: IdEntry) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
 
 /** Thrown when the store cannot take writes; the message says why, for an operator. */
@@ -82,7 +83,11 @@ export class SqliteWriter {
   // all of them (50,000 keys took 40 ms to sort, a stall for every request meanwhile).
   #unmerged = new Map<string, IdEntry[]>();
   #unmergedCount = 0;
-  #merge: { readonly groups: ReadonlyMap<string, readonly IdEntry[]>; readonly order: readonly string[]; next: number; readonly through: number } | undefined;
+  #merge:
+    | { readonly groups: ReadonlyMap<string, IdEntry[]>; readonly order: readonly string[]; group: number; offset: number; readonly through: number }
+    | undefined;
+  /** Repeat ids ('<key>.<n>') held in #recent, by key: the repeats not yet in event_ids. */
+  #recentRepeats = new Map<string, string[]>();
   /** Ids put in #recent by the transaction under way: forgotten again if it rolls back. */
   #added: string[] = [];
   /** The highest seq this connection knows of; another process (the CLI) may have stored more. */
@@ -117,7 +122,7 @@ export class SqliteWriter {
       migrate(db);
       const s = prepare(db);
       s.probe.run(new Date(now).toISOString()); // proves that the file takes writes
-      this.#loadRecentIds(s);
+      this.#loadRecentIds(db, s);
       this.#db = db;
       this.#s = s;
       this.opts.log('info', 'store open', { file: this.file });
@@ -131,8 +136,14 @@ export class SqliteWriter {
     }
   }
 
-  #loadRecentIds(s: ReturnType<typeof prepare>): void {
+  /** Reads back the ids above the mark, in one read transaction: a router may write meanwhile. */
+  #loadRecentIds(db: Database.Database, s: ReturnType<typeof prepare>): void {
+    db.transaction(() => this.#readRecentIds(s))();
+  }
+
+  #readRecentIds(s: ReturnType<typeof prepare>): void {
     this.#recent.clear();
+    this.#recentRepeats = new Map();
     this.#unmerged = new Map();
     this.#unmergedCount = 0;
     this.#merge = undefined;
@@ -242,11 +253,36 @@ export class SqliteWriter {
 
   #remember(id: string, known: KnownId): void {
     this.#recent.set(id, known);
+    const dot = id.lastIndexOf('.');
+    if (dot > 0 && REPEAT_SUFFIX.test(id.slice(dot + 1))) {
+      const key = id.slice(0, dot);
+      const list = this.#recentRepeats.get(key);
+      if (list) list.push(id);
+      else this.#recentRepeats.set(key, [id]);
+    }
     const prefix = id.slice(0, 2);
     const group = this.#unmerged.get(prefix);
     if (group) group.push([id, known.seq]);
     else this.#unmerged.set(prefix, [[id, known.seq]]);
     this.#unmergedCount++;
+  }
+
+  /** The stored repeats '<key>.<n>' of a key: those in event_ids, and those in memory. */
+  #repeatsOf(key: string): (KnownId & { id: string; n: number })[] {
+    const out: (KnownId & { id: string; n: number })[] = [];
+    const add = (id: string, k: KnownId) => {
+      const suffix = id.slice(key.length + 1);
+      if (REPEAT_SUFFIX.test(suffix)) out.push({ ...k, id, n: Number(suffix) });
+    };
+    for (const r of this.#s!.repeatsIndexed.all(`${key}.`, `${key}/`)) add(r.id, r);
+    const listed = this.#recentRepeats.get(key);
+    if (listed) {
+      const live = listed.filter((id) => this.#recent.has(id));
+      if (live.length > 0) this.#recentRepeats.set(key, live);
+      else this.#recentRepeats.delete(key);
+      for (const id of live) add(id, this.#recent.get(id)!);
+    }
+    return out;
   }
 
   /** The stored event that has this id, if any: the ids in memory, then event_ids. */
@@ -267,23 +303,36 @@ export class SqliteWriter {
     if (!this.#merge) {
       if (this.#unmergedCount < (this.opts.idMergeAt ?? 50_000)) return;
       const groups = this.#unmerged;
-      this.#merge = { groups, order: [...groups.keys()].sort(), next: 0, through: this.#maxSeq };
+      this.#merge = { groups, order: [...groups.keys()].sort(), group: 0, offset: 0, through: this.#maxSeq };
       this.#unmerged = new Map();
       this.#unmergedCount = 0;
     }
     const m = this.#merge;
-    const slice: IdEntry[] = [];
+    // The next slice: whole groups while they fit, or a part of one larger than a slice (ids
+    // that share their first characters, such as sequential numbers), sorted once.
     const size = this.mergeSlice;
-    while (m.next < m.order.length && slice.length < size) {
-      // An id rolled back or pruned since is no longer in #recent with that seq: not written.
-      for (const e of m.groups.get(m.order[m.next++]!)!) if (this.#recent.get(e[0])?.seq === e[1]) slice.push(e);
+    const taken: IdEntry[] = [];
+    let { group, offset } = m;
+    while (group < m.order.length && taken.length < size) {
+      const entries = m.groups.get(m.order[group]!)!;
+      if (offset === 0 && entries.length > size) entries.sort(byId);
+      const end = Math.min(entries.length, offset + size - taken.length);
+      for (let k = offset; k < end; k++) taken.push(entries[k]!);
+      if (end < entries.length) offset = end;
+      else {
+        group++;
+        offset = 0;
+      }
     }
-    slice.sort(byId);
-    const last = m.next >= m.order.length;
+    // An id rolled back or pruned since is no longer in #recent with that seq: not written.
+    const slice = taken.filter((e) => this.#recent.get(e[0])?.seq === e[1]).sort(byId);
+    const last = group >= m.order.length;
     const s = this.#s!;
-    // Not synced: a merge lost to a power cut is made again from the events at the next open, and
-    // the next commit's fsync of the WAL takes these pages along. No wait for the disk here.
-    db.pragma('synchronous = OFF');
+    // NORMAL: no fsync at this commit (a merge lost to a power cut is made again from the events
+    // at the next open; the next accept's fsync of the WAL takes these frames along), but a
+    // checkpoint that this commit sets off still syncs the WAL and the database file (with OFF it
+    // would not, and could lose acknowledged events that it moved out of the WAL).
+    db.pragma('synchronous = NORMAL');
     try {
       this.#tx(now, () => {
         for (const [id, seq] of slice) s.indexId.run(id, seq);
@@ -292,6 +341,9 @@ export class SqliteWriter {
     } finally {
       if (db.open) db.pragma('synchronous = FULL');
     }
+    // Only now, after the commit: a slice that failed is tried again.
+    m.group = group;
+    m.offset = offset;
     for (const [id] of slice) this.#recent.delete(id); // found in event_ids from now on
     if (last) this.#merge = undefined;
   }
@@ -319,9 +371,10 @@ export class SqliteWriter {
         let latest = { ...prior, id };
         let n = 1;
         if (prior.id_source === 'hash') {
-          for (let r = this.#find(`${e.key}.2`); r; r = this.#find(`${e.key}.${n + 1}`)) {
-            n++;
-            if (r.seq > latest.seq) latest = { ...r, id: `${e.key}.${n}` };
+          // All of them, gaps left by a prune included: the latest by seq, the next after the highest.
+          for (const r of this.#repeatsOf(e.key)) {
+            n = Math.max(n, r.n);
+            if (r.seq > latest.seq) latest = r;
           }
         }
         if (prior.id_source === 'payload' || now - latest.received_at < windowMs) {
@@ -588,6 +641,9 @@ function prepare(db: Database.Database) {
     byIndexedId: p<KnownId>(
       'SELECT e.seq, e.id_source, e.received_at FROM event_ids k JOIN events e ON e.seq = k.seq WHERE k.id = ?',
     ),
+    // Repeats of a content hash are '<key>.2', '<key>.3', ...: a range of event_ids' key.
+    repeatsIndexed: p<IdRow>(`SELECT k.id, e.seq, e.id_source, e.received_at FROM event_ids k JOIN events e ON e.seq = k.seq
+                               WHERE k.id > ? AND k.id < ?`),
     idsAbove: p<IdRow>('SELECT seq, id, id_source, received_at FROM events WHERE seq > ? ORDER BY seq'),
     maxSeq: p<{ seq: number }>('SELECT max(seq) AS seq FROM events'),
     getMeta: p<{ value: string }>('SELECT value FROM meta WHERE key = ?'),
