@@ -37,7 +37,7 @@ export interface SqliteInboxOptions {
   readonly dataDir: string;
   /** How long an identical body without a unique id of its own counts as a duplicate. Default 1 h. */
   readonly dedupWindowMs?: number;
-  /** Ids waiting in memory that start a merge into event_ids, and ids per merge slice (writer.ts). For tests. */
+  /** Ids waiting in memory that start a merge into event_ids (infinite: never, for the CLI), and ids per merge slice (writer.ts). */
   readonly idMergeAt?: number;
   readonly idMergeSlice?: number;
   /** The least time between two attempts to open an unavailable store. Default 1 s. */

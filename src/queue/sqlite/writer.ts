@@ -46,7 +46,7 @@ export interface WriterOptions {
   readonly log: (level: 'info' | 'warn' | 'error', msg: string, detail?: Record<string, unknown>) => void;
   /** How many ids accepted since the last merge start one into event_ids. Default 50,000. */
   readonly idMergeAt?: number;
-  /** How many ids one slice of a merge writes (one transaction, run after a group commit). Default 2,000. */
+  /** How many ids one slice of a merge writes (one transaction, run after a group commit). Default 250. */
   readonly idMergeSlice?: number;
 }
 
@@ -138,22 +138,18 @@ export class SqliteWriter {
 
   /** Reads back the ids above the mark, in one read transaction: a router may write meanwhile. */
   #loadRecentIds(db: Database.Database, s: ReturnType<typeof prepare>): void {
-    db.transaction(() => this.#readRecentIds(s))();
-  }
-
-  #readRecentIds(s: ReturnType<typeof prepare>): void {
     this.#recent.clear();
     this.#recentRepeats = new Map();
     this.#unmerged = new Map();
     this.#unmergedCount = 0;
     this.#merge = undefined;
-    const through = Number(s.getMeta.get('ids_indexed_through')?.value ?? 0);
-    this.#maxSeq = through;
-    for (const r of s.idsAbove.iterate(through)) {
-      this.#remember(r.id, { seq: r.seq, id_source: r.id_source, received_at: r.received_at });
-      this.#maxSeq = r.seq;
-    }
-    this.#maxSeq = Math.max(this.#maxSeq, s.maxSeq.get()?.seq ?? 0);
+    db.transaction(() => {
+      const through = Number(s.getMeta.get('ids_indexed_through')?.value ?? 0);
+      for (const r of s.idsAbove.iterate(through)) {
+        this.#remember(r.id, { seq: r.seq, id_source: r.id_source, received_at: r.received_at });
+      }
+      this.#maxSeq = Math.max(through, s.maxSeq.get()?.seq ?? 0);
+    })();
   }
 
   /** Records why the store cannot take writes (logged once per distinct reason) and returns the error. */
@@ -301,7 +297,7 @@ export class SqliteWriter {
     if (!this.#db?.open) return;
     const db = this.#db;
     if (!this.#merge) {
-      if (this.#unmergedCount < (this.opts.idMergeAt ?? 50_000)) return;
+      if (this.mergeState === 'idle') return;
       const groups = this.#unmerged;
       this.#merge = { groups, order: [...groups.keys()].sort(), group: 0, offset: 0, through: this.#maxSeq };
       this.#unmerged = new Map();
