@@ -180,6 +180,21 @@ describe('event ids merged in slices', () => {
     expect(seen).toEqual([4, 8, 10]);
   });
 
+  it("'behind' counts every id memory holds, those of a merge under way too (it bounds the memory)", () => {
+    const w = open(folder(), { idMergeAt: 10, idMergeSlice: 5 });
+    expect(w.mergeState).toBe('idle');
+    accept(w, keys(20));
+    expect(w.mergeState).toBe('due');
+    accept(w, keys(45).slice(20));
+    expect(w.mergeState).toBe('behind');
+    w.indexIds(T0); // starts a merge of all 45: none waits for the next one, 40 are still in memory
+    expect(w.mergeState).toBe('behind');
+    for (let i = 0; i < 2; i++) w.indexIds(T0);
+    expect(w.mergeState).toBe('due'); // 30 in memory, the merge under way
+    for (let i = 0; i < 6; i++) w.indexIds(T0);
+    expect(w.mergeState).toBe('idle');
+  });
+
   it('a pruned event leaves event_ids and memory, so the same body is stored again as new', () => {
     const dir = folder();
     const w = open(dir, { idMergeAt: 3, idMergeSlice: 100 });
@@ -250,6 +265,23 @@ describe('the store merges on its own', () => {
     expect(read(dir)).toMatchObject({ events: 20, indexed: 20, through: 20 });
     const again = await Promise.all(Array.from({ length: 20 }, (_, i) => post(i)));
     expect(again.every((r) => r.duplicates === 1)).toBe(true);
+  });
+  it('after a burst of large commits (no merge under it), the merge finishes once the store is idle', async () => {
+    const dir = folder();
+    const inbox = new SqliteInbox({ dataDir: dir, log: createLogger('silent'), idMergeAt: 50, idMergeSlice: 10 });
+    cleanups.push(() => inbox.close());
+    const normalize = createNormalizer({ catalogue: new EventCatalogue(), maxBatch: 100 });
+    const batch = (b: number) => {
+      const body = Array.from({ length: 20 }, (_, i) => ({ EventID: 40, AssetID: i, Uid: `burst-${b}-${i}` }));
+      return inbox.accept(normalize(body, JSON.stringify(body)));
+    };
+    const first = await Promise.all(Array.from({ length: 20 }, (_, b) => batch(b)));
+    expect(first.reduce((n, r) => n + r.accepted, 0)).toBe(400);
+    const deadline = Date.now() + 10_000;
+    while (read(dir).indexed < 400 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(read(dir)).toMatchObject({ events: 400, indexed: 400, through: 400 });
+    const again = await Promise.all(Array.from({ length: 20 }, (_, b) => batch(b)));
+    expect(again.reduce((n, r) => n + r.duplicates, 0)).toBe(400);
   });
 });
 

@@ -1,6 +1,7 @@
 // The store's worker thread: owns the SQLite connection. The calls that arrive during one turn of
 // this thread's event loop are committed in one transaction (group commit), then all answered.
 import { parentPort, workerData } from 'node:worker_threads';
+import { MergePacer } from './merge-pacer.js';
 import type { Call, Reply, WireError } from './protocol.js';
 import { isIoError, SqliteWriter, UnavailableError, type WriterOptions } from './writer.js';
 
@@ -62,51 +63,52 @@ function flush(): void {
     lastNow = writes.at(-1)!.now;
     let events = 0;
     for (const c of writes) if (c.op === 'accept') events += (c.args[0] as unknown[]).length;
-    if (events > 0) {
-      credit = Math.min(credit + MERGE_PACE * events, 4 * writer.mergeSlice);
-      lastAccept = performance.now();
-    }
-    indexIds();
+    if (events > 0) afterAccepts(events);
   }
+  waitForIdle(pacer.idleMs); // ids read back at open are merged even if nothing comes
 }
 
-// Merging ids into event_ids (writer.indexIds) is paced by the accepts: each accepted event earns
-// MERGE_PACE ids of merge, and a slice is run once a slice's worth is earned. So merges keep ahead
-// of the accepts at any rate while taking little of the worker's time (a request that comes
-// during a slice waits for it): at 1,000 events/s about 6 slices a second, 0.5% of the time.
-// When nothing is accepted for IDLE_MS, the rest goes on a timer; when ids pile up regardless
-// (mergeState 'behind'), at every commit.
-const MERGE_PACE = 1.5;
-const IDLE_MS = 100;
-let credit = 0;
-let lastAccept = 0;
+// Merges of ids into event_ids run when they cost the answers least (./merge-pacer.ts): paced by
+// the accepts under light load, deferred during a burst, slice after slice when idle.
+const pacer = new MergePacer({ slice: writer.mergeSlice });
 let lastNow = 0; // the callers' clock (tests move it)
 let lastMergeError = '';
-let idleTimer: NodeJS.Timeout | undefined;
+let idleWait: NodeJS.Timeout | NodeJS.Immediate | undefined; // whenIdle, on a timer or next turn
 
-function indexIds(): void {
-  if (closing) return;
-  const state = writer.mergeState;
-  if (state === 'idle') return;
-  const idle = performance.now() - lastAccept >= IDLE_MS;
-  if (state === 'behind' || idle || credit >= writer.mergeSlice) {
-    credit = Math.max(0, credit - writer.mergeSlice);
-    try {
-      writer.indexIds(lastNow);
-    } catch (err) {
-      // A store that cannot write has been logged by fail(); the merge is taken up again at reopen.
-      const reason = err instanceof Error ? err.message : String(err);
-      if (!(err instanceof UnavailableError) && reason !== lastMergeError) {
-        port.postMessage({ log: { level: 'error', msg: 'merging event ids failed', detail: { reason } } });
-      }
-      lastMergeError = reason;
-    }
+function afterAccepts(events: number): void {
+  for (let n = pacer.afterAccepts(events, writer.mergeState, performance.now()); n > 0; n--) {
+    if (writer.mergeState === 'idle' || !mergeSlice()) break;
   }
-  if (writer.mergeState !== 'idle') {
-    idleTimer ??= setTimeout(() => {
-      idleTimer = undefined;
-      indexIds();
-    }, IDLE_MS);
+  waitForIdle(pacer.idleMs);
+}
+
+function waitForIdle(ms: number): void {
+  if (idleWait === undefined && !closing && writer.mergeState !== 'idle') idleWait = setTimeout(whenIdle, ms);
+}
+
+/** A slice once the store is idle, then the next one a turn of the event loop later (a call that comes waits for one slice at most). */
+function whenIdle(): void {
+  idleWait = undefined;
+  const wait = pacer.untilIdle(performance.now());
+  if (wait > 0) waitForIdle(wait);
+  else if (!mergeSlice()) waitForIdle(pacer.idleMs); // failed: tried again later, not in a loop
+  else if (!closing && writer.mergeState !== 'idle') idleWait = setImmediate(whenIdle);
+}
+
+/** One slice of the merge; false when it failed (logged once per reason). */
+function mergeSlice(): boolean {
+  if (closing) return false;
+  try {
+    writer.indexIds(lastNow);
+    return true;
+  } catch (err) {
+    // A store that cannot write has been logged by fail(); the merge is taken up again at reopen.
+    const reason = err instanceof Error ? err.message : String(err);
+    if (!(err instanceof UnavailableError) && reason !== lastMergeError) {
+      port.postMessage({ log: { level: 'error', msg: 'merging event ids failed', detail: { reason } } });
+    }
+    lastMergeError = reason;
+    return false;
   }
 }
 

@@ -23,6 +23,7 @@ import type {
   StoredEvent,
 } from '../deliveries.js';
 import type { AcceptedEvent, AcceptResult } from '../inbox.js';
+import type { MergeState } from './merge-pacer.js';
 import { migrate } from './migrations.js';
 
 export const DB_FILE = 'hubex-router.db';
@@ -229,11 +230,11 @@ export class SqliteWriter {
 
   /**
    * Whether ids wait to be merged: 'due' when a merge is under way or idMergeAt ids wait,
-   * 'behind' when four times that many wait (memory: merge whatever it costs the answers).
+   * 'behind' when four times that many wait (memory: the worker then merges even under full load).
    */
-  get mergeState(): 'idle' | 'due' | 'behind' {
+  get mergeState(): MergeState {
     const at = this.opts.idMergeAt ?? 50_000;
-    if (this.#unmergedCount >= 4 * at) return 'behind';
+    if (this.#recent.size >= 4 * at) return 'behind'; // all that memory holds: a merge under way included
     return this.#merge || this.#unmergedCount >= at ? 'due' : 'idle';
   }
 
