@@ -14,7 +14,7 @@ import { installErrorHandling } from './error-handler.js';
 import { HttpError } from './errors.js';
 import { EventCatalogue } from './events/catalogue.js';
 import { createNormalizer } from './events/normalize.js';
-import { createLogger, redactUrl } from './log.js';
+import { createLogger, type RequestLine, redactUrl, requestLineWriter } from './log.js';
 import { Metrics } from './metrics.js';
 import { createHubexClient, type HubexClient } from './hubex/client.js';
 import type { Handler } from './delivery/define-handler.js';
@@ -201,21 +201,24 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     reply.header('x-request-id', request.id);
     done(null, payload);
   });
+  const writeRequestLine = requestLineWriter(logger);
   app.addHook('onResponse', (request, reply, done) => {
     const status = reply.statusCode;
     if (request.routeOptions.url?.startsWith('/hooks/')) metrics.webhookRequests.inc({ status });
-    const line = {
+    const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
+    const line: RequestLine = {
+      reqId: request.id,
       method: request.method,
       url: redactUrl(request.url),
       status,
       durationMs: Math.round(reply.elapsedTime * 100) / 100,
       ip: request.ip,
-      ...request.ingest,
-      ...(request.errorCode ? { error: request.errorCode } : {}),
+      accepted: request.ingest?.accepted,
+      duplicates: request.ingest?.duplicates,
+      error: request.errorCode,
     };
-    if (status >= 500) request.log.error(line, 'request');
-    else if (status >= 400) request.log.warn(line, 'request');
-    else request.log.info(line, 'request');
+    if (writeRequestLine) writeRequestLine(level, line);
+    else request.log[level]({ ...line, reqId: undefined }, 'request'); // the child logger has reqId
     done();
   });
 

@@ -63,3 +63,41 @@ it('redactUrl removes the token from the webhook path and secret query parameter
   ];
   for (const [url, logged] of cases) expect(redactUrl(url), url).toBe(logged);
 });
+
+it('the request line written by hand is the line pino writes for the same fields, escapes included', async () => {
+  const { createLogger, requestLineWriter } = await import('../src/log.js');
+  const { LogCapture } = await import('./support/test-app.js');
+  const byHand = new LogCapture();
+  const byPino = new LogCapture();
+  const write = requestLineWriter(createLogger('info', byHand))!;
+  const pinoLogger = createLogger('info', byPino);
+  const cases = [
+    { reqId: 'r-1', method: 'POST', url: '/hooks/hubex/[REDACTED]', status: 202, durationMs: 1.25, ip: '127.0.0.1', accepted: 1, duplicates: 0 },
+    { reqId: 'r-2', method: 'GET', url: '/odd/"quote"\\back\u0001', status: 404, durationMs: 0.5, ip: '::1', error: 'NOT_FOUND' },
+    { reqId: 'r-3', method: 'POST', url: '/x', status: 503, durationMs: 3, ip: undefined, error: 'STORE_UNAVAILABLE' },
+  ];
+  for (const [i, c] of cases.entries()) {
+    const level = (['info', 'warn', 'error'] as const)[i]!;
+    write(level, c);
+    const { reqId, ...fields } = c;
+    pinoLogger.child({ reqId })[level](fields, 'request');
+  }
+  await new Promise((r) => setTimeout(r, 20));
+  // Byte for byte, key order included, but for the time.
+  const withoutTime = (text: string) => text.replace(/"time":"[^"]+"/g, '"time":"T"');
+  expect(withoutTime(byHand.text)).toBe(withoutTime(byPino.text));
+  expect(byHand.lines).toHaveLength(3);
+  expect(byHand.lines.map((l) => l.level)).toEqual(['info', 'warn', 'error']);
+  expect(byHand.lines[1]!.url).toBe('/odd/"quote"\\back\u0001');
+});
+
+it('a logger not made by createLogger still gets one line per request, through pino', async () => {
+  const pino = (await import('pino')).default;
+  const { LogCapture } = await import('./support/test-app.js');
+  const logs = new LogCapture();
+  t = await makeApp({}, { logger: pino({ level: 'info' }, logs) });
+  const ok = await t.post({ EventID: 40, AssetID: 9 });
+  const lines = logs.lines.filter((l) => l.msg === 'request');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatchObject({ reqId: ok.headers['x-request-id'], status: 202, accepted: 1, url: '/hooks/hubex/[REDACTED]' });
+});

@@ -1,6 +1,7 @@
 // The dedup key of a payload without a unique id of its own: a hash of its canonical JSON,
 // so that HubEx's retry of the same body maps to the same id whatever its key order.
 import { hash } from 'node:crypto';
+import { jsonString } from '../json-string.js';
 
 /** JSON with object keys sorted at every level. Depth is bounded by parseBody's MAX_DEPTH. */
 export function canonicalJson(value: unknown): string {
@@ -28,14 +29,6 @@ export function canonicalJson(value: unknown): string {
     out += `${out.length > 1 ? ',' : ''}${jsonString(k)}:${canonicalJson(v)}`;
   }
   return `${out}}`;
-}
-
-// Nothing that JSON.stringify would escape: quote, backslash, control characters, surrogates.
-const PLAIN = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
-
-/** JSON.stringify of a string, without its cost for the common string that needs no escape. */
-function jsonString(s: string): string {
-  return s.length <= 256 && PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
 }
 
 /** 32 hex characters (128 bits) of sha256 over the canonical JSON. */
