@@ -1,5 +1,7 @@
 // Messages between the store's proxy (./sqlite-inbox.ts) and its worker thread (./worker.ts).
 /* eslint-disable @typescript-eslint/no-explicit-any */
+import type { AcceptResult } from '../inbox.js';
+import type { EventInput } from './writer.js';
 
 export type Op = 'accept' | 'claim' | 'settle' | 'extend' | 'release' | 'replay' | 'probe' | 'list' | 'get' | 'counts' | 'backlog' | 'listEvents' | 'getEvent' | 'prune' | 'stats';
 
@@ -24,3 +26,47 @@ export type WorkerMessage =
   | { readonly replies: readonly Reply[] }
   | { readonly log: { level: 'info' | 'warn' | 'error'; msg: string; detail?: Record<string, unknown> } }
   | { readonly closed: true };
+
+// An accept travels as arrays, not objects: the structured clone writes and reads every key of an
+// object again for each event (its name strings, then their lookup on the other side), and the
+// accept is the one call made for every request.
+
+/** An EventInput in the order of its fields. */
+export type WireEvent = readonly [
+  key: string,
+  idSource: EventInput['idSource'],
+  eventID: number | null,
+  name: string,
+  entityType: string | null,
+  entityId: string | null,
+  raw: string,
+  handlers: readonly string[],
+];
+
+export const toWireEvent = (e: EventInput): WireEvent => [e.key, e.idSource, e.eventID, e.name, e.entityType, e.entityId, e.raw, e.handlers];
+
+export const fromWireEvent = (w: WireEvent): EventInput => ({
+  key: w[0],
+  idSource: w[1],
+  eventID: w[2],
+  name: w[3],
+  entityType: w[4],
+  entityId: w[5],
+  raw: w[6],
+  handlers: w[7],
+});
+
+/** An AcceptResult: the stored id and a duplicate flag per event, in the order sent (the names are the caller's). */
+export type WireAccepted = readonly (string | boolean)[];
+
+export function toWireAccepted(r: AcceptResult): WireAccepted {
+  const out: (string | boolean)[] = [];
+  for (const e of r.events) out.push(e.id, e.duplicate);
+  return out;
+}
+
+export function fromWireAccepted(w: WireAccepted, names: readonly string[]): AcceptResult {
+  const events = names.map((name, i) => ({ id: w[2 * i] as string, name, duplicate: w[2 * i + 1] as boolean }));
+  const accepted = events.reduce((n, e) => (e.duplicate ? n : n + 1), 0);
+  return { accepted, duplicates: events.length - accepted, events };
+}

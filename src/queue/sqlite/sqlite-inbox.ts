@@ -28,8 +28,8 @@ import type {
   Settlement,
 } from '../deliveries.js';
 import type { AcceptResult, Health, Inbox } from '../inbox.js';
-import type { Call, Op, WorkerMessage } from './protocol.js';
-import { DB_FILE, type EventInput } from './writer.js';
+import { type Call, fromWireAccepted, type Op, toWireEvent, type WireAccepted, type WorkerMessage } from './protocol.js';
+import { DB_FILE } from './writer.js';
 
 export { DB_FILE };
 
@@ -91,10 +91,10 @@ export class SqliteInbox implements Inbox, DeliveryStore {
 
   async accept(events: readonly HubexEvent[]): Promise<AcceptResult> {
     let fannedOut = false;
-    const inputs: EventInput[] = events.map((e) => {
+    const inputs = events.map((e) => {
       const handlers = this.#route(e);
       if (handlers.length > 0) fannedOut = true;
-      return {
+      return toWireEvent({
         key: e.id,
         idSource: e.idSource,
         eventID: e.eventID,
@@ -103,9 +103,10 @@ export class SqliteInbox implements Inbox, DeliveryStore {
         entityId: e.entity === null ? null : String(e.entity.id),
         raw: e.raw,
         handlers,
-      };
+      });
     });
-    const result = (await this.#call('accept', [inputs])) as AcceptResult;
+    const wire = (await this.#call('accept', [inputs])) as WireAccepted;
+    const result = fromWireAccepted(wire, events.map((e) => e.name));
     if (fannedOut && result.accepted > 0) this.#emitDue();
     return result;
   }

@@ -2,7 +2,7 @@
 // this thread's event loop are committed in one transaction (group commit), then all answered.
 import { parentPort, workerData } from 'node:worker_threads';
 import { MergePacer } from './merge-pacer.js';
-import type { Call, Reply, WireError } from './protocol.js';
+import { type Call, fromWireEvent, type Reply, toWireAccepted, type WireError, type WireEvent } from './protocol.js';
 import { isIoError, SqliteWriter, UnavailableError, type WriterOptions } from './writer.js';
 
 const port = parentPort!;
@@ -115,7 +115,7 @@ function mergeSlice(): boolean {
 function write(c: Call): unknown {
   switch (c.op) {
     case 'accept':
-      return writer.accept(c.args[0], c.now, c.args[1]);
+      return toWireAccepted(writer.accept((c.args[0] as WireEvent[]).map(fromWireEvent), c.now, c.args[1]));
     case 'claim':
       return writer.claim(c.args[0], c.args[1], c.args[2], c.now);
     case 'settle':
