@@ -89,6 +89,12 @@ it('the request line written by hand is the line pino writes for the same fields
   expect(byHand.lines).toHaveLength(3);
   expect(byHand.lines.map((l) => l.level)).toEqual(['info', 'warn', 'error']);
   expect(byHand.lines[1]!.url).toBe('/odd/"quote"\\back\u0001');
+  // The logger's level holds: at warn, no info line.
+  const atWarn = new LogCapture();
+  const writeAtWarn = requestLineWriter(createLogger('warn', atWarn))!;
+  for (const [i, c] of cases.entries()) writeAtWarn((['info', 'warn', 'error'] as const)[i]!, c);
+  await new Promise((r) => setTimeout(r, 20));
+  expect(atWarn.lines.map((l) => l.level)).toEqual(['warn', 'error']);
 });
 
 it('a logger not made by createLogger still gets one line per request, through pino', async () => {

@@ -40,6 +40,8 @@ export interface SqliteInboxOptions {
   /** Ids waiting in memory that start a merge into event_ids (infinite: never, for the CLI), and ids per merge slice (writer.ts). */
   readonly idMergeAt?: number;
   readonly idMergeSlice?: number;
+  /** Time without accepts after which the waiting ids are merged one slice after another. Default 100 ms. */
+  readonly mergeIdleMs?: number;
   /** The least time between two attempts to open an unavailable store. Default 1 s. */
   readonly reopenIntervalMs?: number;
   /** The handlers an event fans out to (names); none by default, and the event is kept as unrouted. */
@@ -82,6 +84,7 @@ export class SqliteInbox implements Inbox, DeliveryStore {
       reopenIntervalMs: this.#reopenIntervalMs,
       ...(options.idMergeAt === undefined ? {} : { idMergeAt: options.idMergeAt }),
       ...(options.idMergeSlice === undefined ? {} : { idMergeSlice: options.idMergeSlice }),
+      ...(options.mergeIdleMs === undefined ? {} : { mergeIdleMs: options.mergeIdleMs }),
     };
     this.file = `${options.dataDir.replace(/\/+$/, '')}/${DB_FILE}`;
     this.#spawn();

@@ -62,22 +62,27 @@ function flush(): void {
   if (writes.length > 0) {
     lastNow = writes.at(-1)!.now;
     let events = 0;
-    for (const c of writes) if (c.op === 'accept') events += (c.args[0] as unknown[]).length;
-    if (events > 0) afterAccepts(events);
+    let accepts = 0;
+    for (const c of writes) {
+      if (c.op !== 'accept') continue;
+      accepts++;
+      events += (c.args[0] as unknown[]).length;
+    }
+    if (events > 0) afterAccepts(events, accepts);
   }
   waitForIdle(pacer.idleMs); // ids read back at open are merged even if nothing comes
 }
 
 // Merges of ids into event_ids run when they cost the answers least (./merge-pacer.ts): paced by
 // the accepts under light load, deferred during a burst, slice after slice when idle.
-const pacer = new MergePacer({ slice: writer.mergeSlice });
+const pacer = new MergePacer({ slice: writer.mergeSlice, idleMs: (workerData as { mergeIdleMs?: number }).mergeIdleMs });
 let lastNow = 0; // the callers' clock (tests move it)
 let lastMergeError = '';
 let idleWait: NodeJS.Timeout | NodeJS.Immediate | undefined; // whenIdle, on a timer or next turn
 
-function afterAccepts(events: number): void {
-  for (let n = pacer.afterAccepts(events, writer.mergeState, performance.now()); n > 0; n--) {
-    if (writer.mergeState === 'idle' || !mergeSlice()) break;
+function afterAccepts(events: number, calls: number): void {
+  for (let n = pacer.afterAccepts(events, calls, writer.mergeState, performance.now()); n > 0; n--) {
+    if (mergeSlice() !== 'done') break;
   }
   waitForIdle(pacer.idleMs);
 }
@@ -91,16 +96,16 @@ function whenIdle(): void {
   idleWait = undefined;
   const wait = pacer.untilIdle(performance.now());
   if (wait > 0) waitForIdle(wait);
-  else if (!mergeSlice()) waitForIdle(pacer.idleMs); // failed: tried again later, not in a loop
+  // Nothing written (the store is not open, or the slice failed): tried again later, not in a loop.
+  else if (mergeSlice() !== 'done') waitForIdle(pacer.idleMs);
   else if (!closing && writer.mergeState !== 'idle') idleWait = setImmediate(whenIdle);
 }
 
-/** One slice of the merge; false when it failed (logged once per reason). */
-function mergeSlice(): boolean {
-  if (closing) return false;
+/** One slice of the merge: 'done' when one was written, 'none' when nothing was, 'failed' (logged once per reason). */
+function mergeSlice(): 'done' | 'none' | 'failed' {
+  if (closing) return 'none';
   try {
-    writer.indexIds(lastNow);
-    return true;
+    return writer.indexIds(lastNow) ? 'done' : 'none';
   } catch (err) {
     // A store that cannot write has been logged by fail(); the merge is taken up again at reopen.
     const reason = err instanceof Error ? err.message : String(err);
@@ -108,7 +113,7 @@ function mergeSlice(): boolean {
       port.postMessage({ log: { level: 'error', msg: 'merging event ids failed', detail: { reason } } });
     }
     lastMergeError = reason;
-    return false;
+    return 'failed';
   }
 }
 

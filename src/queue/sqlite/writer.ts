@@ -292,13 +292,14 @@ export class SqliteWriter {
    * neighbouring keys share leaf pages that as many single inserts would each write to the WAL.
    * Starts a merge when idMergeAt ids are waiting. Called by the worker after each group commit
    * (after its answers have gone out), so a merge moves on at the pace of the accepts that make
-   * it necessary, in slices short enough not to hold up the next commit for long.
+   * it necessary, in slices short enough not to hold up the next commit for long. Returns whether
+   * a slice was written (false: nothing waits, or the store is not open).
    */
-  indexIds(now: number): void {
-    if (!this.#db?.open) return;
+  indexIds(now: number): boolean {
+    if (!this.#db?.open) return false; // unavailable: nothing done, the caller waits
     const db = this.#db;
     if (!this.#merge) {
-      if (this.mergeState === 'idle') return;
+      if (this.mergeState === 'idle') return false;
       const groups = this.#unmerged;
       this.#merge = { groups, order: [...groups.keys()].sort(), group: 0, offset: 0, through: this.#maxSeq };
       this.#unmerged = new Map();
@@ -343,6 +344,7 @@ export class SqliteWriter {
     m.offset = offset;
     for (const [id] of slice) this.#recent.delete(id); // found in event_ids from now on
     if (last) this.#merge = undefined;
+    return true;
   }
 
   probe(now: number): void {
