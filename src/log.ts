@@ -127,7 +127,6 @@ export function requestLineWriter(logger: Logger): RequestLineWriter | undefined
   };
 }
 
-
 /** pino's isoTime, made once per millisecond: under load many lines share one. */
 let lastMs = 0;
 let lastTime = '';
@@ -140,14 +139,14 @@ function isoTime(): string {
   return lastTime;
 }
 
+const FLUSH_MS = 2;
+
 /**
  * Stdout that never blocks the event loop: the lines of FLUSH_MS go out in one asynchronous write
  * (each write is a hop to libuv's thread pool and back: one per line cost 5% of the request thread
  * under load, one per event-loop turn still 4%). Lines still waiting when the process exits are
  * written synchronously then.
  */
-const FLUSH_MS = 2;
-
 function bufferedStdout(): DestinationStream {
   const dest = pino.destination({ dest: 1, sync: false });
   // An array joined once: a string grown line by line is flattened again at the write.

@@ -247,21 +247,29 @@ describe('event ids merged in slices', () => {
   });
 });
 
+/** A store in `dir` with its worker thread, as the router runs it; send() posts a JSON body. */
+function storeIn(dir: string, opts: Omit<ConstructorParameters<typeof SqliteInbox>[0], 'dataDir' | 'log'>) {
+  const inbox = new SqliteInbox({ dataDir: dir, log: createLogger('silent'), ...opts });
+  cleanups.push(() => inbox.close());
+  const normalize = createNormalizer({ catalogue: new EventCatalogue(), maxBatch: 100 });
+  return (body: object) => inbox.accept(normalize(body, JSON.stringify(body)));
+}
+
+/** Waits (up to 15 s) until event_ids holds `n` ids. */
+async function untilIndexed(dir: string, n: number): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (read(dir).indexed < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+}
+
 describe('the store merges on its own', () => {
   it('a slice at a time after its commits or on a timer, while it answers; dedup holds throughout', async () => {
     const dir = folder();
-    const inbox = new SqliteInbox({ dataDir: dir, log: createLogger('silent'), idMergeAt: 5, idMergeSlice: 2 });
-    cleanups.push(() => inbox.close());
-    const normalize = createNormalizer({ catalogue: new EventCatalogue(), maxBatch: 10 });
-    const post = (n: number) => {
-      const body = { EventID: 40, AssetID: n, Uid: `${n.toString(16).padStart(2, '0')}-x` };
-      return inbox.accept(normalize(body, JSON.stringify(body)));
-    };
+    const send = storeIn(dir, { idMergeAt: 5, idMergeSlice: 2 });
+    const post = (n: number) => send({ EventID: 40, AssetID: n, Uid: `${n.toString(16).padStart(2, '0')}-x` });
     const first = await Promise.all(Array.from({ length: 20 }, (_, i) => post(i)));
     expect(first.every((r) => r.accepted === 1)).toBe(true);
     // No more accepts: the rest of the merge goes on a timer.
-    const deadline = Date.now() + 10_000;
-    while (read(dir).indexed < 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await untilIndexed(dir, 20);
     expect(read(dir)).toMatchObject({ events: 20, indexed: 20, through: 20 });
     const again = await Promise.all(Array.from({ length: 20 }, (_, i) => post(i)));
     expect(again.every((r) => r.duplicates === 1)).toBe(true);
@@ -269,13 +277,8 @@ describe('the store merges on its own', () => {
   it('no merge while commits hold many calls (a burst); the merge runs once the store is idle', async () => {
     const dir = folder();
     // Idle after 1.5 s without accepts, so that the burst below has no idle moment.
-    const inbox = new SqliteInbox({ dataDir: dir, log: createLogger('silent'), idMergeAt: 150, idMergeSlice: 10, mergeIdleMs: 1500 });
-    cleanups.push(() => inbox.close());
-    const normalize = createNormalizer({ catalogue: new EventCatalogue(), maxBatch: 10 });
-    const post = (n: number) => {
-      const body = { EventID: 40, AssetID: n, Uid: `burst-${n}` };
-      return inbox.accept(normalize(body, JSON.stringify(body)));
-    };
+    const send = storeIn(dir, { idMergeAt: 150, idMergeSlice: 10, mergeIdleMs: 1500 });
+    const post = (n: number) => send({ EventID: 40, AssetID: n, Uid: `burst-${n}` });
     // 15 waves of 20 calls: each wave is one commit of 20 calls, as under saturation. A merge is
     // due from the 8th (150 ids), and 300 ids stay under 'behind' (600).
     for (let wave = 0; wave < 15; wave++) {
@@ -283,8 +286,7 @@ describe('the store merges on its own', () => {
       expect(answers.every((r) => r.accepted === 1)).toBe(true);
     }
     expect(read(dir)).toMatchObject({ events: 300, indexed: 0 });
-    const deadline = Date.now() + 15_000;
-    while (read(dir).indexed < 300 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await untilIndexed(dir, 300);
     expect(read(dir)).toMatchObject({ events: 300, indexed: 300, through: 300 });
     const again = await Promise.all(Array.from({ length: 300 }, (_, n) => post(n)));
     expect(again.every((r) => r.duplicates === 1)).toBe(true);
@@ -292,13 +294,9 @@ describe('the store merges on its own', () => {
 
   it('a store that fails with a merge under way waits for it without keeping the worker busy, then merges', async () => {
     const dir = folder();
-    const inbox = new SqliteInbox({ dataDir: dir, log: createLogger('silent'), idMergeAt: 10, idMergeSlice: 2, mergeIdleMs: 300, reopenIntervalMs: 0 });
-    cleanups.push(() => inbox.close());
-    const normalize = createNormalizer({ catalogue: new EventCatalogue(), maxBatch: 100 });
-    const post = (from: number, count: number) => {
-      const body = Array.from({ length: count }, (_, i) => ({ EventID: 40, AssetID: from + i, Uid: `fail-${from + i}` }));
-      return inbox.accept(normalize(body, JSON.stringify(body)));
-    };
+    const send = storeIn(dir, { idMergeAt: 10, idMergeSlice: 2, mergeIdleMs: 300, reopenIntervalMs: 0 });
+    const post = (from: number, count: number) =>
+      send(Array.from({ length: count }, (_, i) => ({ EventID: 40, AssetID: from + i, Uid: `fail-${from + i}` })));
     expect((await post(0, 20)).accepted).toBe(20); // due, not behind (40): 4 slices of 2, the rest waits for idle
     expect(read(dir).indexed).toBeLessThan(20);
     // Another connection holds the file before the store is idle: the next slice fails (after
@@ -314,8 +312,7 @@ describe('the store merges on its own', () => {
     lock.exec('COMMIT');
     lock.close();
     expect((await post(20, 1)).accepted).toBe(1); // reopened
-    const deadline = Date.now() + 15_000;
-    while (read(dir).indexed < 21 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await untilIndexed(dir, 21);
     expect(read(dir)).toMatchObject({ events: 21, indexed: 21 });
   }, 30_000);
 });

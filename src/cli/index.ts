@@ -58,7 +58,7 @@ function config(): Config {
 
 async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
   const c = config();
-  // No checkpoint worker for a short command; the router's own does the work.
+  // A command beside a running router never merges event ids: that is the router's work.
   const store = openStore(c, { tool: true, log: createLogger('silent', undefined) });
   try {
     const health = await store.health();

@@ -43,8 +43,6 @@ export type WireEvent = readonly [
   handlers: readonly string[],
 ];
 
-export const toWireEvent = (e: EventInput): WireEvent => [e.key, e.idSource, e.eventID, e.name, e.entityType, e.entityId, e.raw, e.handlers];
-
 export const fromWireEvent = (w: WireEvent): EventInput => ({
   key: w[0],
   idSource: w[1],

@@ -28,7 +28,7 @@ import type {
   Settlement,
 } from '../deliveries.js';
 import type { AcceptResult, Health, Inbox } from '../inbox.js';
-import { type Call, fromWireAccepted, type Op, toWireEvent, type WireAccepted, type WorkerMessage } from './protocol.js';
+import { type Call, fromWireAccepted, type Op, type WireAccepted, type WireEvent, type WorkerMessage } from './protocol.js';
 import { DB_FILE } from './writer.js';
 
 export { DB_FILE };
@@ -94,19 +94,11 @@ export class SqliteInbox implements Inbox, DeliveryStore {
 
   async accept(events: readonly HubexEvent[]): Promise<AcceptResult> {
     let fannedOut = false;
-    const inputs = events.map((e) => {
+    const inputs = events.map((e): WireEvent => {
       const handlers = this.#route(e);
       if (handlers.length > 0) fannedOut = true;
-      return toWireEvent({
-        key: e.id,
-        idSource: e.idSource,
-        eventID: e.eventID,
-        name: e.name,
-        entityType: e.entity?.type ?? null,
-        entityId: e.entity === null ? null : String(e.entity.id),
-        raw: e.raw,
-        handlers,
-      });
+      const entity = e.entity;
+      return [e.id, e.idSource, e.eventID, e.name, entity?.type ?? null, entity === null ? null : String(entity.id), e.raw, handlers];
     });
     const wire = (await this.#call('accept', [inputs])) as WireAccepted;
     const result = fromWireAccepted(wire, events.map((e) => e.name));

@@ -70,7 +70,7 @@ function flush(): void {
     }
     if (events > 0) afterAccepts(events, accepts);
   }
-  waitForIdle(pacer.idleMs); // ids read back at open are merged even if nothing comes
+  waitForIdle(pacer.idleMs); // what waits is merged once idle (ids read back at open too)
 }
 
 // Merges of ids into event_ids run when they cost the answers least (./merge-pacer.ts): paced by
@@ -84,7 +84,6 @@ function afterAccepts(events: number, calls: number): void {
   for (let n = pacer.afterAccepts(events, calls, writer.mergeState, performance.now()); n > 0; n--) {
     if (mergeSlice() !== 'done') break;
   }
-  waitForIdle(pacer.idleMs);
 }
 
 function waitForIdle(ms: number): void {

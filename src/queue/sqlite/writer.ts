@@ -290,10 +290,10 @@ export class SqliteWriter {
   /**
    * Merges the ids accepted since the last merge into event_ids, one slice per call, in key order:
    * neighbouring keys share leaf pages that as many single inserts would each write to the WAL.
-   * Starts a merge when idMergeAt ids are waiting. Called by the worker after each group commit
-   * (after its answers have gone out), so a merge moves on at the pace of the accepts that make
-   * it necessary, in slices short enough not to hold up the next commit for long. Returns whether
-   * a slice was written (false: nothing waits, or the store is not open).
+   * Starts a merge when idMergeAt ids are waiting. The worker calls it between commits, when
+   * ./merge-pacer.ts says (after the answers have gone out), in slices short enough not to hold up
+   * the next commit for long. Returns whether a slice was written (false: nothing waits, or the
+   * store is not open).
    */
   indexIds(now: number): boolean {
     if (!this.#db?.open) return false; // unavailable: nothing done, the caller waits
