@@ -7,6 +7,14 @@ import { z } from 'zod';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+/**
+ * A URL as it may be shown: a password or user in it (`redis://:pw@host`, `https://user:pw@host`)
+ * replaced by ***. Works on text that is not a valid URL too: that is when it is shown, in an error.
+ */
+export function maskUrl(text: string): string {
+  return text.replace(/(\/\/)[^/?#]*@/g, '$1***@');
+}
+
 /** Variables whose values must never be echoed, not even in an error message. */
 const SECRET = new Set(['WEBHOOK_TOKENS', 'HUBEX_SERVICE_TOKEN', 'HUBEX_ACCESS_TOKEN', 'ADMIN_TOKEN']);
 
@@ -20,14 +28,25 @@ const int = (min: number, max: number) =>
     .transform(Number)
     .refine((n) => n >= min && n <= max, `must be a whole number from ${min} to ${max}`);
 
+/** proxy-addr's names for address ranges, which Fastify's trustProxy takes too. */
+const PROXY_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+// A number is a hop count (1: the one proxy in front), never a boolean: `true` trusts every hop,
+// and lets any client choose its address with X-Forwarded-For.
 const trustProxy = z
   .string()
   .trim()
-  .transform((s): boolean | number | string => {
-    if (/^(true|yes|1)$/i.test(s)) return true;
+  .transform((s, ctx): boolean | number | string => {
+    if (/^(true|yes)$/i.test(s)) return true;
     if (/^(false|no|0|)$/i.test(s)) return false;
     if (/^\d+$/.test(s)) return Number(s); // number of proxy hops to trust
-    return s; // comma-separated addresses or CIDR ranges of trusted proxies
+    const list = s.split(',').map((x) => x.trim()).filter(Boolean);
+    for (const item of list) {
+      if (!isAddressOrRange(item) && !PROXY_RANGES.has(item)) {
+        ctx.addIssue({ code: 'custom', message: `"${item.slice(0, 100)}" is not a hop count, an IP address, a CIDR range, loopback, linklocal or uniquelocal` });
+      }
+    }
+    return list.join(','); // addresses or CIDR ranges of the trusted proxies
   });
 
 // Each default is declared beside its variable; docs/configuration.md lists the same table.
@@ -208,7 +227,7 @@ export function loadConfig(env: Env): Config {
     const problems = result.error.issues.map((issue) => {
       const variable = String(issue.path[0] ?? '(environment)');
       const given = input[variable];
-      const shown = given === undefined || SECRET.has(variable) ? '' : ` (got ${JSON.stringify(given)})`;
+      const shown = given === undefined || SECRET.has(variable) ? '' : ` (got ${JSON.stringify(maskUrl(given).slice(0, 200))})`;
       return { variable, message: issue.message + shown };
     });
     throw new ConfigError(problems);
@@ -217,6 +236,9 @@ export function loadConfig(env: Env): Config {
   const problems: { variable: string; message: string }[] = [];
   if (c.QUEUE === 'redis' && !c.REDIS_URL) {
     problems.push({ variable: 'REDIS_URL', message: 'is required when QUEUE=redis' });
+  }
+  if (c.ADMIN_TOKEN !== undefined && c.WEBHOOK_TOKENS?.includes(c.ADMIN_TOKEN)) {
+    problems.push({ variable: 'ADMIN_TOKEN', message: 'must differ from every token in WEBHOOK_TOKENS (a webhook token travels in URLs; it must not also open the admin API)' });
   }
   if (c.RETRY_MAX_MS < c.RETRY_BASE_MS) {
     problems.push({ variable: 'RETRY_MAX_MS', message: `must not be less than RETRY_BASE_MS (${c.RETRY_BASE_MS})` });
@@ -257,6 +279,27 @@ export function loadConfig(env: Env): Config {
     }),
     logLevel: c.LOG_LEVEL,
   });
+}
+
+/** Whether only this machine can connect to the address (127.0.0.0/8, ::1, localhost). */
+const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^(::ffff:)?127\.\d+\.\d+\.\d+$/i.test(host);
+
+/**
+ * Settings that work but are probably a mistake, one sentence each: logged at start and shown by
+ * `doctor`.
+ */
+export function configWarnings(c: Pick<Config, 'trustProxy' | 'host'>): string[] {
+  const out: string[] = [];
+  if (c.trustProxy === true && !isLoopback(c.host)) {
+    out.push(
+      `TRUST_PROXY=true trusts every X-Forwarded-For hop while the router listens on ${c.host}: any client can choose its own address with that header, through the proxy or not, and pass ALLOWED_IPS and RATE_LIMIT_MAX. Set TRUST_PROXY to the proxy's address (127.0.0.1 when it runs on this host), and HOST=127.0.0.1 when the proxy is on this host.`,
+    );
+  } else if (typeof c.trustProxy === 'number' && c.trustProxy > 0 && !isLoopback(c.host)) {
+    out.push(
+      `TRUST_PROXY=${c.trustProxy} trusts ${c.trustProxy} hop(s) from whoever connects, while the router listens on ${c.host}: a client that reaches it directly, not through the proxy, can choose its own address with X-Forwarded-For. Set TRUST_PROXY to the proxy's address instead (127.0.0.1 when it runs on this host), or HOST=127.0.0.1.`,
+    );
+  }
+  return out;
 }
 
 /**

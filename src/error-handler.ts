@@ -2,7 +2,8 @@
 // logged in full. Every error body is {error, message, requestId}.
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
-import { ERROR_CODES, type ErrorCode, HttpError, isStoreUnavailable } from './errors.js';
+import { redactUrl } from './log.js';
+import { ERROR_CODES, type ErrorCode, HttpError, isStoreUnavailable, UnstorableEventError } from './errors.js';
 
 export function installErrorHandling(app: FastifyInstance, config: Pick<Config, 'bodyLimit'>): void {
   app.setErrorHandler((err: FastifyError | Error, request, reply) => {
@@ -19,7 +20,8 @@ export function installErrorHandling(app: FastifyInstance, config: Pick<Config, 
     request.errorCode = 'NOT_FOUND';
     return reply.code(404).send({
       error: 'NOT_FOUND',
-      message: `No route ${request.method} ${request.url.startsWith('/hooks/') ? request.url.replace(/^(\/hooks\/[^/]+\/).*/, '$1...') : request.url.split('?')[0]}; HubEx posts to /hooks/hubex/<token>.`,
+      // The URL as the log has it: a mistyped webhook URL holds the token somewhere.
+      message: `No route ${request.method} ${redactUrl(request.url.split('?')[0]!).slice(0, 200)}; HubEx posts to /hooks/hubex/<token>.`,
       requestId: request.id,
     });
   });
@@ -27,6 +29,7 @@ export function installErrorHandling(app: FastifyInstance, config: Pick<Config, 
 
 function toHttpError(err: FastifyError | Error, bodyLimit: number, contentType: string | undefined): HttpError {
   if (err instanceof HttpError) return err;
+  if (err instanceof UnstorableEventError) return new HttpError('UNSTORABLE', err.message);
   if (isStoreUnavailable(err)) {
     return new HttpError(
       'STORE_UNAVAILABLE',

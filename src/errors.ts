@@ -4,11 +4,13 @@
 export const ERROR_CODES = {
   EMPTY_BODY: { status: 400, summary: 'the request has no body' },
   INVALID_JSON: { status: 400, summary: 'the body is not valid JSON' },
-  FORBIDDEN_KEY: { status: 400, summary: 'the body holds a __proto__ or constructor.prototype key' },
+  FORBIDDEN_KEY: { status: 400, summary: 'the body holds a key that is a built-in name of JavaScript objects (__proto__, constructor, toString, ...)' },
+  FIELD_TOO_LONG: { status: 400, summary: 'a top-level key or an id is longer than 256 characters (an entity type than 64)' },
   TOO_DEEP: { status: 400, summary: 'the JSON is nested deeper than the router accepts' },
   INVALID_SHAPE: { status: 400, summary: 'the body is not an object or an array of objects' },
   BATCH_TOO_LARGE: { status: 400, summary: 'an array body holds more events than MAX_BATCH' },
   NO_EVENT: { status: 400, summary: 'an object has neither an event id nor an entity id' },
+  UNSTORABLE: { status: 400, summary: 'the store refused an event for its data (a value it cannot hold); the message names the field' },
   BAD_REQUEST: { status: 400, summary: 'any other malformed request' },
   UNAUTHORIZED: { status: 401, summary: 'the webhook token (or the admin token) is missing or unknown' },
   FORBIDDEN_ADDRESS: { status: 403, summary: 'the caller is outside ALLOWED_IPS' },
@@ -45,6 +47,15 @@ export class HttpError extends Error {
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
   readonly code = 'STORE_UNAVAILABLE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** The store refused an event because of its data, not because it is down: a 400 that names the field. */
+export class UnstorableEventError extends Error {
+  override readonly name = 'UnstorableEventError';
+  readonly code = 'UNSTORABLE';
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
   }

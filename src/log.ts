@@ -176,15 +176,35 @@ function bufferedStdout(): DestinationStream {
 
 const HOOK_PREFIX = '/hooks/hubex/';
 const SECRET_QUERY = /([?&](?:token|access_token|webhook_token)=)[^&#]*/gi;
+/** Parts of an unrouted URL this long may be a token, whatever their place: a mistyped webhook URL. */
+const LONG_PART = /([/=])[^/?&#=]{16,}/g;
+/** The longest URL a log line holds; the rest is cut. */
+export const MAX_LOGGED_URL = 1000;
 
-/** The URL as it may be logged: the webhook token in the path or the query replaced. */
-export function redactUrl(url: string): string {
-  let path = url;
-  if (url.startsWith(HOOK_PREFIX)) {
-    // The path segment after the prefix is the token: up to the next '/', '?' or '#'.
-    let end = HOOK_PREFIX.length;
-    while (end < url.length && !'/?#'.includes(url[end]!)) end++;
-    if (end > HOOK_PREFIX.length) path = `${HOOK_PREFIX}[REDACTED]${url.slice(end)}`;
+/**
+ * The URL as it may be logged. `route` is the pattern of the route that matched: its `:token`
+ * parameter is replaced whatever way the URL spelt it (`/hooks/%68ubex/<token>` matches too). With
+ * no route (a 404, a broken URL), every part of 16 characters or more is replaced, since a token
+ * may sit anywhere in a mistyped URL (`//hooks/hubex/<token>`). Secret query parameters always are.
+ */
+export function redactUrl(url: string, route?: string): string {
+  const cut = url.length > MAX_LOGGED_URL ? url.slice(0, MAX_LOGGED_URL) : url;
+  const q = cut.search(/[?#]/);
+  let path = q < 0 ? cut : cut.slice(0, q);
+  let rest = q < 0 ? '' : cut.slice(q);
+  if (route?.includes(':token')) path = route.replace(':token', '[REDACTED]');
+  else {
+    if (path.startsWith(HOOK_PREFIX)) {
+      // The path segment after the prefix is the token: up to the next '/'.
+      const end = path.indexOf('/', HOOK_PREFIX.length);
+      const tokenEnd = end < 0 ? path.length : end;
+      if (tokenEnd > HOOK_PREFIX.length) path = `${HOOK_PREFIX}[REDACTED]${path.slice(tokenEnd)}`;
+    }
+    if (route === undefined) {
+      path = path.replace(LONG_PART, '$1[REDACTED]');
+      rest = rest.replace(LONG_PART, '$1[REDACTED]');
+    }
   }
-  return path.includes('=') ? path.replace(SECRET_QUERY, '$1[REDACTED]') : path;
+  const out = path + (rest.includes('=') ? rest.replace(SECRET_QUERY, '$1[REDACTED]') : rest);
+  return cut === url ? out : `${out}...`;
 }

@@ -1,10 +1,12 @@
 // Runs the router: configuration from the environment, the app, the listening socket, signals.
-import { type Config, ConfigError, loadConfig, readEnv } from './config.js';
+import type { FastifyInstance } from 'fastify';
+import { type Config, ConfigError, configWarnings, loadConfig, readEnv } from './config.js';
 import { BUILTIN_HANDLERS_DIR, HandlerLoadError, loadHandlers } from './delivery/loader.js';
 import { createLogger } from './log.js';
+import { installProcessGuards } from './process-guards.js';
 import { describeStore } from './queue/open-store.js';
 import { buildApp } from './server.js';
-import { resolveWebhookTokens } from './webhook-tokens.js';
+import { adminTokenProblem, maskToken, resolveWebhookTokens } from './webhook-tokens.js';
 
 /** Exit code for a configuration that cannot work (sysexits' EX_CONFIG). */
 const EX_CONFIG = 78;
@@ -20,9 +22,22 @@ export async function main(env = readEnv()): Promise<void> {
   }
 
   const log = createLogger(config.logLevel, undefined, { buffered: true });
+  // From here on, an error nobody caught (a handler's, usually) is logged, not a silent exit.
+  let app: FastifyInstance | undefined;
+  installProcessGuards({
+    log,
+    onError: (kind) => app?.metrics.uncaughtErrors.inc({ kind }),
+    stop: async () => {
+      app?.dispatcher?.abandon();
+      await app?.close();
+    },
+  });
+  for (const warning of configWarnings(config)) log.warn(warning);
   let tokens;
   try {
     tokens = resolveWebhookTokens(config);
+    const problem = adminTokenProblem(config.adminToken, tokens.tokens);
+    if (problem) throw new Error(problem);
   } catch (err) {
     process.stderr.write(`hubex-router: ${(err as Error).message}\n`);
     process.exit(EX_CONFIG);
@@ -42,9 +57,9 @@ export async function main(env = readEnv()): Promise<void> {
     { handlers: handlers.map((h) => (h.enabled === false ? `${h.name} (disabled)` : h.name)) },
     `${handlers.filter((h) => h.enabled !== false).length} handler(s) enabled`,
   );
-  const app = await buildApp(config, { logger: log, tokens: tokens.tokens, handlers });
+  app = await buildApp(config, { logger: log, tokens: tokens.tokens, handlers });
   await app.listen({ port: config.port, host: config.host });
-  process.stderr.write(banner(config, app.server.address(), tokens.generatedFile ? tokens.tokens[0] : undefined));
+  process.stderr.write(banner(config, app.server.address(), tokens.generatedFile ? { token: tokens.tokens[0]!, created: tokens.created === true } : undefined));
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -58,7 +73,7 @@ export async function main(env = readEnv()): Promise<void> {
       process.exit(1);
     }, limitMs);
     timer.unref();
-    await app.close();
+    await app?.close();
     log.info('stopped');
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
@@ -66,23 +81,28 @@ export async function main(env = readEnv()): Promise<void> {
 }
 
 /**
- * What an administrator pastes into HubEx. Printed on stderr, outside the JSON log: a generated
- * token is shown in full (there is no other way to learn it but reading DATA_DIR); a configured
- * one is not, since whoever set WEBHOOK_TOKENS knows it.
+ * What an administrator pastes into HubEx. Printed on stderr, outside the JSON log. A generated
+ * token is shown in full once, when it is made; later starts mask it (stderr often ends up in a
+ * journal others read), and `hubex-router token` shows it. A configured one is never shown.
  */
-function banner(config: Config, address: ReturnType<import('node:net').Server['address']>, generated?: string): string {
+function banner(
+  config: Config,
+  address: ReturnType<import('node:net').Server['address']>,
+  generated?: { token: string; created: boolean },
+): string {
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const base = config.publicUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  const url = `${base}/hooks/hubex/${generated ?? '<one of WEBHOOK_TOKENS>'}`;
+  const shown = generated ? (generated.created ? generated.token : maskToken(generated.token)) : '<one of WEBHOOK_TOKENS>';
   const lines = [
     '',
     `hubex-router is listening on ${config.host}:${port} (store: ${config.queue}, ${describeStore(config)})`,
     '',
     '  Webhook URL to register in HubEx:',
-    `    ${url}`,
+    `    ${base}/hooks/hubex/${shown}`,
   ];
-  if (generated) lines.push('', '  The token was generated and is kept in DATA_DIR; set WEBHOOK_TOKENS to choose your own.');
+  if (generated?.created) lines.push('', '  The token was generated and is kept in DATA_DIR; set WEBHOOK_TOKENS to choose your own.');
+  else if (generated) lines.push('', '  The token is masked; `hubex-router token` prints the whole URL.');
   if (!config.publicUrl) lines.push('  Set PUBLIC_URL to the address HubEx reaches (https://...) to print the URL to register.');
   return `${lines.join('\n')}\n\n`;
 }

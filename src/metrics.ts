@@ -5,6 +5,34 @@ import type { Backlog } from './queue/deliveries.js';
 
 export const PREFIX = 'hubex_router_';
 
+/** prom-client's default gauges named `_total`, which Prometheus reserves for counters; their by-type gauges remain (sum them). */
+const MISNAMED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
+/** The HubEx services the client knows; a call to any other path counts as `other`. */
+const SERVICES = new Set(['AUTHZ', 'COMMON', 'ES', 'MSG', 'TSTG', 'WORK']);
+
+/**
+ * Values of a label that a sender chooses (event names: `event.<id>` for any id it sends): the
+ * first `max` distinct ones keep their value, every later one counts as `other`. Values `known`
+ * to be few (the catalogue's names) always keep theirs.
+ */
+export class LabelCap {
+  readonly #seen = new Set<string>();
+  constructor(
+    readonly max: number,
+    private readonly known: (value: string) => boolean = () => false,
+  ) {}
+
+  label(value: string): string {
+    if (this.#seen.has(value) || this.known(value)) return value;
+    if (this.#seen.size >= this.max) return 'other';
+    this.#seen.add(value);
+    return value;
+  }
+}
+
+export const serviceLabel = (service: string): string => (SERVICES.has(service) ? service : 'other');
+
 export class Metrics {
   readonly registry = new Registry();
 
@@ -59,6 +87,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly uncaughtErrors = new Counter({
+    name: `${PREFIX}uncaught_errors_total`,
+    help: 'Errors nothing caught, by kind: a rejected promise nobody handled (logged; the router keeps serving), an exception (the router stops and exits 1).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
   readonly tokenRenewals = new Counter({
     name: `${PREFIX}hubex_token_renewals_total`,
     help: 'HubEx access token renewals, by how (service token or refresh token) and outcome.',
@@ -108,5 +143,6 @@ export class Metrics {
       },
     });
     collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
+    for (const name of MISNAMED_DEFAULTS) this.registry.removeSingleMetric(`${PREFIX}${name}`);
   }
 }

@@ -9,13 +9,13 @@ import { installAccessControl } from './access.js';
 import healthRoutes from '../routes/health.js';
 import metricsRoutes from '../routes/metrics.js';
 import webhookRoutes from '../routes/webhooks.js';
-import type { Config } from './config.js';
+import { type Config, ConfigError } from './config.js';
 import { installErrorHandling } from './error-handler.js';
 import { HttpError } from './errors.js';
 import { EventCatalogue } from './events/catalogue.js';
 import { createNormalizer } from './events/normalize.js';
 import { createLogger, type RequestLine, redactUrl, requestLineWriter } from './log.js';
-import { Metrics } from './metrics.js';
+import { LabelCap, Metrics, serviceLabel } from './metrics.js';
 import { createHubexClient, type HubexClient } from './hubex/client.js';
 import type { Handler } from './delivery/define-handler.js';
 import { HandlerRegistry } from './delivery/registry.js';
@@ -27,7 +27,7 @@ import type { DeliveryStore } from './queue/deliveries.js';
 import { openStore, type Store } from './queue/open-store.js';
 import { RedisDispatcher } from './queue/redis/redis-dispatcher.js';
 import { RedisStore } from './queue/redis/redis-store.js';
-import { resolveWebhookTokens } from './webhook-tokens.js';
+import { adminTokenProblem, resolveWebhookTokens } from './webhook-tokens.js';
 
 export type { Store };
 
@@ -72,13 +72,15 @@ declare module 'fastify' {
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
 export async function buildApp(config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
+  const tokens = deps.tokens ?? resolveWebhookTokens(config).tokens;
+  const adminProblem = adminTokenProblem(config.adminToken, tokens);
+  if (adminProblem) throw new ConfigError([{ variable: 'ADMIN_TOKEN', message: adminProblem }]);
   const logger = deps.logger ?? createLogger(config.logLevel);
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }), // one line per request, written below
     bodyLimit: config.bodyLimit,
-    // Fastify takes a hop count too; its types only lack it.
-    trustProxy: config.trustProxy as boolean | string,
+    trustProxy: trustProxyOption(config.trustProxy),
     requestIdHeader: false,
     // A proxy's X-Request-Id is kept when it is sane, so that one id follows the call through.
     genReqId: (req: IncomingMessage) => {
@@ -129,6 +131,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   await inbox.health();
   const normalize = createNormalizer({ catalogue, maxBatch: config.maxBatch });
   const metrics = new Metrics(() => inbox.backlog());
+  // Event names are the sender's to choose (`event.<id>` for any id): the catalogue's are kept,
+  // and at most 50 others, then `other`.
+  const nameLabels = new LabelCap(50, (name) => catalogue.get(catalogue.idOf(name) ?? Number.NaN)?.name === name);
   const ownsHubex = deps.hubex === undefined;
   const hubex =
     deps.hubex ??
@@ -137,8 +142,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
           ...config.hubex,
           log: logger.child({ part: 'hubex' }),
           onCall: ({ service, method, status, ms }) => {
-            metrics.hubexCalls.inc({ service, method, status });
-            metrics.hubexCallDuration.observe({ service }, ms / 1000);
+            const label = serviceLabel(service);
+            metrics.hubexCalls.inc({ service: label, method, status });
+            metrics.hubexCallDuration.observe({ service: label }, ms / 1000);
           },
           onRenewal: (how, ok) => metrics.tokenRenewals.inc({ how, outcome: ok ? 'ok' : 'failed' }),
         })
@@ -209,7 +215,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     const line: RequestLine = {
       reqId: request.id,
       method: request.method,
-      url: redactUrl(request.url),
+      url: redactUrl(request.url, request.routeOptions.url),
       status,
       durationMs: Math.round(reply.elapsedTime * 100) / 100,
       ip: request.ip,
@@ -228,11 +234,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   await app.register(metricsRoutes);
   if (config.adminToken) await app.register(adminRoutes, { adminToken: config.adminToken });
   await app.register(webhookRoutes, {
-    tokens: deps.tokens ?? resolveWebhookTokens(config).tokens,
+    tokens,
     normalize,
     bodyLimit: config.bodyLimit,
     onEvents: (events) => {
-      for (const e of events) (e.duplicate ? metrics.eventsDuplicate : metrics.eventsAccepted).inc({ name: e.name });
+      for (const e of events) (e.duplicate ? metrics.eventsDuplicate : metrics.eventsAccepted).inc({ name: nameLabels.label(e.name) });
     },
   });
   await app.ready();
@@ -241,3 +247,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
 }
 
 const isClaimStore = (store: Store): store is Store & DeliveryStore => typeof (store as Partial<DeliveryStore>).claim === 'function';
+
+/**
+ * TRUST_PROXY as Fastify takes it. A hop count becomes a function: Fastify itself treats a number
+ * as "trust nothing" (a direct client could claim any address), so the count would be ignored
+ * without a word; configWarnings() warns when the router listens where clients reach it directly.
+ */
+function trustProxyOption(value: Config['trustProxy']): boolean | string | ((address: string, hop: number) => boolean) {
+  if (typeof value !== 'number') return value;
+  const hops = value;
+  return (_address, hop) => hop < hops;
+}

@@ -46,6 +46,15 @@ describe('ALLOWED_IPS', () => {
     expect((await hook({ ip: '127.0.0.1', forwardedFor: '203.0.113.9' })).statusCode).toBe(403);
   });
 
+  it('TRUST_PROXY=1 trusts the one proxy in front, not the hops a client writes itself', async () => {
+    // nginx appends the address it sees to what the client sent: "6.6.6.6, 7.7.7.7, <client>".
+    t = await makeApp({ ALLOWED_IPS: '6.6.6.6,7.7.7.7', TRUST_PROXY: '1' });
+    expect((await hook({ ip: '127.0.0.1', forwardedFor: '6.6.6.6, 7.7.7.7, 198.51.100.9' })).statusCode).toBe(403);
+    expect((await hook({ ip: '127.0.0.1', forwardedFor: '198.51.100.9, 7.7.7.7' })).statusCode).toBe(202);
+    const line = t.logs.lines.filter((l) => l.msg === 'request').at(0)!;
+    expect(line).toMatchObject({ status: 403, ip: '198.51.100.9' });
+  });
+
   it('refuses a bad entry at start', () => {
     expect(() => loadConfig({ ALLOWED_IPS: '10.0.0.0/33,example.com' })).toThrow(ConfigError);
     expect(allowList(['10.0.0.0/8'])('not-an-ip')).toBe(false);
@@ -64,6 +73,18 @@ describe('RATE_LIMIT_MAX', () => {
     expect((await hook({ forwardedFor: '203.0.113.2' })).statusCode).toBe(202);
     for (let i = 0; i < 5; i++) expect((await t.app.inject({ url: '/healthz', remoteAddress: '127.0.0.1' })).statusCode).toBe(200);
     expect(readEvents(t.dir)).toHaveLength(4);
+  });
+
+  it('cannot be dodged by rotating X-Forwarded-For behind a proxy (TRUST_PROXY=1 or its address)', async () => {
+    for (const trust of ['1', '127.0.0.1']) {
+      t = await makeApp({ RATE_LIMIT_MAX: '3', TRUST_PROXY: trust });
+      // The same client (the address the proxy saw and appended), a new made-up address each time.
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) statuses.push((await hook({ forwardedFor: `10.9.9.${i}, 203.0.113.50` })).statusCode);
+      expect(statuses, `TRUST_PROXY=${trust}`).toEqual([202, 202, 202, 429, 429]);
+      await t.close();
+      t = undefined;
+    }
   });
 
   it('is off unless RATE_LIMIT_MAX is set', async () => {

@@ -96,3 +96,19 @@ describe('deliveries and events', () => {
     expect((await post('/admin/deliveries/replay', { ids: [] })).json().message).toMatch(/at least one delivery id/);
   });
 });
+
+it('refuses to build an app whose ADMIN_TOKEN is one of its webhook tokens, a generated one included', async () => {
+  const { tempDir } = await import('./support/test-app.js');
+  const { buildApp } = await import('../src/server.js');
+  const { ConfigError, loadConfig } = await import('../src/config.js');
+  const { writeFileSync } = await import('node:fs');
+  const tmp = tempDir();
+  try {
+    writeFileSync(`${tmp.dir}/webhook-token`, 'generated-token-0123456789\n');
+    const config = loadConfig({ DATA_DIR: tmp.dir, ADMIN_TOKEN: 'generated-token-0123456789', LOG_LEVEL: 'silent' });
+    await expect(buildApp(config)).rejects.toThrow(ConfigError);
+    await expect(buildApp(config)).rejects.toThrow(/ADMIN_TOKEN: ADMIN_TOKEN must differ from every webhook token/);
+  } finally {
+    tmp.remove();
+  }
+});

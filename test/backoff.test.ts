@@ -53,6 +53,28 @@ describe('classify', () => {
     });
   });
 
+  it('never throws, whatever a handler throws', () => {
+    const cyclic = Object.create(null) as Record<string, unknown>;
+    cyclic.self = cyclic;
+    expect(() => String(cyclic)).toThrow(); // what made the old classify throw
+    expect(classify(cyclic)).toMatchObject({ retry: true, errorClass: 'object', message: 'a thrown object that cannot be shown' });
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    expect(classify(proxy)).toMatchObject({ retry: true, errorClass: 'unreadable' });
+    const hostile = new Error('x');
+    Object.defineProperty(hostile, 'message', { get: () => { throw new Error('no'); } });
+    expect(classify(hostile)).toMatchObject({ retry: true, errorClass: 'unreadable' });
+    expect(classify(10n)).toMatchObject({ retry: true, message: '10' });
+    expect(classify(undefined)).toMatchObject({ retry: true, errorClass: 'undefined' });
+    expect(classify(null)).toMatchObject({ retry: true, message: 'null' });
+  });
+
+  it('keeps at most 2,000 characters of a message', () => {
+    const f = classify(new Error('x'.repeat(1_000_000)));
+    expect(f.message.length).toBe(2001);
+    expect(f.message.endsWith('…')).toBe(true);
+  });
+
   it('describes a thrown non-Error readably', () => {
     expect(classify('plain string')).toMatchObject({ retry: true, message: 'plain string', errorClass: 'string' });
     expect(classify({ status: 404 })).toMatchObject({ retry: false, message: '{"status":404}' });

@@ -33,6 +33,18 @@ const generated: Case[] = [
   },
   { name: 'a 10 MB body', body: `{"EventID":40,"AssetID":1,"pad":"${'x'.repeat(10 * 1024 * 1024)}"}`, status: 413, error: 'BODY_TOO_LARGE' },
   {
+    name: 'an EventUID of 900 KB (ids are kept in memory)',
+    body: JSON.stringify({ EventID: 40, AssetID: 1, EventUID: 'u'.repeat(900 * 1024) }),
+    status: 400,
+    error: 'FIELD_TOO_LONG',
+  },
+  {
+    name: 'a key of 900 KB (keys are cached)',
+    body: JSON.stringify({ EventID: 40, AssetID: 1, ['k'.repeat(900 * 1024)]: 1 }),
+    status: 400,
+    error: 'FIELD_TOO_LONG',
+  },
+  {
     name: 'a batch over MAX_BATCH',
     body: JSON.stringify(Array.from({ length: 1001 }, (_, i) => ({ EventID: 41, AssetID: i }))),
     status: 400,

@@ -1,5 +1,6 @@
 // The command line, spawned as a user runs it (node + tsx on src/cli/index.ts), against a real
 // store in a temporary folder and a real listening router.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -10,7 +11,7 @@ import { createNormalizer } from '../src/events/normalize.js';
 import { createLogger } from '../src/log.js';
 import { DB_FILE, SqliteInbox } from '../src/queue/sqlite/sqlite-inbox.js';
 import { readEvents } from './support/db.js';
-import { REPO_ROOT } from './support/spawn-router.js';
+import { REPO_ROOT, spawnRouter } from './support/spawn-router.js';
 import { cli } from './support/cli.js';
 import { makeApp, tempDir, TOKEN } from './support/test-app.js';
 import { waitFor } from './support/wait.js';
@@ -189,6 +190,39 @@ describe('send', () => {
 });
 
 describe('serve', () => {
+  it('prints a generated token in full only on the start that makes it; later starts mask it, and `token` prints it', async () => {
+    const env = { WEBHOOK_TOKENS: '' }; // unset: the router generates one into DATA_DIR
+    const first = await spawnRouter({ dataDir: dir, env });
+    const token = readFileSync(join(dir, 'webhook-token'), 'utf8').trim();
+    expect(first.stderr).toContain(`/hooks/hubex/${token}\n`);
+    expect(first.stderr).toMatch(/The token was generated and is kept in DATA_DIR/);
+    await first.kill('SIGTERM');
+    const second = await spawnRouter({ dataDir: dir, env });
+    expect(second.stderr).not.toContain(token);
+    expect(second.stderr).toContain(`/hooks/hubex/${token.slice(0, 4)}********\n`);
+    expect(second.stderr).toMatch(/`hubex-router token` prints the whole URL/);
+    expect(second.stdout).not.toContain(token);
+    await second.kill('SIGTERM');
+    const shown = await cli(['token'], { DATA_DIR: dir, PUBLIC_URL: 'https://hooks.example.com' });
+    expect(shown.stdout.trim()).toBe(`https://hooks.example.com/hooks/hubex/${token}`);
+  });
+
+  it('warns at start when it trusts every proxy hop while listening beyond loopback', async () => {
+    const router = await spawnRouter({ dataDir: dir, env: { TRUST_PROXY: 'true', HOST: '0.0.0.0' } });
+    const warning = router.stdout.split('\n').find((l) => l.includes('TRUST_PROXY=true trusts every X-Forwarded-For hop'));
+    expect(warning && JSON.parse(warning)).toMatchObject({ level: 'warn' });
+    const quiet = await spawnRouter({ dataDir: dir, env: { TRUST_PROXY: '127.0.0.1' } });
+    expect(quiet.stdout).not.toContain('TRUST_PROXY');
+  });
+
+  it('refuses to start when ADMIN_TOKEN is a webhook token, generated ones included (exit 78)', async () => {
+    writeFileSync(join(dir, 'webhook-token'), 'generated-token-0123456789\n');
+    const run = await cli(['serve'], { DATA_DIR: dir, PORT: '0', HOST: '127.0.0.1', ADMIN_TOKEN: 'generated-token-0123456789' });
+    expect(run.code).toBe(78);
+    expect(run.stderr).toMatch(/ADMIN_TOKEN must differ from every webhook token/);
+    expect(run.stderr).not.toContain('generated-token-0123456789');
+  });
+
   it('runs the router (also with no command), prints the webhook URL, and stops on SIGTERM with exit code 0', async () => {
     const { spawn } = await import('node:child_process');
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'serve'], {

@@ -2,7 +2,7 @@
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { ConfigError, loadConfig, readEnv, VARIABLES } from '../src/config.js';
+import { ConfigError, configWarnings, loadConfig, maskUrl, readEnv, VARIABLES } from '../src/config.js';
 import { tempDir } from './support/test-app.js';
 
 describe('config', () => {
@@ -80,10 +80,55 @@ describe('config', () => {
   it.each([
     ['true', true],
     ['false', false],
+    ['0', false],
+    // A number is a hop count, never `true` (which would trust every hop, and a spoofed header).
+    ['1', 1],
     ['2', 2],
     ['10.0.0.1,10.0.0.2', '10.0.0.1,10.0.0.2'],
+    ['127.0.0.1, 10.0.0.0/8', '127.0.0.1,10.0.0.0/8'],
+    ['loopback', 'loopback'],
   ])('reads TRUST_PROXY=%s', (v, expected) => {
     expect(loadConfig({ TRUST_PROXY: v }).trustProxy).toEqual(expected);
+  });
+
+  it('refuses a TRUST_PROXY that is neither a hop count nor addresses', () => {
+    expect(() => loadConfig({ TRUST_PROXY: 'nginx.local' })).toThrow(/TRUST_PROXY: "nginx.local" is not a hop count, an IP address, a CIDR range/);
+  });
+
+  it('warns when every hop is trusted while the router listens beyond loopback', () => {
+    expect(configWarnings(loadConfig({ TRUST_PROXY: 'true' }))).toEqual([expect.stringMatching(/^TRUST_PROXY=true trusts every X-Forwarded-For hop while the router listens on 0\.0\.0\.0/)]);
+    expect(configWarnings(loadConfig({ TRUST_PROXY: 'true', HOST: '127.0.0.1' }))).toEqual([]);
+    expect(configWarnings(loadConfig({ TRUST_PROXY: '1' }))).toEqual([expect.stringMatching(/^TRUST_PROXY=1 trusts 1 hop\(s\) from whoever connects, while the router listens on 0\.0\.0\.0/)]);
+    expect(configWarnings(loadConfig({ TRUST_PROXY: '1', HOST: '127.0.0.1' }))).toEqual([]);
+    expect(configWarnings(loadConfig({ TRUST_PROXY: '127.0.0.1' }))).toEqual([]);
+  });
+
+  it('masks a password in a URL it echoes in an error', () => {
+    const attempt = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return 'no error';
+    };
+    const redis = attempt({ QUEUE: 'redis', REDIS_URL: 'http://:hunter2secret@redis.example:6379' });
+    expect(redis).toContain('REDIS_URL: must be a redis:// or rediss:// URL (got "http://***@redis.example:6379")');
+    const hubex = attempt({ HUBEX_BASE_URL: 'ftp://api:pa55word@hubex.example/fsm' });
+    expect(hubex).toContain('(got "ftp://***@hubex.example/fsm")');
+    for (const message of [redis, hubex]) {
+      expect(message).not.toContain('hunter2secret');
+      expect(message).not.toContain('pa55word');
+    }
+    expect(maskUrl('redis://user:pw@host:1/0')).toBe('redis://***@host:1/0');
+    expect(maskUrl('redis://host:1/0')).toBe('redis://host:1/0');
+  });
+
+  it('refuses an ADMIN_TOKEN equal to a webhook token', () => {
+    expect(() => loadConfig({ WEBHOOK_TOKENS: 'aaaaaaaaaaaaaaaa,bbbbbbbbbbbbbbbb', ADMIN_TOKEN: 'bbbbbbbbbbbbbbbb' })).toThrow(
+      /ADMIN_TOKEN: must differ from every token in WEBHOOK_TOKENS/,
+    );
+    expect(loadConfig({ WEBHOOK_TOKENS: 'aaaaaaaaaaaaaaaa', ADMIN_TOKEN: 'cccccccccccccccc' }).adminToken).toBe('cccccccccccccccc');
   });
 
   it('reads a .env file, the environment winning', () => {

@@ -60,3 +60,33 @@ it('while closing, finishes the call in flight and acknowledges nothing new', as
   expect(statuses.slice(1).every((s) => s === 503)).toBe(true);
   expect(readEvents(t.dir).map((r) => JSON.parse(r.raw).AssetID)).toEqual([31337]);
 });
+
+it('readyz runs one store probe at a time and reuses its answer for about a second', async () => {
+  const { openStore } = await import('../src/queue/open-store.js');
+  const { loadConfig } = await import('../src/config.js');
+  const { createLogger } = await import('../src/log.js');
+  const { tempDir } = await import('./support/test-app.js');
+  const tmp = tempDir();
+  const real = openStore(loadConfig({ DATA_DIR: tmp.dir }), { log: createLogger('silent') });
+  // The real store, counted: every probe is a synced write to the SQLite file.
+  let probes = 0;
+  const counted = new Proxy(real, {
+    get(target, key) {
+      const value = Reflect.get(target, key, target) as unknown;
+      if (key === 'health') return () => (probes++, target.health());
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  t = await makeApp({}, { inbox: counted }, tmp.dir);
+  const atStart = probes;
+  const answers = await Promise.all(Array.from({ length: 50 }, () => t.app.inject('/readyz')));
+  expect(answers.map((a) => a.statusCode)).toEqual(Array(50).fill(200));
+  expect(probes - atStart).toBe(1);
+  expect((await t.app.inject('/readyz')).statusCode).toBe(200);
+  expect(probes - atStart).toBe(1); // still the same answer
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  expect((await t.app.inject('/readyz')).statusCode).toBe(200);
+  expect(probes - atStart).toBe(2);
+  await real.close();
+  tmp.remove();
+});

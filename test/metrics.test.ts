@@ -1,4 +1,5 @@
 // GET /metrics: the exposition format, and figures that move when events flow.
+import { spawnSync } from 'node:child_process';
 import { afterEach, expect, it } from 'vitest';
 import { defineHandler } from '../src/delivery/define-handler.js';
 import { checkHandler } from '../src/delivery/loader.js';
@@ -77,4 +78,38 @@ it('shows the age of the oldest delivery still waiting', async () => {
   const m = await scrape();
   expect(m.get('hubex_router_deliveries_queued{status="pending"}')).toBe(1);
   expect(m.get('hubex_router_oldest_pending_delivery_age_seconds')).toBeGreaterThanOrEqual(1);
+});
+
+it('keeps the event-name label bounded: names the sender makes up fold into "other" past 50', async () => {
+  t = await makeApp();
+  // 1,000 events with 1,000 ids no catalogue knows: event.1000 ... event.1999.
+  const batch = Array.from({ length: 1000 }, (_, i) => ({ EventID: 1000 + i, AssetID: i }));
+  expect((await t.post(batch)).statusCode).toBe(202);
+  expect((await t.post({ EventID: 40, AssetID: 1 })).statusCode).toBe(202); // a known name keeps its label
+  const m = await scrape();
+  const series = [...m.keys()].filter((k) => k.startsWith('hubex_router_events_accepted_total{'));
+  expect(series.length).toBe(52); // 50 made-up names, "other", asset.created
+  expect(m.get('hubex_router_events_accepted_total{name="other"}')).toBe(950);
+  expect(m.get('hubex_router_events_accepted_total{name="asset.created"}')).toBe(1);
+});
+
+const hasPromtool = spawnSync('promtool', ['--version'], { stdio: 'ignore' }).status === 0;
+if (!hasPromtool && !process.env.CI) {
+  process.stdout.write('promtool not found: skipping the check of /metrics with it; install it with: apt-get install prometheus\n');
+}
+
+it.skipIf(!hasPromtool && !process.env.CI)("passes Prometheus's own lint (promtool check metrics), with traffic of every kind", async () => {
+  t = await makeApp({ RETRY_BASE_MS: '5', RETRY_MAX_MS: '10', MAX_ATTEMPTS: '2' }, {
+    handlers: [checkHandler(defineHandler({ name: 'fails', on: 41, handle: () => { throw new Error('no'); } }), 'fails.ts')],
+  });
+  await t.post({ EventID: 40, AssetID: 1 });
+  await t.post({ EventID: 40, AssetID: 1 });
+  await t.post({ EventID: 41, AssetID: 2 });
+  await t.post('{nope');
+  await waitFor(() => t!.app.inbox.counts(), (c) => c.dead === 1, { what: 'the delivery dead' });
+  const res = await t.app.inject('/metrics');
+  const check = spawnSync('promtool', ['check', 'metrics'], { input: res.body, encoding: 'utf8' });
+  expect(check.error, 'promtool must run (under CI, .ci/run installs it)').toBeUndefined();
+  expect(`${check.stdout}${check.stderr}`.trim()).toBe('');
+  expect(check.status).toBe(0);
 });

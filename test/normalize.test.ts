@@ -129,4 +129,34 @@ describe('normalize', () => {
     expect(a.id).toBe(b.id); // key order does not matter
     expect(one({ EventID: 40, AssetID: 2, TenantID: 2 }).id).not.toBe(a.id);
   });
+
+  it('takes keys and ids up to their bounds (256 characters; 64 for an entity type)', () => {
+    const e = one({ EventID: 40, AssetID: 1, EventUID: 'u'.repeat(256), ['k'.repeat(256)]: 1 });
+    expect(e.id).toBe('u'.repeat(256));
+    expect(one({ EntityType: 'T'.repeat(64), EntityID: 'e'.repeat(256) }).entity).toEqual({ type: 't'.repeat(64), id: 'e'.repeat(256) });
+    expect(codeOf(() => one({ EventID: 40, AssetID: 1, EventUID: 'u'.repeat(257) }))).toBe('400 FIELD_TOO_LONG');
+    expect(codeOf(() => one({ EventID: 40, TaskID: 'x'.repeat(257) }))).toBe('400 FIELD_TOO_LONG');
+    expect(codeOf(() => one({ EntityType: 'T'.repeat(65), EntityID: 1 }))).toBe('400 FIELD_TOO_LONG');
+  });
+
+  it('refuses a key that normalises onto a built-in name, and keeps one that only starts like it', () => {
+    for (const key of ['Constructor', 'ToString', 'Has_Own_Property', 'VALUE_OF', 'isPrototypeOf']) {
+      expect(codeOf(() => one({ EventID: 40, AssetID: 1, [key]: 1 })), key).toBe('400 FORBIDDEN_KEY');
+    }
+    const e = one({ EventID: 40, AssetID: 1, ToStringValue: 1, Constructor_Name: 'x' });
+    expect(e.data).toMatchObject({ toStringValue: 1, constructorName: 'x' });
+    expect(String(e.data)).toBe('[object Object]');
+    expect(Object.prototype.hasOwnProperty.call(e.data, 'toString')).toBe(false);
+  });
+
+  it('makes every string well formed: a lone surrogate (from a \\u escape) becomes U+FFFD, keys, values and nested ones', () => {
+    const text = '{"EventID": 40, "EntityType": "Ta\\ud800sk", "EntityID": "5\\udc00", "K\\udbff": {"in\\ud800": ["\\udfff"]}, "Ok": "\\ud83d\\ude00"}';
+    const [e] = make()(JSON.parse(text), text);
+    expect(e!.entity).toEqual({ type: 'ta\ufffdsk', id: '5\ufffd' });
+    expect(e!.data).toMatchObject({ k: { 'in\ufffd': ['\ufffd'] }, ok: '😀' }); // a top-level key keeps its words only
+    const { raw: _raw, ...parsed } = e!;
+    const strings = JSON.stringify(parsed).match(/\\u[dD][89abAB]/g);
+    expect(strings).toBeNull(); // nothing left for a strict decoder (Redis's cjson) to refuse
+    expect(e!.raw).toBe(text); // the body as received
+  });
 });

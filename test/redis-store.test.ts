@@ -6,7 +6,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { defineHandler, type HandlerContext } from '../src/delivery/define-handler.js';
 import { checkHandler } from '../src/delivery/loader.js';
 import { listDeliveries, listEvents, replayDeliveries, showDelivery, showEvent, stats } from '../src/delivery/operations.js';
-import { PermanentError } from '../src/errors.js';
+import { PermanentError, UnstorableEventError } from '../src/errors.js';
+import { EventCatalogue } from '../src/events/catalogue.js';
+import { createNormalizer } from '../src/events/normalize.js';
 import { jobIdOf, type RedisStore } from '../src/queue/redis/redis-store.js';
 import { hasRedis, type RedisServer, startRedis } from './support/redis.js';
 import { makeApp, type TestApp } from './support/test-app.js';
@@ -291,6 +293,37 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     expect(res.statusCode).toBe(202);
     expect(res.json().events.map((e: { id: string }) => e.id)).toEqual(['a\ufffdb', 'plain']);
     expect((await a.post('{"EventID": 40, "AssetID": 1, "NotificationID": "a\\ud800b"}')).statusCode).toBe(200);
+  });
+
+  it('takes a lone surrogate in EntityType, ObjectType and every other string as U+FFFD: the batch is stored, readyz stays honest', async () => {
+    const url = db();
+    await flush(url);
+    const seen: unknown[] = [];
+    const a = await instance([handler('reader', ({ event }) => void seen.push(event.entity, event.data.note))], { REDIS_URL: url });
+    const res = await a.post(
+      '[{"EntityType": "Ta\\udc00sk", "EntityID": 5, "Note": "x\\ud800"}, {"ObjectType": "\\ud800", "ObjectID": "o\\udfff1"}, {"EventID": 40, "AssetID": 3}]',
+    );
+    expect(res.statusCode, res.body).toBe(202);
+    expect(res.json()).toMatchObject({ accepted: 3 });
+    const events = await listEvents(a.app.inbox);
+    expect(events.map((e) => e.entity)).toEqual([{ type: 'ta\ufffdsk', id: '5' }, { type: '\ufffd', id: 'o\ufffd1' }, { type: 'asset', id: '3' }]);
+    await waitFor(() => seen.length, (n) => n === 6, { what: 'the handler to see all three' });
+    expect(seen.slice(0, 2)).toEqual([{ type: 'ta\ufffdsk', id: 5 }, 'x\ufffd']);
+    expect((await a.app.inject('/readyz')).statusCode).toBe(200);
+  });
+
+  it('an event whose data Redis refuses is a 400 naming the field, not a 503 that HubEx would retry for ever', async () => {
+    const url = db();
+    await flush(url);
+    const a = await instance([], { REDIS_URL: url });
+    // Past the normaliser (which makes every string well formed): straight to the store.
+    const [event] = createNormalizer({ catalogue: new EventCatalogue(), maxBatch: 10 })({ EventID: 40, AssetID: 1 }, '{"EventID":40,"AssetID":1}');
+    const poisoned = { ...event!, entity: { type: 'as\ud800set', id: 1 } };
+    const err = await a.app.inbox.accept([event!, poisoned]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnstorableEventError);
+    expect((err as Error).message).toBe('The entity type of event 1 holds text Redis cannot store (a lone UTF-16 surrogate).');
+    expect(await listEvents(a.app.inbox)).toEqual([]); // nothing of the batch was stored
+    expect((await a.app.inbox.health()).ok).toBe(true);
   });
 
   it('a handler that ignores its abort keeps its job until it returns: its retry never runs beside it', async () => {

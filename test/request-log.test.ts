@@ -64,6 +64,31 @@ it('redactUrl removes the token from the webhook path and secret query parameter
   for (const [url, logged] of cases) expect(redactUrl(url), url).toBe(logged);
 });
 
+it('never logs the token, however the URL spells the route: percent-encoded, or a 404 of a mistyped URL', async () => {
+  t = await makeApp();
+  const { TOKEN } = await import('./support/test-app.js');
+  const encoded = await t.post({ EventID: 40, AssetID: 11 }, { url: `/hooks/%68ubex/${TOKEN}` });
+  expect(encoded.statusCode).toBe(202); // the router decodes %68: the same route
+  const doubled = await t.post({ EventID: 40, AssetID: 12 }, { url: `//hooks/hubex/${TOKEN}` });
+  expect(doubled.statusCode).toBe(404);
+  expect(doubled.body).not.toContain(TOKEN);
+  expect(doubled.json().message).toContain('//hooks/hubex/[REDACTED]');
+  const queried = await t.app.inject({ method: 'GET', url: `/nowhere?key=${TOKEN}` });
+  expect(queried.statusCode).toBe(404);
+  const lines = requestLines(t);
+  expect(lines.map((l) => l.url)).toEqual(['/hooks/hubex/[REDACTED]', '//hooks/hubex/[REDACTED]', '/nowhere?key=[REDACTED]']);
+  expect(t.logs.text).not.toContain(TOKEN);
+  expect(t.logs.text).not.toContain(TOKEN.slice(4));
+});
+
+it('cuts a long URL in the log', async () => {
+  t = await makeApp();
+  await t.app.inject({ method: 'GET', url: `/${'a/'.repeat(3000)}` });
+  const url = String(requestLines(t).at(-1)!.url);
+  expect(url.length).toBeLessThanOrEqual(1003);
+  expect(url.endsWith('...')).toBe(true);
+});
+
 it('the request line written by hand is the line pino writes for the same fields, escapes included', async () => {
   const { createLogger, requestLineWriter } = await import('../src/log.js');
   const { LogCapture } = await import('./support/test-app.js');

@@ -1,6 +1,6 @@
 // The commands that talk to HubEx: `webhooks list|register|activate|deactivate|delete` (MSG API)
 // and `doctor`, which checks each part and says what to do when one fails.
-import type { Config } from '../config.js';
+import { type Config, configWarnings, maskUrl } from '../config.js';
 import { createHubexClient, type HubexClient } from '../hubex/client.js';
 import { HubexApiError } from '../hubex/errors.js';
 import { describeStore, openStore } from '../queue/open-store.js';
@@ -113,7 +113,12 @@ export interface Check {
 
 /** Each part, in order; a part that cannot be checked because an earlier one failed says so. */
 export async function doctor(config: Config): Promise<Check[]> {
-  const checks: Check[] = [{ name: 'configuration', ok: true, detail: `valid (DATA_DIR ${config.dataDir})` }];
+  const warnings = configWarnings(config);
+  const checks: Check[] = [
+    warnings.length === 0
+      ? { name: 'configuration', ok: true, detail: `valid (DATA_DIR ${config.dataDir})` }
+      : { name: 'configuration', ok: false, detail: warnings.join(' '), fix: 'see docs/deploy.md, "Behind nginx or Caddy"' },
+  ];
   const store = openStore(config, { tool: true, log: createLogger('silent') });
   const health = await store.health();
   await store.close();
@@ -143,7 +148,7 @@ export async function doctor(config: Config): Promise<Check[]> {
   try {
     try {
       await client.http.tokens.get();
-      checks.push({ name: 'hubex token', ok: true, detail: `accepted by ${config.hubex.baseUrl}` });
+      checks.push({ name: 'hubex token', ok: true, detail: `accepted by ${maskUrl(config.hubex.baseUrl)}` });
     } catch (err) {
       checks.push({ name: 'hubex token', ok: false, detail: (err as Error).message, fix: 'check HUBEX_SERVICE_TOKEN (shown once when the API user was made) and HUBEX_BASE_URL' });
       return checks;

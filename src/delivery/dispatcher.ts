@@ -19,6 +19,12 @@ export interface DeliveryWorker {
   idle(): Promise<void>;
   /** Stops taking deliveries; running ones get until `deadlineMs`, then are aborted and released. */
   stop(deadlineMs: number): Promise<void>;
+  /**
+   * For a stop after an uncaught exception: stop() then neither waits for the running handlers
+   * nor releases them. They run again once their lease ends, their attempt counted, so a handler
+   * that takes the process down each time reaches its dead letter instead of looping.
+   */
+  abandon(): void;
 }
 
 export interface DispatcherOptions extends RunnerOptions {
@@ -58,6 +64,7 @@ export class Dispatcher implements DeliveryWorker {
   readonly #settling = new Set<Promise<void>>();
   #started = false;
   #stopping = false;
+  #abandoned = false;
   #claiming = false;
   #again = false;
   #timer: NodeJS.Timeout | undefined;
@@ -113,6 +120,10 @@ export class Dispatcher implements DeliveryWorker {
       this.#o.log.warn({ err }, 'could not release claimed deliveries; they run once their lease ends');
     });
     const settled = () => Promise.all([...this.#runs.values()].map((r) => r.done));
+    if (this.#abandoned) {
+      if (this.#runs.size > 0) this.#o.log.warn({ running: this.#runs.size }, 'stopping without waiting for running handlers; they run again after their lease');
+      return;
+    }
     if (this.#runs.size > 0) {
       this.#o.log.info({ running: this.#runs.size, deadlineMs }, 'waiting for running handlers');
       let timer: NodeJS.Timeout | undefined;
@@ -131,6 +142,10 @@ export class Dispatcher implements DeliveryWorker {
     if (this.#lingering.size > 0) {
       this.#o.log.warn({ handlers: this.#lingering.size }, 'handlers that ignored their abort signal are still running at exit');
     }
+  }
+
+  abandon(): void {
+    this.#abandoned = true;
   }
 
   /** Starts claimed deliveries while there are free slots. */
@@ -210,7 +225,19 @@ export class Dispatcher implements DeliveryWorker {
 
   async #execute(run: Run): Promise<void> {
     const { delivery: d, controller } = run;
-    const { outcome, startedAt, work } = await runDelivery(this.#o, d, controller);
+    let result: Awaited<ReturnType<typeof runDelivery>>;
+    try {
+      result = await runDelivery(this.#o, d, controller);
+    } catch (err) {
+      // runDelivery records every failure of the handler as an outcome; this is a fault of ours.
+      // The lease runs out and the delivery runs again, its attempt counted: never lost, never for ever.
+      this.#o.log.error({ err, handler: d.handler, deliveryId: d.id }, 'a run failed inside the dispatcher; it runs again once its lease ends');
+      this.#runs.delete(d.id);
+      this.#notifyIdle();
+      this.wake();
+      return;
+    }
+    const { outcome, startedAt, work } = result;
     run.work = work;
     // The slot is free now: the next claim and this outcome travel to the store together, in one
     // transaction. The delivery stays leased until its outcome is recorded, so it cannot run twice.

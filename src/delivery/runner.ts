@@ -65,6 +65,13 @@ export async function runDelivery(o: RunnerOptions, d: RunnableDelivery, control
   let outcome: Outcome;
   let work: Promise<unknown> | undefined;
   try {
+    if (d.attempt > o.maxAttempts) {
+      // Its earlier runs never finished: the process stopped during each (a crash, kill -9, an
+      // uncaught error). Not run again, or a handler that takes the process down would do so for ever.
+      throw new PermanentError(
+        `Run ${d.attempt} of at most ${o.maxAttempts} (MAX_ATTEMPTS): the earlier runs were cut short, the router stopping during each; not run again.`,
+      );
+    }
     const handler = o.registry.get(d.handler);
     if (!handler) {
       if (o.missingHandler === 'retry') throw new Error(`No handler named "${d.handler}" is loaded on this instance.`);
@@ -88,7 +95,11 @@ export async function runDelivery(o: RunnerOptions, d: RunnableDelivery, control
     outcome = failure(o, err, d, controller.signal, log);
   }
   const ms = now() - startedAt;
-  o.observe?.({ handler: d.handler, outcome: outcome.kind, ms });
+  try {
+    o.observe?.({ handler: d.handler, outcome: outcome.kind, ms });
+  } catch (err) {
+    log.error({ err }, 'could not count the run in the metrics');
+  }
   if (outcome.kind === 'done' || outcome.kind === 'skipped') log.debug({ ms, outcome: outcome.kind }, 'delivery finished');
   return { outcome, startedAt, ms, work };
 }

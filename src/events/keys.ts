@@ -4,6 +4,13 @@
 const ACRONYMS: Record<string, string> = { id: 'ID', uid: 'UID', guid: 'GUID', uuid: 'UUID' };
 const WORD = /[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+/g;
 
+/**
+ * Names of Object.prototype's members. A key that is one, or that normalises onto one (`ToString`
+ * to `toString`), would hide it on the event's data: `String(event.data)` would throw in a handler.
+ */
+export const BUILTIN_NAMES: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(Object.prototype));
+
+// Bounded by count (CACHE_LIMIT) and by size: the normaliser refuses keys over 256 characters.
 const cache = new Map<string, string>();
 const CACHE_LIMIT = 10_000;
 

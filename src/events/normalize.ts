@@ -5,7 +5,7 @@ import { HttpError } from '../errors.js';
 import type { EventCatalogue } from './catalogue.js';
 import { contentId } from './dedup-id.js';
 import type { EntityRef, HubexEvent } from './event.js';
-import { coerceId, isIdKey, normalizeKey } from './keys.js';
+import { BUILTIN_NAMES, coerceId, isIdKey, normalizeKey } from './keys.js';
 
 /** Fields (after normalisation) that name the entity of an event, in order of preference. */
 export const ENTITY_FIELDS: readonly (readonly [type: string, field: string])[] = [
@@ -26,6 +26,12 @@ export const UNIQUE_ID_FIELDS: readonly string[] = [
 
 const OCCURRED_FIELDS = ['occurredAt', 'occurred', 'eventDate', 'eventTime', 'timestamp'];
 
+/** The longest top-level key, id (unique or entity) the router takes: HubEx's are far shorter. */
+export const MAX_KEY_LENGTH = 256;
+export const MAX_ID_LENGTH = 256;
+/** The longest entity type (`EntityType`, `ObjectType`). */
+export const MAX_TYPE_LENGTH = 64;
+
 export interface NormalizeOptions {
   readonly catalogue: EventCatalogue;
   /** Most events one request may carry. */
@@ -37,6 +43,9 @@ export type Normalizer = (body: unknown, rawText: string, receivedAt?: Date) => 
 export function createNormalizer({ catalogue, maxBatch }: NormalizeOptions): Normalizer {
   return function normalize(body, rawText, receivedAt = new Date()) {
     const at = receivedAt.toISOString();
+    // A string that is not well formed (a lone UTF-16 surrogate) can only come from a \u escape:
+    // text decoded from UTF-8 holds none. Without an escape, no string needs the check.
+    const escapes = rawText.includes('\\u');
     if (Array.isArray(body)) {
       if (body.length === 0) {
         throw new HttpError('NO_EVENT', 'The body is an empty array; it holds no event.');
@@ -47,13 +56,14 @@ export function createNormalizer({ catalogue, maxBatch }: NormalizeOptions): Nor
           `The body holds ${body.length} events; at most ${maxBatch} are accepted in one request.`,
         );
       }
-      return body.map((item, i) => one(item, JSON.stringify(item), at, catalogue, `item ${i} of the array`));
+      // JSON.stringify escapes a lone surrogate, so the item's raw stays valid JSON text.
+      return body.map((item, i) => one(item, JSON.stringify(item), at, catalogue, `item ${i} of the array`, escapes));
     }
-    return [one(body, rawText, at, catalogue, 'the body')];
+    return [one(body, rawText, at, catalogue, 'the body', escapes)];
   };
 }
 
-function one(value: unknown, raw: string, receivedAt: string, catalogue: EventCatalogue, where: string): HubexEvent {
+function one(value: unknown, raw: string, receivedAt: string, catalogue: EventCatalogue, where: string, escapes: boolean): HubexEvent {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new HttpError(
       'INVALID_SHAPE',
@@ -61,8 +71,19 @@ function one(value: unknown, raw: string, receivedAt: string, catalogue: EventCa
     );
   }
   const data: Record<string, unknown> = {};
-  for (const [key, v] of Object.entries(value)) {
+  for (const [sent, sentValue] of Object.entries(value)) {
+    if (sent.length > MAX_KEY_LENGTH) {
+      throw new HttpError('FIELD_TOO_LONG', `${capitalise(where)} has a key of ${sent.length} characters; keys are at most ${MAX_KEY_LENGTH}.`);
+    }
+    const key = escapes ? sent.toWellFormed() : sent;
+    const v = escapes ? wellFormed(sentValue) : sentValue;
     const k = normalizeKey(key);
+    if (BUILTIN_NAMES.has(k)) {
+      throw new HttpError(
+        'FORBIDDEN_KEY',
+        `${capitalise(where)} has the key ${JSON.stringify(key.slice(0, 100))}, which would hide the built-in ${k} of the event's data; it is refused.`,
+      );
+    }
     // Two spellings of one key (EventID and event_id): the first wins, the other keeps its own.
     const target = Object.hasOwn(data, k) ? key : k;
     data[target] = isIdKey(k) ? coerceId(v) : v;
@@ -78,8 +99,14 @@ function one(value: unknown, raw: string, receivedAt: string, catalogue: EventCa
   }
 
   const uniqueField = UNIQUE_ID_FIELDS.find((f) => isIdValue(data[f]));
+  const uniqueId = uniqueField ? String(data[uniqueField]) : undefined;
+  if (uniqueId !== undefined) checkLength(uniqueId, MAX_ID_LENGTH, uniqueField!, where);
+  if (entity) {
+    checkLength(String(entity.id), MAX_ID_LENGTH, `${entity.type}'s id`, where);
+    checkLength(entity.type, MAX_TYPE_LENGTH, 'entity type', where);
+  }
   const event: Record<string, unknown> = {
-    id: uniqueField ? String(data[uniqueField]) : contentId(value),
+    id: uniqueId ?? contentId(value),
     idSource: uniqueField ? 'payload' : 'hash',
     eventID,
     name: eventID === null ? 'unknown' : catalogue.nameOf(eventID),
@@ -138,6 +165,34 @@ function occurredAtOf(data: Record<string, unknown>): string | undefined {
     }
   }
   return undefined;
+}
+
+function checkLength(text: string, max: number, field: string, where: string): void {
+  if (text.length > max) {
+    throw new HttpError('FIELD_TOO_LONG', `The ${field} of ${where} is ${text.length} characters long; at most ${max} are accepted.`);
+  }
+}
+
+/** The value with every string in it (keys too) well formed: lone surrogates become U+FFFD. Copies only what changes. */
+function wellFormed(v: unknown): unknown {
+  if (typeof v === 'string') return v.isWellFormed() ? v : v.toWellFormed();
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) {
+    let copy: unknown[] | undefined;
+    v.forEach((item, i) => {
+      const w = wellFormed(item);
+      if (w !== item) (copy ??= [...v])[i] = w;
+    });
+    return copy ?? v;
+  }
+  let changed = false;
+  const entries = Object.entries(v).map(([k, item]) => {
+    const wk = k.isWellFormed() ? k : k.toWellFormed();
+    const w = wellFormed(item);
+    if (wk !== k || w !== item) changed = true;
+    return [wk, w] as const;
+  });
+  return changed ? Object.fromEntries(entries) : v;
 }
 
 const isIdValue = (v: unknown): boolean =>

@@ -1,6 +1,7 @@
 // The edge of the data flow: raw request text to a JSON value, refusing what could hurt us.
 import sjson from 'secure-json-parse';
 import { HttpError } from '../errors.js';
+import { BUILTIN_NAMES } from './keys.js';
 
 /** Deeper JSON than this is refused before parsing; a HubEx event is a few levels deep. */
 export const MAX_DEPTH = 64;
@@ -22,25 +23,32 @@ export function parseBody(text: string): unknown {
     const detail = err instanceof Error ? err.message : String(err);
     throw new HttpError('INVALID_JSON', `The body is not valid JSON (${detail}).`);
   }
-  // secure-json-parse refuses __proto__ and constructor.prototype; a bare "constructor" key is
-  // refused too, since it shadows Object.prototype.constructor for every handler that reads it.
-  if ((text.includes('constructor') || text.includes('\\u')) && hasKey(value, 'constructor')) throw forbidden();
+  // secure-json-parse refuses __proto__ and constructor.prototype; a bare "constructor" key, or
+  // any other of Object.prototype's names ("toString", ...), is refused too: it would hide the
+  // built-in for every handler that reads that object (String(obj) would throw).
+  if (BUILTIN_KEY.test(text) || text.includes('\\u')) {
+    const key = builtinKey(value);
+    if (key !== undefined) throw forbidden(key);
+  }
   return value;
 }
 
-const forbidden = () =>
-  new HttpError('FORBIDDEN_KEY', 'The JSON holds a "__proto__" or "constructor" key, which is refused.');
+/** Could name a key of Object.prototype's (a cheap test of the text before a walk of the tree). */
+const BUILTIN_KEY = new RegExp([...BUILTIN_NAMES].join('|'));
 
-/** Whether any object in the tree has an own key `key`. Iterative: the tree may be deep. */
-function hasKey(root: unknown, key: string): boolean {
+const forbidden = (key = '__proto__') =>
+  new HttpError('FORBIDDEN_KEY', `The JSON holds the key ${JSON.stringify(key)}, a built-in name of JavaScript objects, which is refused.`);
+
+/** A key of Object.prototype's that some object in the tree has, if any. Iterative: the tree may be deep. */
+function builtinKey(root: unknown): string | undefined {
   const stack: unknown[] = [root];
   while (stack.length) {
     const v = stack.pop();
     if (v === null || typeof v !== 'object') continue;
-    if (!Array.isArray(v) && Object.hasOwn(v, key)) return true;
+    if (!Array.isArray(v)) for (const key of Object.keys(v)) if (BUILTIN_NAMES.has(key)) return key;
     for (const child of Object.values(v)) if (child !== null && typeof child === 'object') stack.push(child);
   }
-  return false;
+  return undefined;
 }
 
 /**

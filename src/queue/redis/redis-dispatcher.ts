@@ -29,6 +29,7 @@ export class RedisDispatcher implements DeliveryWorker {
   #connection: Redis | undefined;
   #errors = 0;
   #stopping = false;
+  #abandoned = false;
 
   constructor(options: RedisDispatcherOptions) {
     this.#o = options;
@@ -60,6 +61,10 @@ export class RedisDispatcher implements DeliveryWorker {
     this.#worker.waitUntilReady().catch(() => {});
   }
 
+  abandon(): void {
+    this.#abandoned = true;
+  }
+
   get active(): number {
     return this.#runs.size + this.#lingering.size;
   }
@@ -81,6 +86,14 @@ export class RedisDispatcher implements DeliveryWorker {
     // A worker closed while it still connects leaves its first commands to fail unheard: let it
     // be ready first (a Redis that is away does not hold this up: the close follows at once).
     await Promise.race([worker.waitUntilReady().catch(() => {}), new Promise((r) => setTimeout(r, 1000).unref())]);
+    if (this.#abandoned) {
+      // Their locks lapse, and BullMQ's stalled check (another instance's, or ours after the
+      // restart) runs them again, counted against maxStalledCount.
+      if (this.#runs.size > 0) this.#o.log.warn({ running: this.#runs.size }, 'stopping without waiting for running handlers; they run again once their lock lapses');
+      await worker.close(true).catch(() => {});
+      if (this.#connection) await closeConnection(this.#connection);
+      return;
+    }
     const closing = worker.close();
     if (this.#runs.size > 0) this.#o.log.info({ running: this.#runs.size, deadlineMs }, 'waiting for running handlers');
     let timer: NodeJS.Timeout | undefined;

@@ -8,9 +8,9 @@
 // accept then fails at once with StoreUnavailableError (the route answers 503), instead of
 // waiting for a Redis that may never come back.
 import { type Job, Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import { Redis, ReplyError } from 'ioredis';
 import type { Logger } from 'pino';
-import { StoreUnavailableError } from '../../errors.js';
+import { StoreUnavailableError, UnstorableEventError } from '../../errors.js';
 import type { HubexEvent } from '../../events/event.js';
 import type {
   AttemptError,
@@ -208,16 +208,15 @@ export class RedisStore implements Inbox, DeliveryOps {
     await this.#connected();
     const now = this.#now();
     const route = this.#o.route ?? (() => []);
-    // Redis's cjson refuses a lone UTF-16 surrogate ("\ud800" in an id): such a character
-    // becomes U+FFFD, so that one odd id cannot make a whole batch fail for ever. `raw` was
-    // decoded from UTF-8 and cannot hold one (an escape in it stays six characters of text).
+    // The normaliser made every string well formed: Redis's cjson refuses a lone UTF-16
+    // surrogate, and the whole batch with it (see #refused for what happens if one gets here).
     const input = events.map((e) => ({
-      key: wellFormed(e.id),
+      key: e.id,
       idSource: e.idSource,
       eventID: e.eventID === null ? '' : String(e.eventID),
-      name: wellFormed(e.name),
+      name: e.name,
       entityType: e.entity?.type ?? '',
-      entityId: e.entity === null ? '' : wellFormed(String(e.entity.id)),
+      entityId: e.entity === null ? '' : String(e.entity.id),
       raw: e.raw,
       handlers: JSON.stringify(route(e)),
     }));
@@ -262,8 +261,26 @@ export class RedisStore implements Inbox, DeliveryOps {
       const duplicates = out.filter((e) => e.duplicate).length;
       return { accepted: out.length - duplicates, duplicates, events: out };
     } catch (err) {
-      throw this.#unavailable(err);
+      throw this.#refused(err, input) ?? this.#unavailable(err);
     }
+  }
+
+  /**
+   * An error of the accept script that the data caused (Redis answered, refusing what it was
+   * given): a 400 naming the field, never a 503 that HubEx would retry for ever. Undefined for
+   * anything else (Redis away, out of memory, read-only: the store is unavailable).
+   */
+  #refused(err: unknown, input: readonly Record<string, string>[]): UnstorableEventError | undefined {
+    const message = err instanceof ReplyError ? (err as Error).message : '';
+    if (!/user_script|Error running script|cjson/i.test(message)) return undefined;
+    for (const [i, e] of input.entries()) {
+      for (const [field, value] of Object.entries(e)) {
+        if (!value.isWellFormed()) {
+          return new UnstorableEventError(`The ${FIELD_NAMES[field] ?? field} of event ${i} holds text Redis cannot store (a lone UTF-16 surrogate).`);
+        }
+      }
+    }
+    return new UnstorableEventError(`Redis refused the events' data (${message.slice(0, 200)}).`);
   }
 
   /** Job options: our own retries (attempt counts, backoff) over BullMQ's; BullMQ's only for a lost write. */
@@ -612,7 +629,5 @@ function eventRecordOf(h: Record<string, string>): EventRecord {
   };
 }
 
-/** The string with each lone UTF-16 surrogate replaced by U+FFFD (what cjson can decode). */
-function wellFormed(s: string): string {
-  return s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
-}
+/** The event's field each value of the script's input comes from, for messages. */
+const FIELD_NAMES: Readonly<Record<string, string>> = { key: 'id', entityType: 'entity type', entityId: 'entity id', raw: 'body' };

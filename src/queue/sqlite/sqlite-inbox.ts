@@ -276,6 +276,8 @@ export class SqliteInbox implements Inbox, DeliveryStore {
     if (this.#worker !== worker) return;
     this.#worker = undefined;
     if (this.#closed) return;
+    // The next worker starts no sooner than reopenIntervalMs after this one died, not after it started.
+    this.#lastSpawn = this.#now();
     this.#workerDown = `The store is not available: ${why}.`;
     this.#log.error({ file: this.file, reason: this.#workerDown }, 'store unavailable');
     this.#outbox = [];
