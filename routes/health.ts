@@ -7,22 +7,29 @@ import type { Health } from '../src/queue/inbox.js';
 export interface HealthRouteOptions {
   /** How long one probe's answer is reused, in ms. Default 1000. */
   readonly readyCacheMs?: number;
-  readonly now?: () => number;
+  /** A probe that takes longer answers "unavailable" (and the next one starts afresh). Default 5000. */
+  readonly probeTimeoutMs?: number;
 }
 
 const healthRoutes: FastifyPluginAsync<HealthRouteOptions> = async (app, opts) => {
   const cacheMs = opts.readyCacheMs ?? 1000;
-  const now = opts.now ?? Date.now;
+  const timeoutMs = opts.probeTimeoutMs ?? 5000;
+  // A monotonic clock: an answer cannot outlive its second when the wall clock steps back.
   let last: { readonly at: number; readonly health: Promise<Health> } | undefined;
   let probing = false;
   const ready = (): Promise<Health> => {
     // A probe still under way after the cache time is shared too: never two at once.
-    if (last && (probing || now() - last.at < cacheMs)) return last.health;
+    if (last && (probing || performance.now() - last.at < cacheMs)) return last.health;
     probing = true;
-    const health = app.inbox.health().finally(() => {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<Health>((resolve) => {
+      timer = setTimeout(() => resolve({ ok: false, reason: `the store did not answer a write within ${timeoutMs} ms` }), timeoutMs);
+    });
+    const health = Promise.race([app.inbox.health(), timedOut]).finally(() => {
+      clearTimeout(timer);
       probing = false;
     });
-    last = { at: now(), health };
+    last = { at: performance.now(), health };
     return health;
   };
 

@@ -12,8 +12,22 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
  * replaced by ***. Works on text that is not a valid URL too: that is when it is shown, in an error.
  */
 export function maskUrl(text: string): string {
-  return text.replace(/(\/\/)[^/?#]*@/g, '$1***@');
+  // Up to the last '@': a password may hold '/', '?', '#' or '@' itself, which is exactly what
+  // makes the URL invalid and gets it echoed.
+  const at = text.lastIndexOf('@');
+  if (at < 0) return text;
+  const scheme = /^[a-z][a-z0-9+.-]*:\/*/i.exec(text)?.[0] ?? '';
+  return `${scheme}***${text.slice(at)}`;
 }
+
+/** A URL with a host: `redis:/:pw@host` parses (an opaque path), but names no server, and would print the password. */
+const hasHost = (u: string): boolean => {
+  try {
+    return new URL(u).hostname !== '';
+  } catch {
+    return false;
+  }
+};
 
 /** Variables whose values must never be echoed, not even in an error message. */
 const SECRET = new Set(['WEBHOOK_TOKENS', 'HUBEX_SERVICE_TOKEN', 'HUBEX_ACCESS_TOKEN', 'ADMIN_TOKEN']);
@@ -28,6 +42,9 @@ const int = (min: number, max: number) =>
     .transform(Number)
     .refine((n) => n >= min && n <= max, `must be a whole number from ${min} to ${max}`);
 
+/** More hops than any real chain of proxies. */
+const MAX_HOPS = 32;
+
 /** proxy-addr's names for address ranges, which Fastify's trustProxy takes too. */
 const PROXY_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal']);
 
@@ -39,10 +56,16 @@ const trustProxy = z
   .transform((s, ctx): boolean | number | string => {
     if (/^(true|yes)$/i.test(s)) return true;
     if (/^(false|no|0|)$/i.test(s)) return false;
-    if (/^\d+$/.test(s)) return Number(s); // number of proxy hops to trust
+    if (/^\d+$/.test(s)) {
+      // number of proxy hops to trust
+      if (s.length > 2 || Number(s) > MAX_HOPS) ctx.addIssue({ code: 'custom', message: `a hop count is at most ${MAX_HOPS}` });
+      return Number(s);
+    }
     const list = s.split(',').map((x) => x.trim()).filter(Boolean);
     for (const item of list) {
-      if (!isAddressOrRange(item) && !PROXY_RANGES.has(item)) {
+      if (/\/0+$/.test(item)) {
+        ctx.addIssue({ code: 'custom', message: `"${item.slice(0, 100)}" trusts every address, which lets any client choose its own; name the proxy's address` });
+      } else if (!isAddressOrRange(item) && !PROXY_RANGES.has(item)) {
         ctx.addIssue({ code: 'custom', message: `"${item.slice(0, 100)}" is not a hop count, an IP address, a CIDR range, loopback, linklocal or uniquelocal` });
       }
     }
@@ -75,7 +98,10 @@ const schema = z.object({
   /** Queue back end: sqlite (one instance) or redis (several). */
   QUEUE: z.enum(['sqlite', 'redis'], { error: 'must be sqlite or redis' }).default('sqlite'),
   /** Redis address, for QUEUE=redis. */
-  REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional(),
+  REDIS_URL: z
+    .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })
+    .refine(hasHost, 'must name a host: redis://[:password@]host:port[/db]')
+    .optional(),
   /** Largest request body, in bytes. */
   BODY_LIMIT: int(1024, 100 * 1024 * 1024).default(1_048_576),
   /** Largest number of events in one request (an array body). */
@@ -105,6 +131,7 @@ const schema = z.object({
   /** HubEx's API address; the services follow (/WORK/Tasks/5). */
   HUBEX_BASE_URL: z
     .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+    .refine(hasHost, 'must name a host')
     .transform((u) => u.replace(/\/+$/, ''))
     .default('https://api.hubex.ru/fsm'),
   /** The API user's service token (preferred): access tokens are bought and renewed from it. */
@@ -294,6 +321,14 @@ export function configWarnings(c: Pick<Config, 'trustProxy' | 'host'>): string[]
     out.push(
       `TRUST_PROXY=true trusts every X-Forwarded-For hop while the router listens on ${c.host}: any client can choose its own address with that header, through the proxy or not, and pass ALLOWED_IPS and RATE_LIMIT_MAX. Set TRUST_PROXY to the proxy's address (127.0.0.1 when it runs on this host), and HOST=127.0.0.1 when the proxy is on this host.`,
     );
+  } else if (typeof c.trustProxy === 'string') {
+    const broad = c.trustProxy.split(',').filter((r) => {
+      const [ip, bits] = r.split('/');
+      return bits !== undefined && Number(bits) < (isIP(ip ?? '') === 6 ? 32 : 8);
+    });
+    if (broad.length > 0) {
+      out.push(`TRUST_PROXY trusts very wide ranges (${broad.join(', ')}): a client with an address in them can choose its own with X-Forwarded-For. Name the proxy's own addresses.`);
+    }
   } else if (typeof c.trustProxy === 'number' && c.trustProxy > 0 && !isLoopback(c.host)) {
     out.push(
       `TRUST_PROXY=${c.trustProxy} trusts ${c.trustProxy} hop(s) from whoever connects, while the router listens on ${c.host}: a client that reaches it directly, not through the proxy, can choose its own address with X-Forwarded-For. Set TRUST_PROXY to the proxy's address instead (127.0.0.1 when it runs on this host), or HOST=127.0.0.1.`,

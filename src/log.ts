@@ -15,6 +15,8 @@ export const SECRET_KEYS: ReadonlySet<string> = new Set(
   [
     'authorization', 'proxyAuthorization', 'cookie', 'setCookie', 'xWebhookToken', 'token', 'tokens', 'webhookTokens',
     'serviceToken', 'accessToken', 'refreshToken', 'refreshJwt', 'accessJwt', 'jwt', 'password', 'adminToken', 'secret',
+    // Fastify logs a malformed request's bytes (at trace level): its request line and headers.
+    'rawPacket',
   ].map(keyForm),
 );
 
@@ -22,7 +24,8 @@ function keyForm(key: string): string {
   let form = keyForms.get(key);
   if (form === undefined) {
     form = key.replace(/[-_]/g, '').toLowerCase();
-    if (keyForms.size < 10_000) keyForms.set(key, form);
+    // Bounded by count and by size: logged objects may hold a sender's keys (event.data).
+    if (keyForms.size < 10_000 && key.length <= 64) keyForms.set(key, form);
   }
   return form;
 }
@@ -176,8 +179,11 @@ function bufferedStdout(): DestinationStream {
 
 const HOOK_PREFIX = '/hooks/hubex/';
 const SECRET_QUERY = /([?&](?:token|access_token|webhook_token)=)[^&#]*/gi;
-/** Parts of an unrouted URL this long may be a token, whatever their place: a mistyped webhook URL. */
-const LONG_PART = /([/=])[^/?&#=]{16,}/g;
+/**
+ * Parts of a URL this long may be a token, whatever their place: anywhere in a path that matched
+ * no route (a mistyped webhook URL), anywhere in any query (`/hooks/hubex?<token>`).
+ */
+const LONG_PART = /([/=?&;])[^/?&#=;]{16,}/g;
 /** The longest URL a log line holds; the rest is cut. */
 export const MAX_LOGGED_URL = 1000;
 
@@ -185,7 +191,8 @@ export const MAX_LOGGED_URL = 1000;
  * The URL as it may be logged. `route` is the pattern of the route that matched: its `:token`
  * parameter is replaced whatever way the URL spelt it (`/hooks/%68ubex/<token>` matches too). With
  * no route (a 404, a broken URL), every part of 16 characters or more is replaced, since a token
- * may sit anywhere in a mistyped URL (`//hooks/hubex/<token>`). Secret query parameters always are.
+ * may sit anywhere in a mistyped URL (`//hooks/hubex/<token>`). In the query, every such part is,
+ * and secret parameters (`token=`) whatever their length, route or not.
  */
 export function redactUrl(url: string, route?: string): string {
   const cut = url.length > MAX_LOGGED_URL ? url.slice(0, MAX_LOGGED_URL) : url;
@@ -200,11 +207,9 @@ export function redactUrl(url: string, route?: string): string {
       const tokenEnd = end < 0 ? path.length : end;
       if (tokenEnd > HOOK_PREFIX.length) path = `${HOOK_PREFIX}[REDACTED]${path.slice(tokenEnd)}`;
     }
-    if (route === undefined) {
-      path = path.replace(LONG_PART, '$1[REDACTED]');
-      rest = rest.replace(LONG_PART, '$1[REDACTED]');
-    }
+    if (route === undefined) path = path.replace(LONG_PART, '$1[REDACTED]');
   }
-  const out = path + (rest.includes('=') ? rest.replace(SECRET_QUERY, '$1[REDACTED]') : rest);
+  if (rest.length > 0) rest = rest.replace(LONG_PART, '$1[REDACTED]').replace(SECRET_QUERY, '$1[REDACTED]');
+  const out = path + rest;
   return cut === url ? out : `${out}...`;
 }

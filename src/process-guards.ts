@@ -55,6 +55,8 @@ export function installProcessGuards(o: ProcessGuardOptions): () => void {
     );
   };
   const onException = (err: unknown) => {
+    // Should the clean stop hang until nothing keeps the loop alive, the exit still says failure.
+    process.exitCode = 1;
     count('exception');
     o.log.fatal(describeThrown(err), 'uncaught exception: the router stops cleanly and exits 1; runs under way run again after their lease');
     if (stopping) return;

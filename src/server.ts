@@ -153,7 +153,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   if (hubex && deps.loadCatalogue !== false) await loadCatalogue(catalogue, hubex, logger.child({ part: 'catalogue' }));
   const run = {
     registry,
-    rebuild: eventRebuilder(normalize),
+    rebuild: eventRebuilder(createNormalizer({ catalogue, maxBatch: Number.POSITIVE_INFINITY, strict: false })),
     hubexFor: deps.hubexFor ?? (() => hubex),
     log: logger.child({ part: 'dispatcher' }),
     timeoutMs: config.handlerTimeoutMs,
@@ -249,9 +249,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
 const isClaimStore = (store: Store): store is Store & DeliveryStore => typeof (store as Partial<DeliveryStore>).claim === 'function';
 
 /**
- * TRUST_PROXY as Fastify takes it. A hop count becomes a function: Fastify itself treats a number
- * as "trust nothing" (a direct client could claim any address), so the count would be ignored
- * without a word; configWarnings() warns when the router listens where clients reach it directly.
+ * TRUST_PROXY as Fastify takes it. A hop count becomes a function: Fastify fails closed on a
+ * number on purpose (trusting hops without checking who connects lets a client that reaches the
+ * router directly claim any address), which would silently turn the documented `1` into "trust
+ * nothing". The count is honoured, and configWarnings() warns when the router listens where
+ * clients could reach it without the proxy.
  */
 function trustProxyOption(value: Config['trustProxy']): boolean | string | ((address: string, hop: number) => boolean) {
   if (typeof value !== 'number') return value;

@@ -31,6 +31,14 @@ describe('retryDelay', () => {
     expect(retryDelay(1, opts, () => 0, 5000)).toBe(5000);
     expect(retryDelay(8, opts, () => 1, 5000)).toBe(128_000);
   });
+
+  it('never waits past RETRY_MAX_MS, whatever Retry-After (or a handler error) says', () => {
+    expect(retryDelay(1, opts, () => 0, 86_400_000 * 1000)).toBe(3_600_000);
+    expect(retryDelay(1, opts, () => 0, 1e308)).toBe(3_600_000);
+    expect(retryDelay(1, opts, () => 0, Number.POSITIVE_INFINITY)).toBe(3_600_000);
+    expect(retryDelay(1, opts, () => 0, Number.NaN)).toBe(3_600_000);
+    expect(retryDelay(1, opts, () => 0, -5)).toBe(0);
+  });
 });
 
 describe('classify', () => {

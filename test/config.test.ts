@@ -91,8 +91,18 @@ describe('config', () => {
     expect(loadConfig({ TRUST_PROXY: v }).trustProxy).toEqual(expected);
   });
 
-  it('refuses a TRUST_PROXY that is neither a hop count nor addresses', () => {
+  it('refuses a TRUST_PROXY that is neither a hop count nor addresses, trusts every address, or counts absurd hops', () => {
     expect(() => loadConfig({ TRUST_PROXY: 'nginx.local' })).toThrow(/TRUST_PROXY: "nginx.local" is not a hop count, an IP address, a CIDR range/);
+    expect(() => loadConfig({ TRUST_PROXY: '0.0.0.0/0' })).toThrow(/TRUST_PROXY: "0.0.0.0\/0" trusts every address/);
+    expect(() => loadConfig({ TRUST_PROXY: '127.0.0.1, ::/0' })).toThrow(/TRUST_PROXY: "::\/0" trusts every address/);
+    expect(() => loadConfig({ TRUST_PROXY: '99999999999999999999' })).toThrow(/TRUST_PROXY: a hop count is at most 32/);
+    expect(loadConfig({ TRUST_PROXY: '32' }).trustProxy).toBe(32);
+  });
+
+  it('warns about trusted ranges wide enough to hold clients', () => {
+    expect(configWarnings(loadConfig({ TRUST_PROXY: '10.0.0.0/1' }))).toEqual([expect.stringMatching(/^TRUST_PROXY trusts very wide ranges \(10\.0\.0\.0\/1\)/)]);
+    expect(configWarnings(loadConfig({ TRUST_PROXY: '2001:db8::/16' }))).toHaveLength(1);
+    expect(configWarnings(loadConfig({ TRUST_PROXY: '10.0.0.0/8,2001:db8::/32,127.0.0.1' }))).toEqual([]);
   });
 
   it('warns when every hop is trusted while the router listens beyond loopback', () => {
@@ -122,6 +132,24 @@ describe('config', () => {
     }
     expect(maskUrl('redis://user:pw@host:1/0')).toBe('redis://***@host:1/0');
     expect(maskUrl('redis://host:1/0')).toBe('redis://host:1/0');
+    // The passwords that make a URL invalid, which is when it is echoed: '/', '#', '?', '@' in them.
+    expect(maskUrl('redis://:abc/def@host:6379')).toBe('redis://***@host:6379');
+    expect(maskUrl('rediss://default:a#b@h')).toBe('rediss://***@h');
+    expect(maskUrl('https://u:p?w@api.example')).toBe('https://***@api.example');
+    expect(maskUrl('redis://u:p@w@host')).toBe('redis://***@host');
+  });
+
+  it('refuses a Redis or HubEx URL without a host, which would print its password elsewhere', () => {
+    for (const url of ['redis:/:secretpw@host', 'redis:secretpw@host']) {
+      let message = '';
+      try {
+        loadConfig({ QUEUE: 'redis', REDIS_URL: url });
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).toMatch(/REDIS_URL: must name a host/);
+      expect(message).not.toContain('secretpw');
+    }
   });
 
   it('refuses an ADMIN_TOKEN equal to a webhook token', () => {

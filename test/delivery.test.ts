@@ -174,9 +174,9 @@ describe('retries and dead letters', () => {
     expect(runs).toBe(1);
   });
 
-  it('a 429 is retried, not before its Retry-After', async () => {
+  it('a 429 is retried, not before its Retry-After (up to RETRY_MAX_MS)', async () => {
     const startedAt: number[] = [];
-    const a = await app({ MAX_ATTEMPTS: '5' }, [
+    const a = await app({ MAX_ATTEMPTS: '5', RETRY_MAX_MS: '1000' }, [
       handler('rate-limited', '*', () => {
         startedAt.push(Date.now());
         if (startedAt.length === 1) throw Object.assign(new Error('HubEx answered 429'), { status: 429, retryAfterMs: 300 });

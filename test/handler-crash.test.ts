@@ -10,6 +10,8 @@ import { afterEach, expect, it, onTestFinished } from 'vitest';
 import { DB_FILE } from '../src/queue/sqlite/sqlite-inbox.js';
 import { defineHandler } from '../src/delivery/define-handler.js';
 import { checkHandler } from '../src/delivery/loader.js';
+import { createLogger } from '../src/log.js';
+import { SqliteInbox } from '../src/queue/sqlite/sqlite-inbox.js';
 import { makeApp, type TestApp, tempDir } from './support/test-app.js';
 import { httpRequest, spawnRouter } from './support/spawn-router.js';
 import { waitFor } from './support/wait.js';
@@ -99,7 +101,7 @@ it('an uncaught exception stops the router cleanly with exit 1; the delivery tha
   // The third start finds its attempts used up: dead, without running it, and the router stays up.
   const third = await spawnRouter({ dataDir, env });
   const [d] = await waitFor(() => deliveries(dataDir), (ds) => ds[0]?.status === 'dead', { timeoutMs: 10_000, what: 'the delivery dead' });
-  expect(d!.last_error).toMatch(/^Run 3 of at most 2 \(MAX_ATTEMPTS\): the earlier runs were cut short/);
+  expect(d!.last_error).toMatch(/^Run 3 of at most 2 \(MAX_ATTEMPTS\), and the last run was cut short/);
   expect((await httpRequest(`${third.base}/healthz`)).status).toBe(200);
   expect(third.stdout).not.toContain('thrown in a timer callback');
   expect(third.child.exitCode).toBe(null);
@@ -119,4 +121,73 @@ it('a handler that throws a value nothing can print (a cyclic null-prototype obj
   const [d] = await waitFor(() => a.app.inbox.list(), (ds) => ds[0]?.status === 'dead', { what: 'the delivery dead' });
   expect(d).toMatchObject({ attempts: 2, lastError: { errorClass: 'object', message: 'a thrown object that cannot be shown' } });
   expect((await a.post({ EventID: 40, AssetID: 2 })).statusCode).toBe(202);
+});
+
+it('a delivery that ran beside the one that crashes the router is not dead-lettered with it: recovered runs go one at a time', async () => {
+  const { dataDir, env: base } = setup(`
+    export default {
+      name: 'mixed',
+      on: '*',
+      async handle({ event }) {
+        if (event.eventID === 40) setTimeout(() => { throw new Error('the culprit'); }, 300);
+        await new Promise((resolve) => setTimeout(resolve, 1000)); // the innocent one is under way when it hits
+      },
+    };
+  `);
+  const env = { ...base, MAX_ATTEMPTS: '2', HANDLER_LEASE_MS: '500' };
+  const first = await spawnRouter({ dataDir, env });
+  const both = await httpRequest(first.url(), { body: JSON.stringify([{ EventID: 41, AssetID: 1 }, { EventID: 40, AssetID: 2 }]) });
+  expect(both.status).toBe(202);
+  expect((await first.exited).code).toBe(1);
+  expect(deliveries(dataDir).map((d) => d.status)).toEqual(['running', 'running']); // both cut short
+  // Restarted until it stays up: the recovered runs go alone, so only the culprit crashes again.
+  for (let start = 2; start <= 4; start++) {
+    const router = await spawnRouter({ dataDir, env });
+    const exit = await Promise.race([router.exited, new Promise<'up'>((resolve) => setTimeout(() => resolve('up'), 4000))]);
+    if (exit === 'up') break;
+    expect(exit.code).toBe(1);
+  }
+  const [innocent, culprit] = await waitFor(
+    () => deliveries(dataDir),
+    (ds) => ds.every((d) => d.status === 'done' || d.status === 'dead'),
+    { timeoutMs: 15_000, what: 'both settled' },
+  );
+  expect(innocent).toMatchObject({ status: 'done', attempts: 2 });
+  expect(culprit).toMatchObject({ status: 'dead', attempts: 3 });
+});
+
+it('lowering MAX_ATTEMPTS does not dead-letter a delivery that never crashed: it runs once more', async () => {
+  const data = tempDir();
+  onTestFinished(() => data.remove());
+  let runs = 0;
+  let fail = true;
+  const flaky = checkHandler(defineHandler({ name: 'flaky', on: '*', handle: () => { runs++; if (fail) throw new Error('down'); } }), 'flaky.ts');
+  const before = await makeApp({ MAX_ATTEMPTS: '12', RETRY_BASE_MS: '1', RETRY_MAX_MS: '5' }, { handlers: [flaky] }, data.dir);
+  expect((await before.post({ EventID: 40, AssetID: 1 })).statusCode).toBe(202);
+  await waitFor(() => runs, (n) => n >= 4, { what: 'four failed runs' });
+  await before.app.close();
+  const attempts = deliveries(data.dir)[0]!.attempts;
+  expect(attempts).toBeGreaterThanOrEqual(4);
+  fail = false;
+  const after = await makeApp({ MAX_ATTEMPTS: '3' }, { handlers: [flaky] }, data.dir);
+  apps.push(after);
+  await waitFor(() => deliveries(data.dir), (ds) => ds[0]?.status === 'done', { what: 'the delivery done' });
+  expect(deliveries(data.dir)[0]).toMatchObject({ status: 'done', attempts: attempts + 1 });
+});
+
+it("an event stored by an older router that today's intake would refuse still runs (a ToString key, a 300-character key)", async () => {
+  const data = tempDir();
+  onTestFinished(() => data.remove());
+  // Stored straight into the store, as an older router did: without today's refusals.
+  const raw = JSON.stringify({ EventID: 40, AssetID: 1, ToString: 5, ['k'.repeat(300)]: 'long' });
+  const store = new SqliteInbox({ dataDir: data.dir, log: createLogger('silent'), route: () => ['reader'] });
+  await store.accept([{ id: 'legacy-1', idSource: 'payload', eventID: 40, name: 'asset.created', entity: { type: 'asset', id: 1 }, receivedAt: new Date().toISOString(), data: {}, raw }]);
+  await store.close();
+  const seen: Record<string, unknown>[] = [];
+  const reader = checkHandler(defineHandler({ name: 'reader', on: '*', handle: ({ event }) => void seen.push(event.data as Record<string, unknown>) }), 'reader.ts');
+  const a = await makeApp({}, { handlers: [reader] }, data.dir);
+  apps.push(a);
+  await waitFor(() => deliveries(data.dir), (ds) => ds[0]?.status === 'done', { what: 'the delivery done' });
+  expect(seen[0]).toMatchObject({ eventID: 40, ToString: 5, ['k'.repeat(300)]: 'long' });
+  expect(String(seen[0])).toBe('[object Object]');
 });

@@ -90,3 +90,32 @@ it('readyz runs one store probe at a time and reuses its answer for about a seco
   await real.close();
   tmp.remove();
 });
+
+it('a probe that never answers makes readyz say unavailable after 5 s, and the next probe starts afresh', async () => {
+  const { openStore } = await import('../src/queue/open-store.js');
+  const { loadConfig } = await import('../src/config.js');
+  const { createLogger } = await import('../src/log.js');
+  const { tempDir } = await import('./support/test-app.js');
+  const tmp = tempDir();
+  const real = openStore(loadConfig({ DATA_DIR: tmp.dir }), { log: createLogger('silent') });
+  // The real store, but one probe hangs (a wedged store thread would).
+  let hang = false;
+  const wedged = new Proxy(real, {
+    get(target, key) {
+      const value = Reflect.get(target, key, target) as unknown;
+      if (key === 'health') return () => (hang ? ((hang = false), new Promise(() => {})) : target.health());
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  t = await makeApp({}, { inbox: wedged }, tmp.dir);
+  hang = true;
+  const started = performance.now();
+  const stuck = await t.app.inject('/readyz');
+  expect(stuck.statusCode).toBe(503);
+  expect(stuck.json()).toEqual({ status: 'unavailable', reason: 'the store did not answer a write within 5000 ms' });
+  expect(performance.now() - started).toBeGreaterThanOrEqual(4900);
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  expect((await t.app.inject('/readyz')).statusCode).toBe(200);
+  await real.close();
+  tmp.remove();
+});

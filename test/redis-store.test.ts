@@ -326,6 +326,33 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     expect((await a.app.inbox.health()).ok).toBe(true);
   });
 
+  it('a Redis that cannot write (out of memory, a read-only replica after a failover) answers 503, never a 400 that would drop the event', async () => {
+    const url = db();
+    await flush(url);
+    const a = await instance([], { REDIS_URL: url });
+    const { Redis } = await import('ioredis');
+    const admin = new Redis(redis.url);
+    let n = 0;
+    const post = () => a.post({ EventID: 40, AssetID: 9000 + n++ });
+    try {
+      expect((await post()).statusCode).toBe(202);
+      await admin.config('SET', 'maxmemory', '1');
+      const oom = await post();
+      expect(oom.statusCode, oom.body).toBe(503);
+      expect(oom.json()).toMatchObject({ error: 'STORE_UNAVAILABLE' });
+      await admin.config('SET', 'maxmemory', '0');
+      await admin.replicaof('127.0.0.1', '1'); // a replica of nothing reachable: READONLY
+      const readonly = await post();
+      expect(readonly.statusCode, readonly.body).toBe(503);
+    } finally {
+      await admin.config('SET', 'maxmemory', '0');
+      await admin.replicaof('NO', 'ONE');
+      admin.disconnect();
+    }
+    expect((await post()).statusCode).toBe(202);
+    expect((await listEvents(a.app.inbox)).length).toBe(2); // the refused ones were not stored
+  });
+
   it('a handler that ignores its abort keeps its job until it returns: its retry never runs beside it', async () => {
     const url = db();
     await flush(url);

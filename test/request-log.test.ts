@@ -81,6 +81,47 @@ it('never logs the token, however the URL spells the route: percent-encoded, or 
   expect(t.logs.text).not.toContain(TOKEN.slice(4));
 });
 
+it('never logs a token put in the query, of any route or method', async () => {
+  t = await makeApp();
+  const { TOKEN } = await import('./support/test-app.js');
+  const answers = [
+    await t.post({ EventID: 40, AssetID: 13 }, { url: `/hooks/hubex?${TOKEN}` }),
+    await t.post({ EventID: 40, AssetID: 14 }, { url: `/hooks/hubex/?t=${TOKEN}` }),
+    await t.app.inject({ method: 'GET', url: `/hooks/hubex?x=1&${TOKEN}` }),
+    await t.app.inject({ method: 'OPTIONS', url: `/hooks/hubex;${TOKEN}` }),
+    await t.app.inject({ method: 'GET', url: `/healthz?${TOKEN}` }),
+  ];
+  expect(answers.map((a) => a.statusCode)).toEqual([401, 401, 405, 404, 200]);
+  for (const a of answers) expect(a.body).not.toContain(TOKEN);
+  expect(requestLines(t).map((l) => l.url)).toEqual([
+    '/hooks/hubex?[REDACTED]',
+    '/hooks/hubex/?t=[REDACTED]',
+    '/hooks/hubex?x=1&[REDACTED]',
+    '/hooks/hubex;[REDACTED]',
+    '/healthz?[REDACTED]',
+  ]);
+  expect(t.logs.text).not.toContain(TOKEN);
+});
+
+it("never logs a malformed request's bytes, even at trace level (Fastify logs them as rawPacket)", async () => {
+  t = await makeApp({ LOG_LEVEL: 'trace' });
+  const { TOKEN } = await import('./support/test-app.js');
+  await t.app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = t.app.server.address() as import('node:net').AddressInfo;
+  const { connect } = await import('node:net');
+  const socket = connect(port, '127.0.0.1');
+  const closed = new Promise((resolve) => socket.on('close', resolve));
+  socket.on('data', () => {});
+  socket.write(`POST /hooks/hubex/${TOKEN} HTTP/1.1\r\nHost: x\r\nX-Webhook-Token: ${TOKEN}\r\nContent-Length: abc\r\n\r\n`);
+  await closed;
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const clientError = t.logs.lines.find((l) => JSON.stringify(l).includes('rawPacket'));
+  expect(clientError, 'Fastify logged the client error').toBeDefined();
+  expect(t.logs.text).not.toContain(TOKEN);
+  const bytes = [...Buffer.from(TOKEN.slice(0, 12))].join(',');
+  expect(t.logs.text).not.toContain(bytes); // nor as the byte array rawPacket carries
+});
+
 it('cuts a long URL in the log', async () => {
   t = await makeApp();
   await t.app.inject({ method: 'GET', url: `/${'a/'.repeat(3000)}` });

@@ -9,9 +9,12 @@ export interface BackoffOptions {
 
 /**
  * The delay before retry number `attempt` (1 = after the first failed run): a random value in
- * [0, min(maxMs, baseMs * 2^(attempt-1))]. `notBeforeMs` (a 429's Retry-After) is a floor.
+ * [0, min(maxMs, baseMs * 2^(attempt-1))]. `notBeforeMs` (a 429's Retry-After) is a floor, itself
+ * no higher than maxMs: a Retry-After of a day (or a handler's error saying 1e308) must not park
+ * a delivery for ever.
  */
 export function retryDelay(attempt: number, opts: BackoffOptions, random: () => number = Math.random, notBeforeMs = 0): number {
   const ceiling = Math.min(opts.maxMs, opts.baseMs * 2 ** Math.min(Math.max(attempt - 1, 0), 52));
-  return Math.max(Math.round(random() * ceiling), notBeforeMs);
+  const floor = Number.isFinite(notBeforeMs) ? Math.min(Math.max(notBeforeMs, 0), opts.maxMs) : opts.maxMs;
+  return Math.max(Math.round(random() * ceiling), floor);
 }

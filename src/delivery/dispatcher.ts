@@ -65,6 +65,8 @@ export class Dispatcher implements DeliveryWorker {
   #started = false;
   #stopping = false;
   #abandoned = false;
+  /** A recovered delivery running alone. */
+  #solo: number | undefined;
   #claiming = false;
   #again = false;
   #timer: NodeJS.Timeout | undefined;
@@ -148,9 +150,20 @@ export class Dispatcher implements DeliveryWorker {
     this.#abandoned = true;
   }
 
-  /** Starts claimed deliveries while there are free slots. */
+  /**
+   * Starts claimed deliveries while there are free slots. A recovered one (its last run was cut
+   * short by the process stopping) runs alone: if it is what brings the process down, only its
+   * attempts are counted by the crash, not those of the runs that would be beside it.
+   */
   #fill(): void {
-    while (!this.#stopping && this.#ready.length > 0 && this.active < this.#o.concurrency) this.#start(this.#ready.shift()!);
+    while (!this.#stopping && this.#ready.length > 0 && this.active < this.#o.concurrency && this.#solo === undefined) {
+      const next = this.#ready[0]!;
+      if (next.recovered) {
+        if (this.active > 0) return; // once the runs under way have ended
+        this.#solo = next.id;
+      }
+      this.#start(this.#ready.shift()!);
+    }
   }
 
   async #pump(): Promise<void> {
@@ -233,6 +246,7 @@ export class Dispatcher implements DeliveryWorker {
       // The lease runs out and the delivery runs again, its attempt counted: never lost, never for ever.
       this.#o.log.error({ err, handler: d.handler, deliveryId: d.id }, 'a run failed inside the dispatcher; it runs again once its lease ends');
       this.#runs.delete(d.id);
+      if (this.#solo === d.id) this.#solo = undefined;
       this.#notifyIdle();
       this.wake();
       return;
@@ -242,6 +256,7 @@ export class Dispatcher implements DeliveryWorker {
     // The slot is free now: the next claim and this outcome travel to the store together, in one
     // transaction. The delivery stays leased until its outcome is recorded, so it cannot run twice.
     this.#runs.delete(d.id);
+    if (this.#solo === d.id) this.#solo = undefined;
     if (run.work && controller.signal.aborted) this.#linger(d, run.work);
     const settling = this.#o.store
       .settle([{ id: d.id, attempt: d.attempt, replays: d.replays, startedAt, outcome }])

@@ -39,6 +39,8 @@ export interface RunnableDelivery {
   readonly handler: string;
   /** This run's number: 1 on the first run, counted again from 1 after a replay. */
   readonly attempt: number;
+  /** Its last run was cut short, the process stopping during it (a crash, kill -9, an uncaught error). */
+  readonly recovered?: boolean;
   readonly event: StoredEvent;
 }
 
@@ -65,11 +67,13 @@ export async function runDelivery(o: RunnerOptions, d: RunnableDelivery, control
   let outcome: Outcome;
   let work: Promise<unknown> | undefined;
   try {
-    if (d.attempt > o.maxAttempts) {
-      // Its earlier runs never finished: the process stopped during each (a crash, kill -9, an
-      // uncaught error). Not run again, or a handler that takes the process down would do so for ever.
+    if (d.recovered && d.attempt > o.maxAttempts) {
+      // Its attempts are used up and its last run never finished: the process stopped during it
+      // (a crash, kill -9, an uncaught error). Not run again, or a handler that takes the process
+      // down would do so for ever. (The dispatcher runs a recovered delivery alone, so that only
+      // the culprit's attempts are counted by such crashes, not those of runs beside it.)
       throw new PermanentError(
-        `Run ${d.attempt} of at most ${o.maxAttempts} (MAX_ATTEMPTS): the earlier runs were cut short, the router stopping during each; not run again.`,
+        `Run ${d.attempt} of at most ${o.maxAttempts} (MAX_ATTEMPTS), and the last run was cut short: the router stopped during it; not run again.`,
       );
     }
     const handler = o.registry.get(d.handler);
@@ -77,7 +81,13 @@ export async function runDelivery(o: RunnerOptions, d: RunnableDelivery, control
       if (o.missingHandler === 'retry') throw new Error(`No handler named "${d.handler}" is loaded on this instance.`);
       throw new PermanentError(`No handler named "${d.handler}" is loaded now; load it again and replay this delivery.`);
     }
-    const event = o.rebuild(d.event);
+    let event: HubexEvent;
+    try {
+      event = o.rebuild(d.event);
+    } catch (err) {
+      // What is stored does not change: no retry can help.
+      throw new PermanentError(`The stored event cannot be read back (${classify(err).message}).`, { cause: err });
+    }
     if (handler.where && !(await handler.where(event))) {
       outcome = { kind: 'skipped' };
     } else {

@@ -36,11 +36,18 @@ export interface NormalizeOptions {
   readonly catalogue: EventCatalogue;
   /** Most events one request may carry. */
   readonly maxBatch: number;
+  /**
+   * False for an event read back from the store: what intake refuses now (long keys and ids, a
+   * key onto a built-in name) may have been stored by an older router, and must still run. Such
+   * a key keeps its spelling as sent (and is left out when that spelling is itself a built-in).
+   * Default true.
+   */
+  readonly strict?: boolean;
 }
 
 export type Normalizer = (body: unknown, rawText: string, receivedAt?: Date) => HubexEvent[];
 
-export function createNormalizer({ catalogue, maxBatch }: NormalizeOptions): Normalizer {
+export function createNormalizer({ catalogue, maxBatch, strict = true }: NormalizeOptions): Normalizer {
   return function normalize(body, rawText, receivedAt = new Date()) {
     const at = receivedAt.toISOString();
     // A string that is not well formed (a lone UTF-16 surrogate) can only come from a \u escape:
@@ -57,13 +64,21 @@ export function createNormalizer({ catalogue, maxBatch }: NormalizeOptions): Nor
         );
       }
       // JSON.stringify escapes a lone surrogate, so the item's raw stays valid JSON text.
-      return body.map((item, i) => one(item, JSON.stringify(item), at, catalogue, `item ${i} of the array`, escapes));
+      return body.map((item, i) => one(item, JSON.stringify(item), at, catalogue, `item ${i} of the array`, escapes, strict));
     }
-    return [one(body, rawText, at, catalogue, 'the body', escapes)];
+    return [one(body, rawText, at, catalogue, 'the body', escapes, strict)];
   };
 }
 
-function one(value: unknown, raw: string, receivedAt: string, catalogue: EventCatalogue, where: string, escapes: boolean): HubexEvent {
+function one(
+  value: unknown,
+  raw: string,
+  receivedAt: string,
+  catalogue: EventCatalogue,
+  where: string,
+  escapes: boolean,
+  strict: boolean,
+): HubexEvent {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new HttpError(
       'INVALID_SHAPE',
@@ -72,17 +87,21 @@ function one(value: unknown, raw: string, receivedAt: string, catalogue: EventCa
   }
   const data: Record<string, unknown> = {};
   for (const [sent, sentValue] of Object.entries(value)) {
-    if (sent.length > MAX_KEY_LENGTH) {
+    if (sent.length > MAX_KEY_LENGTH && strict) {
       throw new HttpError('FIELD_TOO_LONG', `${capitalise(where)} has a key of ${sent.length} characters; keys are at most ${MAX_KEY_LENGTH}.`);
     }
     const key = escapes ? sent.toWellFormed() : sent;
     const v = escapes ? wellFormed(sentValue) : sentValue;
-    const k = normalizeKey(key);
+    let k = sent.length > MAX_KEY_LENGTH ? key : normalizeKey(key); // only short keys are cached
     if (BUILTIN_NAMES.has(k)) {
-      throw new HttpError(
-        'FORBIDDEN_KEY',
-        `${capitalise(where)} has the key ${JSON.stringify(key.slice(0, 100))}, which would hide the built-in ${k} of the event's data; it is refused.`,
-      );
+      if (strict) {
+        throw new HttpError(
+          'FORBIDDEN_KEY',
+          `${capitalise(where)} has the key ${JSON.stringify(key.slice(0, 100))}, which would hide the built-in ${k} of the event's data; it is refused.`,
+        );
+      }
+      if (BUILTIN_NAMES.has(key)) continue;
+      k = key;
     }
     // Two spellings of one key (EventID and event_id): the first wins, the other keeps its own.
     const target = Object.hasOwn(data, k) ? key : k;
@@ -100,10 +119,12 @@ function one(value: unknown, raw: string, receivedAt: string, catalogue: EventCa
 
   const uniqueField = UNIQUE_ID_FIELDS.find((f) => isIdValue(data[f]));
   const uniqueId = uniqueField ? String(data[uniqueField]) : undefined;
-  if (uniqueId !== undefined) checkLength(uniqueId, MAX_ID_LENGTH, uniqueField!, where);
-  if (entity) {
-    checkLength(String(entity.id), MAX_ID_LENGTH, `${entity.type}'s id`, where);
-    checkLength(entity.type, MAX_TYPE_LENGTH, 'entity type', where);
+  if (strict) {
+    if (uniqueId !== undefined) checkLength(uniqueId, MAX_ID_LENGTH, uniqueField!, where);
+    if (entity) {
+      checkLength(entity.type, MAX_TYPE_LENGTH, 'entity type', where); // first: the next message names it
+      checkLength(String(entity.id), MAX_ID_LENGTH, `${entity.type}'s id`, where);
+    }
   }
   const event: Record<string, unknown> = {
     id: uniqueId ?? contentId(value),

@@ -161,7 +161,8 @@ export class HubexHttp {
       const retryHere = failure.status === 0 || RETRYABLE_STATUSES.has(failure.status);
       if (!retryHere || !mayRetry || attempt > this.#o.retries) throw failure;
       if ((failure.retryAfterMs ?? 0) > this.#o.maxRetryAfterMs) throw failure;
-      const delay = retryDelay(attempt, { baseMs: this.#o.retryBaseMs, maxMs: this.#o.retryMaxMs }, this.#o.random, failure.retryAfterMs ?? 0);
+      // Never sooner than HubEx's Retry-After (at most maxRetryAfterMs, checked above).
+      const delay = Math.max(retryDelay(attempt, { baseMs: this.#o.retryBaseMs, maxMs: this.#o.retryMaxMs }, this.#o.random), failure.retryAfterMs ?? 0);
       this.#o.log?.warn({ method, path, status: failure.status, attempt, retryInMs: delay, traceId: failure.traceIdentifier }, 'HubEx call failed; retrying');
       await sleep(delay, options.signal);
     }

@@ -22,6 +22,8 @@ export interface ClaimedDelivery {
   /** This run's number: 1 on the first run, counted again from 1 after a replay. */
   readonly attempt: number;
   readonly replays: number;
+  /** Its last run was cut short (the lease ran out: the process stopped during it). */
+  readonly recovered: boolean;
   readonly event: StoredEvent;
 }
 

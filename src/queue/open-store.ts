@@ -45,5 +45,6 @@ export function openStore(config: Config, o: OpenStoreOptions): SqliteInbox | Re
 export function describeStore(config: Config): string {
   if (config.queue !== 'redis') return `DATA_DIR is ${config.dataDir}`;
   const u = new URL(config.redisUrl!);
-  return `REDIS_URL is ${u.protocol}//${u.host}${u.pathname}`;
+  const db = /^\/\d+$/.test(u.pathname) ? u.pathname : '';
+  return `REDIS_URL is ${u.protocol}//${u.host}${db}`;
 }

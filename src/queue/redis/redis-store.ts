@@ -271,8 +271,10 @@ export class RedisStore implements Inbox, DeliveryOps {
    * anything else (Redis away, out of memory, read-only: the store is unavailable).
    */
   #refused(err: unknown, input: readonly Record<string, string>[]): UnstorableEventError | undefined {
-    const message = err instanceof ReplyError ? (err as Error).message : '';
-    if (!/user_script|Error running script|cjson/i.test(message)) return undefined;
+    // Only what the data itself proves: every other error of the script (OOM, READONLY during a
+    // failover, MISCONF, BUSY, ... all name the script since Redis 7) means Redis cannot write
+    // now, a 503 that HubEx retries; a 400 would make it drop the event for good.
+    if (!(err instanceof ReplyError)) return undefined;
     for (const [i, e] of input.entries()) {
       for (const [field, value] of Object.entries(e)) {
         if (!value.isWellFormed()) {
@@ -280,7 +282,7 @@ export class RedisStore implements Inbox, DeliveryOps {
         }
       }
     }
-    return new UnstorableEventError(`Redis refused the events' data (${message.slice(0, 200)}).`);
+    return undefined;
   }
 
   /** Job options: our own retries (attempt counts, backoff) over BullMQ's; BullMQ's only for a lost write. */

@@ -402,13 +402,18 @@ export class SqliteWriter {
   /** Claims due deliveries (inside transaction()). */
   claim(limit: number, leaseMs: number, exclude: readonly number[], now: number): { deliveries: ClaimedDelivery[]; nextDueAt: number | null } {
     const s = this.#s!;
-    const rows =
-      limit > 0 ? s.claim.all(now + leaseMs, now, now, JSON.stringify(exclude), Math.min(limit, 1000)) : [];
+    // Chosen first, then taken: a running one (its lease ran out) is told apart as recovered.
+    const chosen = limit > 0 ? s.claimable.all(now, JSON.stringify(exclude), Math.min(limit, 1000)) : [];
+    const recovered = new Set(chosen.filter((c) => c.status === 'running').map((c) => c.id));
+    const order = new Map(chosen.map((c, i) => [c.id, i]));
+    const rows = chosen.length > 0 ? s.claim.all(now + leaseMs, now, JSON.stringify(chosen.map((c) => c.id))) : [];
+    rows.sort((a, b) => order.get(a.id)! - order.get(b.id)!); // oldest due first, as chosen
     const deliveries = rows.map((r) => ({
       id: r.id,
       handler: r.handler,
       attempt: r.attempts,
       replays: r.replays,
+      recovered: recovered.has(r.id),
       event: toStoredEvent(s.eventBySeq.get(r.event_seq)!),
     }));
     const next = s.nextDue.get(JSON.stringify(exclude))?.due_at ?? null;
@@ -657,13 +662,14 @@ function prepare(db: Database.Database) {
                VALUES (?, ?, 'pending', ?, ?, ?)`),
     probe: p(`INSERT INTO meta (key, value) VALUES ('last_write_probe', ?)
               ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
+    claimable: p<{ id: number; status: DeliveryStatus }>(`
+      SELECT id, status FROM deliveries
+      WHERE status IN ('pending', 'running') AND due_at <= ?
+        AND id NOT IN (SELECT value FROM json_each(?))
+      ORDER BY due_at, id LIMIT ?`),
     claim: p<{ id: number; event_seq: number; handler: string; attempts: number; replays: number }>(`
       UPDATE deliveries SET status = 'running', attempts = attempts + 1, due_at = ?, updated_at = ?
-      WHERE id IN (
-        SELECT id FROM deliveries
-        WHERE status IN ('pending', 'running') AND due_at <= ?
-          AND id NOT IN (SELECT value FROM json_each(?))
-        ORDER BY due_at, id LIMIT ?)
+      WHERE id IN (SELECT value FROM json_each(?))
       RETURNING id, event_seq, handler, attempts, replays`),
     nextDue: p<{ due_at: number }>(`
       SELECT due_at FROM deliveries
