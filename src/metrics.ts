@@ -72,6 +72,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly handlerBlocking = new Counter({
+    name: `${PREFIX}handler_blocking_seconds_total`,
+    help: 'Time handlers held the event loop, before their first await, by handler: webhooks wait meanwhile.',
+    labelNames: ['handler'] as const,
+    registers: [this.registry],
+  });
+
   readonly hubexCalls = new Counter({
     name: `${PREFIX}hubex_calls_total`,
     help: 'Calls to the HubEx API, by service, method and status (0: no answer).',

@@ -163,6 +163,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
       metrics.deliveries.inc({ handler, outcome });
       metrics.deliveryDuration.observe({ handler, outcome }, ms / 1000);
     },
+    blocked: blockingWatch(metrics, logger.child({ part: 'dispatcher' })),
   };
   let dispatcher: DeliveryWorker | undefined;
   if (deps.dispatch === false) dispatcher = undefined;
@@ -259,4 +260,23 @@ function trustProxyOption(value: Config['trustProxy']): boolean | string | ((add
   if (typeof value !== 'number') return value;
   const hops = value;
   return (_address, hop) => hop < hops;
+}
+
+/** A handler call that holds the event loop this long is logged (at most once a minute per handler). */
+const BLOCKING_WARN_MS = 100;
+
+/** Counts the time handlers hold the event loop, and says so when one holds it long. */
+function blockingWatch(metrics: Metrics, log: Logger): (handler: string, ms: number) => void {
+  const warned = new Map<string, number>(); // by handler: the loaded handlers, a bounded set
+  return (handler, ms) => {
+    metrics.handlerBlocking.inc({ handler }, ms / 1000);
+    if (ms < BLOCKING_WARN_MS) return;
+    const now = performance.now();
+    if (now - (warned.get(handler) ?? Number.NEGATIVE_INFINITY) < 60_000) return;
+    warned.set(handler, now);
+    log.warn(
+      { handler, blockedMs: Math.round(ms) },
+      'a handler computed without yielding and held up webhooks meanwhile; move CPU-heavy work to a worker thread (docs/handlers.md)',
+    );
+  };
 }

@@ -76,7 +76,7 @@ export class Dispatcher implements DeliveryWorker {
   readonly #idleWaiters: (() => void)[] = [];
 
   constructor(options: DispatcherOptions) {
-    this.#o = { observe: () => {}, leaseMs: 15_000, prefetch: options.concurrency * 4, idlePollMs: 5000, missingHandler: 'dead', now: Date.now, random: Math.random, ...options };
+    this.#o = { observe: () => {}, blocked: () => {}, leaseMs: 15_000, prefetch: options.concurrency * 4, idlePollMs: 5000, missingHandler: 'dead', now: Date.now, random: Math.random, ...options };
   }
 
   start(): void {

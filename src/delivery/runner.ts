@@ -9,6 +9,7 @@ import type { HubexEvent } from '../events/event.js';
 import type { AttemptError, DeliveryId, Outcome, StoredEvent } from '../queue/deliveries.js';
 import { type BackoffOptions, retryDelay } from './backoff.js';
 import { classify } from './classify.js';
+import { inTurn } from './turns.js';
 import type { HandlerRegistry } from './registry.js';
 
 export interface RunnerOptions {
@@ -20,6 +21,8 @@ export interface RunnerOptions {
   readonly log: Logger;
   /** Told of every run's outcome (for the metrics). */
   readonly observe?: (run: { handler: string; outcome: Outcome['kind']; ms: number }) => void;
+  /** Told how long each handler call held the event loop before its first await, in ms. */
+  readonly blocked?: (handler: string, ms: number) => void;
   readonly timeoutMs: number;
   readonly maxAttempts: number;
   readonly retry: BackoffOptions;
@@ -94,7 +97,8 @@ export async function runDelivery(o: RunnerOptions, d: RunnableDelivery, control
       const timer = setTimeout(() => controller.abort(new HandlerTimeoutError(o.timeoutMs)), o.timeoutMs);
       try {
         const ctx = { event, hubex: o.hubexFor(event), log, signal: controller.signal, attempt: d.attempt, deliveryId: d.id };
-        work = Promise.resolve().then(() => handler.handle(ctx));
+        // In a turn of its own, after the I/O waiting: webhooks are not held up behind a queue of runs.
+        work = inTurn(() => handler.handle(ctx), o.blocked && ((ms) => o.blocked!(d.handler, ms)));
         await untilAborted(work, controller.signal);
       } finally {
         clearTimeout(timer);
