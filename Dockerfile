@@ -11,10 +11,10 @@
 # then write the new version and digest in both FROM lines. Dependabot (a "docker" entry in
 # .github/dependabot.yml) and Renovate keep tag@digest pins current by opening that change.
 #
-# Node 22 (LTS until April 2027), not 24: from 24.19 on, Node aborts the process when a
-# better-sqlite3 12.x statement is garbage-collected at the wrong moment ("Assertion failed:
-# (env) != nullptr" in Statement::~Statement). Node 24 comes with better-sqlite3 13
-# (test/dockerfile.test.ts holds the two together).
+# Node 22 (LTS until April 2027). On Node 22 and later the router loads better-sqlite3 13, the
+# optional dependency better-sqlite3-node22 (src/queue/sqlite/driver.ts): 12.x can abort the
+# process on Node 24.19 and later ("Assertion failed: (env) != nullptr" in Statement::~Statement).
+# The suite passes on 24 too (scripts/test-node-versions.sh), so moving there is a tag change.
 
 # --- build: compile TypeScript (and the native better-sqlite3 addon) ---
 FROM node:22.23.3-bookworm-slim@sha256:43ac6c60b8f89723f746e8a92ce91abd5017e627ce1ddfe4238355d3a30b772c AS build

@@ -102,7 +102,7 @@ function banner(
     `    ${base}/hooks/hubex/${shown}`,
   ];
   if (generated?.created) lines.push('', '  The token was generated and is kept in DATA_DIR; set WEBHOOK_TOKENS to choose your own.');
-  else if (generated) lines.push('', '  The token is masked; `hubex-router token` prints the whole URL.');
+  else if (generated) lines.push('', '  The token is masked; `hubex-router token` (in a clone: `npm run cli token`) prints the whole URL.');
   if (!config.publicUrl) lines.push('  Set PUBLIC_URL to the address HubEx reaches (https://...) to print the URL to register.');
   return `${lines.join('\n')}\n\n`;
 }

@@ -2,7 +2,7 @@
 // store in a temporary folder and a real listening router.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { Database } from '../src/queue/sqlite/driver.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkHandler } from '../src/delivery/loader.js';
 import { defineHandler } from '../src/delivery/define-handler.js';
@@ -200,7 +200,7 @@ describe('serve', () => {
     const second = await spawnRouter({ dataDir: dir, env });
     expect(second.stderr).not.toContain(token);
     expect(second.stderr).toContain(`/hooks/hubex/${token.slice(0, 4)}********\n`);
-    expect(second.stderr).toMatch(/`hubex-router token` prints the whole URL/);
+    expect(second.stderr).toMatch(/`hubex-router token` \(in a clone: `npm run cli token`\) prints the whole URL/);
     expect(second.stdout).not.toContain(token);
     await second.kill('SIGTERM');
     const shown = await cli(['token'], { DATA_DIR: dir, PUBLIC_URL: 'https://hooks.example.com' });

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { Database } from '../src/queue/sqlite/driver.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DB_FILE } from '../src/queue/sqlite/sqlite-inbox.js';
 import { httpRequest, spawnRouter } from './support/spawn-router.js';

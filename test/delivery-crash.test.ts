@@ -2,7 +2,7 @@
 // acknowledged event's deliveries reach done (the runs cut short run again once their lease ends),
 // and none is lost. A real child process, a real handler module in HANDLERS_DIR.
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { Database } from '../src/queue/sqlite/driver.js';
 import { expect, it } from 'vitest';
 import { DB_FILE } from '../src/queue/sqlite/sqlite-inbox.js';
 import { httpRequest, spawnRouter } from './support/spawn-router.js';

@@ -66,11 +66,17 @@ it('builds and runs on one supported LTS Node (even, 22 or later) that better-sq
   const major = Number(/^node:(\d+)[.-]/.exec(bases[0] ?? '')?.[1]);
   expect(major).toBeGreaterThanOrEqual(22);
   expect(major % 2).toBe(0);
-  const sqlite = JSON.parse(read('node_modules/better-sqlite3/package.json')) as { version: string; engines: { node: string } };
-  expect(sqlite.engines.node.split(/\s*\|\|\s*/)).toContain(`${major}.x`);
-  // Node 24.19 and later abort the process when a better-sqlite3 12.x object is garbage-collected
-  // ("Assertion failed: (env) != nullptr"); 13.x, on Node-API, does not.
-  if (major >= 24) expect(Number(sqlite.version.split('.')[0]), 'Node 24 needs better-sqlite3 13').toBeGreaterThanOrEqual(13);
+  // On Node 22 and later the router loads better-sqlite3 13 (src/queue/sqlite/driver.ts): Node
+  // 24.19 and later abort the process when a 12.x object is garbage-collected ("Assertion failed:
+  // (env) != nullptr"). It is an optional dependency (it refuses Node 20), so the image must get it.
+  const pkg = JSON.parse(read('package.json')) as { optionalDependencies?: Record<string, string> };
+  expect(pkg.optionalDependencies?.['better-sqlite3-node22']).toMatch(/^npm:better-sqlite3@13\./);
+  const lock = JSON.parse(read('package-lock.json')) as { packages: Record<string, { version?: string; engines?: { node?: string } }> };
+  const locked = lock.packages['node_modules/better-sqlite3-node22'];
+  expect(locked?.engines?.node).toBe('>=22');
+  expect(major).toBeGreaterThanOrEqual(22);
+  // And the build stage does not leave optional dependencies out.
+  expect(build!.body.map((o) => o.args).join('\n')).not.toMatch(/--(omit|no)-optional|--omit=optional/);
 });
 
 it('runs as the non-root node user, which owns /data and nothing of the application', () => {

@@ -4,7 +4,7 @@
 // the middle of one, after a prune, and on a database made by an older version (migration 4).
 // The writer directly, on a real SQLite file, with a clock the test sets.
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { Database } from '../src/queue/sqlite/driver.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventCatalogue } from '../src/events/catalogue.js';
 import { createNormalizer } from '../src/events/normalize.js';

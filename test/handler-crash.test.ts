@@ -5,7 +5,7 @@
 // recorded like any failure. Real child processes, real handler modules in HANDLERS_DIR.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { Database } from '../src/queue/sqlite/driver.js';
 import { afterEach, expect, it, onTestFinished } from 'vitest';
 import { DB_FILE } from '../src/queue/sqlite/sqlite-inbox.js';
 import { defineHandler } from '../src/delivery/define-handler.js';

@@ -3,7 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { readEvents } from './support/db.js';
-import { makeApp, type TestApp, TOKEN } from './support/test-app.js';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/log.js';
+import type { Health } from '../src/queue/inbox.js';
+import { openStore } from '../src/queue/open-store.js';
+import { makeApp, type TestApp, tempDir, TOKEN } from './support/test-app.js';
 
 let t: TestApp;
 afterEach(async () => t?.close());
@@ -61,23 +65,31 @@ it('while closing, finishes the call in flight and acknowledges nothing new', as
   expect(readEvents(t.dir).map((r) => JSON.parse(r.raw).AssetID)).toEqual([31337]);
 });
 
-it('readyz runs one store probe at a time and reuses its answer for about a second', async () => {
-  const { openStore } = await import('../src/queue/open-store.js');
-  const { loadConfig } = await import('../src/config.js');
-  const { createLogger } = await import('../src/log.js');
-  const { tempDir } = await import('./support/test-app.js');
+/**
+ * An app on the real SQLite store whose health() goes through `probe` (given the real one): the
+ * readiness route's own behaviour is what is under test.
+ */
+async function appWithProbe(probe: (real: () => Promise<Health>) => Promise<Health>): Promise<() => Promise<void>> {
   const tmp = tempDir();
   const real = openStore(loadConfig({ DATA_DIR: tmp.dir }), { log: createLogger('silent') });
-  // The real store, counted: every probe is a synced write to the SQLite file.
-  let probes = 0;
-  const counted = new Proxy(real, {
+  const wrapped = new Proxy(real, {
     get(target, key) {
       const value = Reflect.get(target, key, target) as unknown;
-      if (key === 'health') return () => (probes++, target.health());
+      if (key === 'health') return () => probe(() => target.health());
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
-  t = await makeApp({}, { inbox: counted }, tmp.dir);
+  t = await makeApp({}, { inbox: wrapped }, tmp.dir);
+  return async () => {
+    await real.close();
+    tmp.remove();
+  };
+}
+
+it('readyz runs one store probe at a time and reuses its answer for about a second', async () => {
+  // The real store, counted: every probe is a synced write to the SQLite file.
+  let probes = 0;
+  const done = await appWithProbe((real) => (probes++, real()));
   const atStart = probes;
   const answers = await Promise.all(Array.from({ length: 50 }, () => t.app.inject('/readyz')));
   expect(answers.map((a) => a.statusCode)).toEqual(Array(50).fill(200));
@@ -87,27 +99,13 @@ it('readyz runs one store probe at a time and reuses its answer for about a seco
   await new Promise((resolve) => setTimeout(resolve, 1100));
   expect((await t.app.inject('/readyz')).statusCode).toBe(200);
   expect(probes - atStart).toBe(2);
-  await real.close();
-  tmp.remove();
+  await done();
 });
 
 it('a probe that never answers makes readyz say unavailable after 5 s, and the next probe starts afresh', async () => {
-  const { openStore } = await import('../src/queue/open-store.js');
-  const { loadConfig } = await import('../src/config.js');
-  const { createLogger } = await import('../src/log.js');
-  const { tempDir } = await import('./support/test-app.js');
-  const tmp = tempDir();
-  const real = openStore(loadConfig({ DATA_DIR: tmp.dir }), { log: createLogger('silent') });
   // The real store, but one probe hangs (a wedged store thread would).
   let hang = false;
-  const wedged = new Proxy(real, {
-    get(target, key) {
-      const value = Reflect.get(target, key, target) as unknown;
-      if (key === 'health') return () => (hang ? ((hang = false), new Promise(() => {})) : target.health());
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-  t = await makeApp({}, { inbox: wedged }, tmp.dir);
+  const done = await appWithProbe((real) => (hang ? ((hang = false), new Promise(() => {})) : real()));
   hang = true;
   const started = performance.now();
   const stuck = await t.app.inject('/readyz');
@@ -116,6 +114,5 @@ it('a probe that never answers makes readyz say unavailable after 5 s, and the n
   expect(performance.now() - started).toBeGreaterThanOrEqual(4900);
   await new Promise((resolve) => setTimeout(resolve, 1100));
   expect((await t.app.inject('/readyz')).statusCode).toBe(200);
-  await real.close();
-  tmp.remove();
+  await done();
 });

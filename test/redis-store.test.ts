@@ -329,7 +329,8 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
   it('a Redis that cannot write (out of memory, a read-only replica after a failover) answers 503, never a 400 that would drop the event', async () => {
     const url = db();
     await flush(url);
-    const a = await instance([], { REDIS_URL: url });
+    const ran: string[] = [];
+    const a = await instance([handler('after', ({ event }) => void ran.push(event.id))], { REDIS_URL: url });
     const { Redis } = await import('ioredis');
     const admin = new Redis(redis.url);
     let n = 0;
@@ -351,6 +352,8 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     }
     expect((await post()).statusCode).toBe(202);
     expect((await listEvents(a.app.inbox)).length).toBe(2); // the refused ones were not stored
+    // And the deliveries run again once Redis takes writes.
+    await waitFor(() => ran.length, (n) => n === 2, { what: 'both events handled', timeoutMs: 10_000 });
   });
 
   it('a handler that ignores its abort keeps its job until it returns: its retry never runs beside it', async () => {

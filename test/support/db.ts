@@ -1,6 +1,6 @@
 // Reads the router's SQLite file directly, as an operator would, to check what is on disk.
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { Database } from '../../src/queue/sqlite/driver.js';
 import { DB_FILE } from '../../src/queue/sqlite/sqlite-inbox.js';
 
 export interface EventRow {

@@ -49,6 +49,9 @@ export class RedisDispatcher implements DeliveryWorker {
       // A job whose instance died runs again; one that kills its instance every time is dead at
       // its MAX_ATTEMPTS-th stall (BullMQ fails a job on the stall after maxStalledCount).
       maxStalledCount: Math.max(0, o.maxAttempts - 1),
+      // After a Redis error (out of memory, READONLY during a failover), BullMQ waits this long
+      // before fetching again: 15 s by default, which delayed every delivery (and a shutdown) by as much.
+      runRetryDelay: 1000,
       autorun: true,
     });
     this.#worker.on('error', (err) => {

@@ -1,6 +1,6 @@
 // Versioned schema migrations, applied in order at open. PRAGMA user_version holds the version.
 // Append new migrations; never edit one that has shipped.
-import type Database from 'better-sqlite3';
+import type { Database } from './driver.js';
 
 export interface Migration {
   readonly version: number;
@@ -119,7 +119,7 @@ export const MIGRATIONS: readonly Migration[] = [
 ];
 
 /** Brings the database to the newest version, each step in its own transaction. */
-export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): number {
+export function migrate(db: Database, migrations: readonly Migration[] = MIGRATIONS): number {
   let current = db.pragma('user_version', { simple: true }) as number;
   const newest = migrations.at(-1)?.version ?? 0;
   if (current > newest) {

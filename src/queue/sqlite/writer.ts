@@ -2,7 +2,7 @@
 // and checkpoints never hold up the event loop that answers HubEx. Everything here is synchronous.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { Database, DRIVER, type Statement } from './driver.js';
 import type {
   AttemptError,
   Backlog,
@@ -70,7 +70,7 @@ export class UnavailableError extends Error {
 
 export class SqliteWriter {
   readonly file: string;
-  #db: Database.Database | undefined;
+  #db: Database | undefined;
   #s: ReturnType<typeof prepare> | undefined;
   #lastOpenAttempt = Number.NEGATIVE_INFINITY;
   #reason = 'the store has not been opened';
@@ -108,7 +108,7 @@ export class SqliteWriter {
 
   #open(now: number): void {
     this.#lastOpenAttempt = now;
-    let db: Database.Database | undefined;
+    let db: Database | undefined;
     try {
       mkdirSync(this.opts.dataDir, { recursive: true });
       db = new Database(this.file);
@@ -126,7 +126,7 @@ export class SqliteWriter {
       this.#loadRecentIds(db, s);
       this.#db = db;
       this.#s = s;
-      this.opts.log('info', 'store open', { file: this.file });
+      this.opts.log('info', 'store open', { file: this.file, driver: DRIVER });
     } catch (err) {
       try {
         db?.close();
@@ -138,7 +138,7 @@ export class SqliteWriter {
   }
 
   /** Reads back the ids above the mark, in one read transaction: a router may write meanwhile. */
-  #loadRecentIds(db: Database.Database, s: ReturnType<typeof prepare>): void {
+  #loadRecentIds(db: Database, s: ReturnType<typeof prepare>): void {
     this.#recent.clear();
     this.#recentRepeats = new Map();
     this.#unmerged = new Map();
@@ -638,8 +638,8 @@ const toRecord = (r: DeliveryRow): DeliveryRecord => ({
 const DELIVERY_COLUMNS = `d.id, d.event_seq, e.id AS event_id, e.name AS event_name, d.handler, d.status, d.attempts,
   d.replays, d.due_at, d.created_at, d.updated_at, d.last_error, d.last_error_class, d.last_trace_id`;
 
-function prepare(db: Database.Database) {
-  type Row<T> = Database.Statement<unknown[], T>;
+function prepare(db: Database) {
+  type Row<T> = Statement<unknown[], T>;
   const p = <T = unknown>(sql: string) => db.prepare(sql) as Row<T>;
   return {
     byIndexedId: p<KnownId>(
