@@ -28,6 +28,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY routes ./routes
 COPY handlers ./handlers
+COPY scripts/copy-assets.mjs ./scripts/
 # tsconfig.build.json compiles src/, routes/ and handlers/ into dist/ (the shipped handlers land
 # in dist/handlers/, where the loader looks). go-w: the run stage copies these with their modes,
 # so none of them is writable by group or others, whatever umask or package modes the build met.

@@ -23,7 +23,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
-import { Database } from '../src/queue/sqlite/driver.js';
+import { Database } from '../src/store/sqlite/driver.js';
 import { cpuSeconds, f0, f1, f2, HOST, log, median, num, PATH, pct, ROOT, type Server, setting, sleep, start, stop, TEMPLATE, uniqueBody } from './support.js';
 
 const S = {

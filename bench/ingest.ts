@@ -31,7 +31,7 @@ import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import autocannon, { type Result } from 'autocannon';
-import { Database } from '../src/queue/sqlite/driver.js';
+import { Database } from '../src/store/sqlite/driver.js';
 import {
   type Server as AnyServer,
   cpuSeconds,

@@ -50,20 +50,20 @@ const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, opts) => 
     return Number(v);
   };
 
-  app.get('/admin/stats', async () => ({ deliveries: await call(() => stats(app.inbox)) }));
+  app.get('/admin/stats', async () => ({ deliveries: await call(() => stats(app.store)) }));
 
   app.get<{ Querystring: Query }>('/admin/events', async (request) => {
     const q = request.query;
-    const items = await call(() => listEvents(app.inbox, { name: q.name, afterSeq: int(q.after, 'after'), limit: int(q.limit, 'limit') }));
+    const items = await call(() => listEvents(app.store, { name: q.name, afterSeq: int(q.after, 'after'), limit: int(q.limit, 'limit') }));
     return { items, next: items.length > 0 ? items.at(-1)!.seq : null };
   });
 
-  app.get<{ Params: { id: string } }>('/admin/events/:id', async (request) => call(() => showEvent(app.inbox, request.params.id)));
+  app.get<{ Params: { id: string } }>('/admin/events/:id', async (request) => call(() => showEvent(app.store, request.params.id)));
 
   app.get<{ Querystring: Query }>('/admin/deliveries', async (request) => {
     const q = request.query;
     const items = await call(() =>
-      listDeliveries(app.inbox, {
+      listDeliveries(app.store, {
         status: q.status,
         handler: q.handler,
         eventName: q.event,
@@ -74,10 +74,10 @@ const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, opts) => 
     return { items, next: items.length > 0 ? items.at(-1)!.id : null };
   });
 
-  app.get<{ Params: { id: string } }>('/admin/deliveries/:id', async (request) => call(() => showDelivery(app.inbox, request.params.id)));
+  app.get<{ Params: { id: string } }>('/admin/deliveries/:id', async (request) => call(() => showDelivery(app.store, request.params.id)));
 
   app.post<{ Params: { id: string } }>('/admin/deliveries/:id/replay', async (request) =>
-    call(() => replayDeliveries(app.inbox, { ids: [request.params.id] })),
+    call(() => replayDeliveries(app.store, { ids: [request.params.id] })),
   );
 
   // {"ids": [1, 2]} or {"allDead": true, "handler"?: "...", "event"?: "..."}
@@ -95,7 +95,7 @@ const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, opts) => 
     } else {
       throw new HttpError('BAD_REQUEST', 'Send {"ids": [1, 2]} or {"allDead": true} (with "handler" or "event" to narrow it).');
     }
-    return call(() => replayDeliveries(app.inbox, req));
+    return call(() => replayDeliveries(app.store, req));
   });
 };
 

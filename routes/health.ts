@@ -2,7 +2,7 @@
 // The readiness probe makes a real (synced) write; it needs no token and is exempt from the
 // limits, so at most one runs at a time and its answer serves every probe for a second.
 import type { FastifyPluginAsync } from 'fastify';
-import type { Health } from '../src/queue/inbox.js';
+import type { Health } from '../src/store/contract.js';
 
 export interface HealthRouteOptions {
   /** How long one probe's answer is reused, in ms. Default 1000. */
@@ -25,7 +25,7 @@ const healthRoutes: FastifyPluginAsync<HealthRouteOptions> = async (app, opts) =
     const timedOut = new Promise<Health>((resolve) => {
       timer = setTimeout(() => resolve({ ok: false, reason: `the store did not answer a write within ${timeoutMs} ms` }), timeoutMs);
     });
-    const health = Promise.race([app.inbox.health(), timedOut]).finally(() => {
+    const health = Promise.race([app.store.health(), timedOut]).finally(() => {
       clearTimeout(timer);
       probing = false;
     });

@@ -1,9 +1,11 @@
 // POST /hooks/hubex/:token — HubEx's webhook calls. Check the token, parse, normalise, store
 // durably, then answer: 202 when something new was stored, 200 when all were duplicates.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { HttpError } from '../src/errors.js';
+import { errorBody, HttpError } from '../src/errors.js';
+import type { HubexEvent } from '../src/events/event.js';
 import { parseBody } from '../src/events/parse-body.js';
 import type { Normalizer } from '../src/events/normalize.js';
+import type { IncomingEvent } from '../src/store/contract.js';
 import { TokenVerifier } from '../src/webhook-tokens.js';
 
 export interface WebhookRouteOptions {
@@ -11,6 +13,8 @@ export interface WebhookRouteOptions {
   /** Told of every stored or duplicate event (for the metrics). */
   readonly onEvents?: (events: readonly { name: string; duplicate: boolean }[]) => void;
   readonly normalize: Normalizer;
+  /** What the store is told of an event: its tenant and the handlers it fans out to. */
+  readonly fanOut: (event: HubexEvent) => IncomingEvent;
   readonly bodyLimit: number;
 }
 
@@ -70,7 +74,7 @@ const webhookRoutes: FastifyPluginAsync<WebhookRouteOptions> = async (app, opts)
   const receive = async (request: FastifyRequest, reply: import('fastify').FastifyReply) => {
     const text = typeof request.body === 'string' ? request.body : '';
     const events = opts.normalize(parseBody(text), text);
-    const result = await app.inbox.accept(events);
+    const result = await app.store.accept(events.map(opts.fanOut));
     request.ingest = { accepted: result.accepted, duplicates: result.duplicates };
     opts.onEvents?.(result.events);
     return reply.code(result.accepted > 0 ? 202 : 200).send(result);
@@ -86,11 +90,7 @@ const webhookRoutes: FastifyPluginAsync<WebhookRouteOptions> = async (app, opts)
         reply
           .code(405)
           .header('allow', 'POST')
-          .send({
-            error: 'METHOD_NOT_ALLOWED',
-            message: 'This is a HubEx webhook URL; HubEx sends events to it with POST.',
-            requestId: request.id,
-          }),
+          .send(errorBody('METHOD_NOT_ALLOWED', 'This is a HubEx webhook URL; HubEx sends events to it with POST.', request.id)),
     });
   }
 };

@@ -27,6 +27,11 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/** The body of every error answer: the code, a sentence for a person, and the request's id. */
+export function errorBody(code: ErrorCode, message: string, requestId: string): { error: ErrorCode; message: string; requestId: string } {
+  return { error: code, message, requestId };
+}
+
 /** An error whose message is meant for the caller: 4xx and 503 messages pass through as they are. */
 export class HttpError extends Error {
   override readonly name = 'HttpError';
@@ -84,5 +89,13 @@ export class HandlerTimeoutError extends Error {
   override readonly name = 'HandlerTimeoutError';
   constructor(readonly timeoutMs: number) {
     super(`The handler did not finish within ${timeoutMs} ms (HANDLER_TIMEOUT_MS) and was aborted.`);
+  }
+}
+
+/** The abort reason a run gets when the router stops before it finished: it is released, to run again after the restart. */
+export class ShutdownAbortError extends Error {
+  override readonly name = 'ShutdownAbortError';
+  constructor() {
+    super('The router is stopping; the run was aborted and will run again after the restart.');
   }
 }

@@ -1,6 +1,7 @@
 // The package's entry point: what integrators import for typing handlers and for embedding the router.
-export { buildApp, type AppDeps, type Store } from './server.js';
+export { buildApp, type AppDeps } from './server.js';
 export { loadConfig, readEnv, ConfigError, type Config, type Env } from './config.js';
+export { hubexOptionsFromEnv } from './hubex-env.js';
 export type { HubexEvent, EntityRef } from './events/event.js';
 export { EventCatalogue, KNOWN_EVENTS, type CatalogueEntry } from './events/catalogue.js';
 export {
@@ -20,18 +21,24 @@ export {
   type ReplayRequest,
   type ReplayProgress,
 } from './delivery/operations.js';
-export type { Inbox, AcceptResult, AcceptedEvent, Health } from './queue/inbox.js';
 export type {
-  DeliveryStore,
-  DeliveryStatus,
-  DeliveryRecord,
-  DeliveryDetail,
+  AcceptedEvent,
+  AcceptResult,
   AttemptRecord,
+  Backend,
+  DeliveryDetail,
+  DeliveryRecord,
+  DeliveryStatus,
+  DeliveryWorker,
+  Health,
+  IncomingEvent,
   ReplayResult,
-} from './queue/deliveries.js';
-export { SqliteInbox, type SqliteInboxOptions } from './queue/sqlite/sqlite-inbox.js';
-export { RedisStore, type RedisStoreOptions } from './queue/redis/redis-store.js';
-export { openStore } from './queue/open-store.js';
+  Store,
+} from './store/contract.js';
+export { DEFAULT_TENANT } from './store/contract.js';
+export { createSqliteBackend, SqliteStore, type SqliteBackendOptions, type SqliteStoreOptions } from './store/sqlite/index.js';
+export { createRedisBackend, RedisStore, type RedisBackendOptions, type RedisStoreOptions } from './store/redis/index.js';
+export { openBackend, openStore } from './store/open.js';
 export {
   ERROR_CODES,
   HttpError,

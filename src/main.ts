@@ -4,7 +4,7 @@ import { type Config, ConfigError, configWarnings, loadConfig, readEnv } from '.
 import { BUILTIN_HANDLERS_DIR, HandlerLoadError, loadHandlers } from './delivery/loader.js';
 import { createLogger } from './log.js';
 import { installProcessGuards } from './process-guards.js';
-import { describeStore } from './queue/open-store.js';
+import { describeStore } from './store/open.js';
 import { buildApp } from './server.js';
 import { adminTokenProblem, maskToken, resolveWebhookTokens } from './webhook-tokens.js';
 

@@ -14,7 +14,7 @@ import type { FastifyInstance } from 'fastify';
 import { type Env, loadConfig } from './config.js';
 import type { HandlerDefinition } from './delivery/define-handler.js';
 import { checkHandler } from './delivery/loader.js';
-import type { DeliveryDetail, DeliveryId, DeliveryRecord } from './queue/deliveries.js';
+import type { DeliveryDetail, DeliveryId, DeliveryRecord } from './store/contract.js';
 import { createLogger } from './log.js';
 import { buildApp } from './server.js';
 
@@ -75,14 +75,14 @@ export async function createTestRouter(options: TestRouterOptions): Promise<Test
     async settled(timeoutMs = 10_000) {
       const until = Date.now() + timeoutMs;
       for (;;) {
-        const counts = await app.inbox.counts();
+        const counts = await app.store.counts();
         if (counts.pending === 0 && counts.running === 0 && (app.dispatcher?.active ?? 0) === 0) break;
         if (Date.now() > until) throw new Error(`deliveries still pending or running after ${timeoutMs} ms: ${JSON.stringify(counts)}`);
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
-      return app.inbox.list({ limit: 1000 });
+      return app.store.list({ limit: 1000 });
     },
-    delivery: (id) => app.inbox.get(id),
+    delivery: (id) => app.store.show(id),
     async close() {
       await app.close();
       rmSync(dir, { recursive: true, force: true });

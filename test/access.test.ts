@@ -1,6 +1,6 @@
 // ALLOWED_IPS and the rate limit, with and without a proxy header (TRUST_PROXY).
 import { afterEach, describe, expect, it } from 'vitest';
-import { allowList } from '../src/access.js';
+import { allowList } from '../src/http/access.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { readEvents } from './support/db.js';
 import { makeApp, type TestApp, TOKEN } from './support/test-app.js';

@@ -22,7 +22,7 @@ async function withDeadLetters(): Promise<TestApp> {
   broken = true;
   t = await makeApp({ ADMIN_TOKEN: ADMIN, MAX_ATTEMPTS: '1', RETRY_BASE_MS: '5', RETRY_MAX_MS: '10' }, { handlers });
   await t.post([{ EventID: 40, AssetID: 1 }, { EventID: 41, AssetID: 2 }, { EventID: 41, AssetID: 3 }]);
-  await waitFor(() => t!.app.inbox.counts(), (c) => c.dead === 3 && c.done === 1, { what: '3 dead, 1 done' });
+  await waitFor(() => t!.app.store.counts(), (c) => c.dead === 3 && c.done === 1, { what: '3 dead, 1 done' });
   return t;
 }
 
@@ -91,7 +91,7 @@ describe('deliveries and events', () => {
     const all = await post('/admin/deliveries/replay', { allDead: true, handler: 'fragile' });
     expect(all.statusCode).toBe(200);
     expect(all.json().replayed).toHaveLength(2);
-    await waitFor(() => t!.app.inbox.counts(), (c) => c.done === 4, { what: 'all done' });
+    await waitFor(() => t!.app.store.counts(), (c) => c.done === 4, { what: 'all done' });
     expect((await post('/admin/deliveries/replay', { nothing: true })).statusCode).toBe(400);
     expect((await post('/admin/deliveries/replay', { ids: [] })).json().message).toMatch(/at least one delivery id/);
   });

@@ -2,19 +2,20 @@
 // store in a temporary folder and a real listening router.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Database } from '../src/queue/sqlite/driver.js';
+import { Database } from '../src/store/sqlite/driver.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkHandler } from '../src/delivery/loader.js';
 import { defineHandler } from '../src/delivery/define-handler.js';
 import { EventCatalogue } from '../src/events/catalogue.js';
 import { createNormalizer } from '../src/events/normalize.js';
 import { createLogger } from '../src/log.js';
-import { DB_FILE, SqliteInbox } from '../src/queue/sqlite/sqlite-inbox.js';
+import { DB_FILE, SqliteStore } from '../src/store/sqlite/store.js';
 import { readEvents } from './support/db.js';
 import { REPO_ROOT, spawnRouter } from './support/spawn-router.js';
 import { cli } from './support/cli.js';
 import { makeApp, tempDir, TOKEN } from './support/test-app.js';
 import { waitFor } from './support/wait.js';
+import { incoming } from './support/incoming.js';
 
 let dir: string;
 let remove: () => void;
@@ -25,9 +26,9 @@ afterEach(() => remove());
 
 /** Three events for handler "notify", all dead. */
 async function deadLetters(): Promise<number[]> {
-  const store = new SqliteInbox({ dataDir: dir, log: createLogger('silent'), route: () => ['notify'] });
+  const store = new SqliteStore({ dataDir: dir, log: createLogger('silent') });
   const normalize = createNormalizer({ catalogue: new EventCatalogue(), maxBatch: 10 });
-  await store.accept(normalize([40, 41, 41].map((EventID, i) => ({ EventID, AssetID: 100 + i })), ''));
+  await store.accept(incoming(normalize([40, 41, 41].map((EventID, i) => ({ EventID, AssetID: 100 + i })), ''), ['notify']));
   const { deliveries } = await store.claim(10, 60_000);
   await store.settle(
     deliveries.map((d) => ({
@@ -105,12 +106,12 @@ describe('deliveries', () => {
     );
     try {
       await t.post({ EventID: 40, AssetID: 1 });
-      const [dead] = await waitFor(() => t.app.inbox.list({ status: 'dead' }), (l) => l.length === 1, { what: 'a dead letter' });
+      const [dead] = await waitFor(() => t.app.store.list({ status: 'dead' }), (l) => l.length === 1, { what: 'a dead letter' });
       broken = false;
       const run = await cli(['deliveries', 'replay', String(dead!.id)], { DATA_DIR: dir });
       expect(run.code, run.stderr).toBe(0);
       // No accept wakes the router: it looks again on its own (every 5 s when idle).
-      await waitFor(() => t.app.inbox.get(dead!.id), (d) => d?.status === 'done', { timeoutMs: 10_000, what: 'the replayed delivery to run' });
+      await waitFor(() => t.app.store.show(dead!.id), (d) => d?.status === 'done', { timeoutMs: 10_000, what: 'the replayed delivery to run' });
     } finally {
       await t.app.close();
     }

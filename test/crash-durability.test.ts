@@ -4,9 +4,9 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
-import { Database } from '../src/queue/sqlite/driver.js';
+import { Database } from '../src/store/sqlite/driver.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DB_FILE } from '../src/queue/sqlite/sqlite-inbox.js';
+import { DB_FILE } from '../src/store/sqlite/store.js';
 import { httpRequest, spawnRouter } from './support/spawn-router.js';
 import { tempDir } from './support/test-app.js';
 

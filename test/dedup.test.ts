@@ -1,11 +1,12 @@
 // Duplicates are detected by id, counted and answered, and never stored twice.
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/log.js';
-import { SqliteInbox } from '../src/queue/sqlite/sqlite-inbox.js';
+import { SqliteStore } from '../src/store/sqlite/store.js';
 import { EventCatalogue } from '../src/events/catalogue.js';
 import { createNormalizer } from '../src/events/normalize.js';
 import { readEvents } from './support/db.js';
 import { makeApp, type TestApp, tempDir } from './support/test-app.js';
+import { incoming } from './support/incoming.js';
 
 let t: TestApp | undefined;
 const cleanups: (() => unknown)[] = [];
@@ -65,10 +66,10 @@ describe('dedup', () => {
     const { dir, remove } = tempDir();
     cleanups.push(remove);
     let now = Date.parse('2026-11-28T10:00:00Z');
-    const inbox = new SqliteInbox({ dataDir: dir, dedupWindowMs: 60_000, log: createLogger('silent'), now: () => now });
+    const inbox = new SqliteStore({ dataDir: dir, dedupWindowMs: 60_000, log: createLogger('silent'), now: () => now });
     cleanups.push(() => inbox.close());
     const normalize = createNormalizer({ catalogue: new EventCatalogue(), maxBatch: 10 });
-    const send = () => inbox.accept(normalize({ EventID: 41, AssetID: 5501 }, '{"EventID":41,"AssetID":5501}'));
+    const send = () => inbox.accept(incoming(normalize({ EventID: 41, AssetID: 5501 }, '{"EventID":41,"AssetID":5501}')));
     const first = await send();
     now += 59_000;
     expect(await send()).toMatchObject({ accepted: 0, duplicates: 1 });
@@ -86,12 +87,12 @@ describe('group commit', () => {
   it('commits the accepts of one event-loop turn in one transaction, each answered after it', async () => {
     const { dir, remove } = tempDir();
     cleanups.push(remove);
-    const inbox = new SqliteInbox({ dataDir: dir, log: createLogger('silent') });
+    const inbox = new SqliteStore({ dataDir: dir, log: createLogger('silent') });
     cleanups.push(() => inbox.close());
     const normalize = createNormalizer({ catalogue: new EventCatalogue(), maxBatch: 10 });
     const before = (await inbox.stats()).commits;
     const results = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => inbox.accept(normalize({ EventID: 41, AssetID: i }, ''))),
+      Array.from({ length: 50 }, (_, i) => inbox.accept(incoming(normalize({ EventID: 41, AssetID: i }, '')))),
     );
     expect((await inbox.stats()).commits - before).toBe(1);
     expect(results.every((r) => r.accepted === 1)).toBe(true);

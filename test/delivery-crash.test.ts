@@ -2,9 +2,9 @@
 // acknowledged event's deliveries reach done (the runs cut short run again once their lease ends),
 // and none is lost. A real child process, a real handler module in HANDLERS_DIR.
 import { join } from 'node:path';
-import { Database } from '../src/queue/sqlite/driver.js';
+import { Database } from '../src/store/sqlite/driver.js';
 import { expect, it } from 'vitest';
-import { DB_FILE } from '../src/queue/sqlite/sqlite-inbox.js';
+import { DB_FILE } from '../src/store/sqlite/store.js';
 import { httpRequest, spawnRouter } from './support/spawn-router.js';
 import { recorded, setupRecorder } from './support/recorder.js';
 import { waitFor } from './support/wait.js';

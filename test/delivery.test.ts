@@ -5,7 +5,7 @@ import { defineHandler, type HandlerContext } from '../src/delivery/define-handl
 import { checkHandler } from '../src/delivery/loader.js';
 import { HandlerTimeoutError, PermanentError } from '../src/errors.js';
 import { listDeliveries, OperationError, replayDeliveries, showDelivery } from '../src/delivery/operations.js';
-import type { DeliveryRecord } from '../src/queue/deliveries.js';
+import type { DeliveryRecord } from '../src/store/contract.js';
 import { readEvents } from './support/db.js';
 import { makeApp, type TestApp, tempDir } from './support/test-app.js';
 import { sleep, waitFor } from './support/wait.js';
@@ -31,7 +31,7 @@ const settled = (ds: DeliveryRecord[]) => ds.every((d) => d.status === 'done' ||
 
 async function allSettled(a: TestApp, count: number) {
   return waitFor(
-    () => a.app.inbox.list({ limit: 1000 }),
+    () => a.app.store.list({ limit: 1000 }),
     (ds) => ds.length === count && settled(ds),
     { what: `${count} settled deliveries` },
   );
@@ -63,7 +63,7 @@ describe('fan-out and matching', () => {
       'by-name:asset.created',
       'by-old-name:asset.deleted',
     ]);
-    const ds = await a.app.inbox.list();
+    const ds = await a.app.store.list();
     expect(ds.every((d) => d.status === 'done' && d.attempts === 1)).toBe(true);
   });
 
@@ -71,8 +71,8 @@ describe('fan-out and matching', () => {
     const a = await app({}, [handler('only-tasks', 'task.created', () => undefined)]);
     expect((await a.post({ EventID: 40, AssetID: 7 })).statusCode).toBe(202);
     expect(readEvents(a.dir)).toMatchObject([{ name: 'asset.created', routed: 0 }]);
-    expect(await a.app.inbox.list()).toEqual([]);
-    expect(await a.app.inbox.counts()).toMatchObject({ unroutedEvents: 1, pending: 0 });
+    expect(await a.app.store.list()).toEqual([]);
+    expect(await a.app.store.counts()).toMatchObject({ unroutedEvents: 1, pending: 0 });
   });
 
   it('a duplicate webhook makes no second delivery', async () => {
@@ -97,7 +97,7 @@ describe('fan-out and matching', () => {
     const ds = await allSettled(a, 3);
     expect(ran).toEqual([2]);
     const byAsset = async (id: number) => {
-      for (const d of ds) if (JSON.parse((await a.app.inbox.get(d.id))!.event.raw).AssetID === id) return a.app.inbox.get(d.id);
+      for (const d of ds) if (JSON.parse((await a.app.store.show(d.id))!.event.raw).AssetID === id) return a.app.store.show(d.id);
       throw new Error('not found');
     };
     expect(await byAsset(1)).toMatchObject({ status: 'done', history: [{ outcome: 'skipped' }] });
@@ -140,7 +140,7 @@ describe('retries and dead letters', () => {
     await a.post({ EventID: 40, AssetID: 10 });
     const [d] = await allSettled(a, 1);
     expect(attempts).toEqual([1, 2, 3]);
-    const detail = await a.app.inbox.get(d!.id);
+    const detail = await a.app.store.show(d!.id);
     expect(detail).toMatchObject({
       status: 'dead',
       attempts: 3,
@@ -204,7 +204,7 @@ describe('retries and dead letters', () => {
     const [d] = await allSettled(a, 1);
     expect(reasons).toHaveLength(2);
     expect(reasons.every((r) => r instanceof HandlerTimeoutError)).toBe(true);
-    const detail = await a.app.inbox.get(d!.id);
+    const detail = await a.app.store.show(d!.id);
     expect(detail!.history.map((h) => [h.outcome, h.error?.errorClass])).toEqual([
       ['retry', 'HandlerTimeoutError'],
       ['dead', 'HandlerTimeoutError'],
@@ -242,18 +242,18 @@ describe('replay', () => {
     await a.post([21, 22, 23].map((AssetID) => ({ EventID: 40, AssetID })));
     const dead = await allSettled(a, 3);
     expect(dead.every((d) => d.status === 'dead')).toBe(true);
-    expect(await a.app.inbox.list({ status: 'dead' })).toHaveLength(3);
+    expect(await a.app.store.list({ status: 'dead' })).toHaveLength(3);
 
-    const listed = await listDeliveries(a.app.inbox, { status: 'dead' });
+    const listed = await listDeliveries(a.app.store, { status: 'dead' });
     expect(listed.map((d) => d.lastError?.message)).toEqual(['downstream is down', 'downstream is down', 'downstream is down']);
 
     broken = false;
     runs.length = 0;
-    const one = await replayDeliveries(a.app.inbox, { ids: [String(dead[0]!.id), 999_999] });
+    const one = await replayDeliveries(a.app.store, { ids: [String(dead[0]!.id), 999_999] });
     expect(one).toEqual({ replayed: [dead[0]!.id], skipped: [999_999] });
-    await waitFor(() => a.app.inbox.get(dead[0]!.id), (d) => d?.status === 'done', { what: 'the replayed delivery' });
+    await waitFor(() => a.app.store.show(dead[0]!.id), (d) => d?.status === 'done', { what: 'the replayed delivery' });
     expect(runs).toEqual(['21#1']);
-    const detail = await showDelivery(a.app.inbox, String(dead[0]!.id));
+    const detail = await showDelivery(a.app.store, String(dead[0]!.id));
     expect(detail).toMatchObject({ status: 'done', attempts: 1, replays: 1, lastError: null });
     expect(detail!.history.map((h) => [h.cycle, h.attempt, h.outcome])).toEqual([
       [0, 1, 'retry'],
@@ -262,13 +262,13 @@ describe('replay', () => {
     ]);
 
     const progress: number[] = [];
-    const all = await replayDeliveries(a.app.inbox, { allDead: true }, (p) => progress.push(p.done));
+    const all = await replayDeliveries(a.app.store, { allDead: true }, (p) => progress.push(p.done));
     expect(progress).toEqual([2]);
     expect([...all.replayed].sort()).toEqual([dead[1]!.id, dead[2]!.id].sort());
     await allSettled(a, 3);
-    expect((await a.app.inbox.list()).map((d) => d.status)).toEqual(['done', 'done', 'done']);
+    expect((await a.app.store.list()).map((d) => d.status)).toEqual(['done', 'done', 'done']);
     expect(runs.sort()).toEqual(['21#1', '22#1', '23#1']);
-    expect(await a.app.inbox.counts()).toMatchObject({ dead: 0, done: 3 });
+    expect(await a.app.store.counts()).toMatchObject({ dead: 0, done: 3 });
   });
 
   it('replays only the dead letters of one handler or one event name when asked', async () => {
@@ -282,12 +282,12 @@ describe('replay', () => {
     ]);
     await a.post([{ EventID: 40, AssetID: 31 }, { EventID: 41, AssetID: 31 }]);
     await allSettled(a, 4);
-    const byHandler = await a.app.inbox.replay({ allDead: true, handler: 'a' });
+    const byHandler = await a.app.store.replay({ allDead: true, handler: 'a' });
     expect(byHandler.replayed).toHaveLength(2);
     await allSettled(a, 4);
-    const byName = await a.app.inbox.replay({ allDead: true, handler: 'b', eventName: 'asset.updated' });
+    const byName = await a.app.store.replay({ allDead: true, handler: 'b', eventName: 'asset.updated' });
     expect(byName.replayed).toHaveLength(1);
-    const d = await a.app.inbox.get(byName.replayed[0]!);
+    const d = await a.app.store.show(byName.replayed[0]!);
     expect(d).toMatchObject({ handler: 'b', eventName: 'asset.updated' });
   });
 });
@@ -295,12 +295,12 @@ describe('replay', () => {
 describe('the replay module checks what people type', () => {
   it('refuses unknown statuses, bad ids and empty requests with a sentence', async () => {
     const a = await app({}, []);
-    await expect(listDeliveries(a.app.inbox, { status: 'failed' })).rejects.toThrow(/"failed" is not a delivery status; use one of pending, running, done, dead/);
-    await expect(showDelivery(a.app.inbox, 'abc')).rejects.toThrow(OperationError);
-    await expect(showDelivery(a.app.inbox, 42)).rejects.toThrow(/There is no delivery 42/);
-    await expect(replayDeliveries(a.app.inbox, { ids: [] })).rejects.toThrow(/at least one delivery id/);
-    await expect(replayDeliveries(a.app.inbox, { ids: ['-1'] })).rejects.toThrow(/whole number/);
-    await expect(listDeliveries(a.app.inbox, { limit: 5000 })).rejects.toThrow(/from 1 to 1000/);
+    await expect(listDeliveries(a.app.store, { status: 'failed' })).rejects.toThrow(/"failed" is not a delivery status; use one of pending, running, done, dead/);
+    await expect(showDelivery(a.app.store, 'abc')).rejects.toThrow(OperationError);
+    await expect(showDelivery(a.app.store, 42)).rejects.toThrow(/There is no delivery 42/);
+    await expect(replayDeliveries(a.app.store, { ids: [] })).rejects.toThrow(/at least one delivery id/);
+    await expect(replayDeliveries(a.app.store, { ids: ['-1'] })).rejects.toThrow(/whole number/);
+    await expect(listDeliveries(a.app.store, { limit: 5000 })).rejects.toThrow(/from 1 to 1000/);
   });
 });
 
@@ -328,8 +328,8 @@ describe('graceful shutdown', () => {
     const second = await app({}, [handler('quick', '*', () => void rerun.push('quick')), handler('endless', '*', () => void rerun.push('endless'))], dir);
     await allSettled(second, 2);
     expect(rerun).toEqual(['endless']);
-    const ds = await second.app.inbox.list();
-    const endlessDetail = await second.app.inbox.get(ds.find((d) => d.handler === 'endless')!.id);
+    const ds = await second.app.store.list();
+    const endlessDetail = await second.app.store.show(ds.find((d) => d.handler === 'endless')!.id);
     expect(endlessDetail!.history.map((h) => [h.attempt, h.outcome])).toEqual([
       [1, 'released'],
       [1, 'done'],
@@ -356,7 +356,7 @@ describe('graceful shutdown', () => {
     const ds = await allSettled(second, 4);
     expect(ds.every((d) => d.status === 'done' && d.attempts === 1)).toBe(true);
     for (const d of ds) {
-      const history = (await second.app.inbox.get(d.id))!.history;
+      const history = (await second.app.store.show(d.id))!.history;
       expect(history.map((h) => [h.attempt, h.outcome])).toEqual([[1, 'done']]);
     }
     await second.close();

@@ -66,7 +66,7 @@ it('builds and runs on one supported LTS Node (even, 22 or later) that better-sq
   const major = Number(/^node:(\d+)[.-]/.exec(bases[0] ?? '')?.[1]);
   expect(major).toBeGreaterThanOrEqual(22);
   expect(major % 2).toBe(0);
-  // On Node 22 and later the router loads better-sqlite3 13 (src/queue/sqlite/driver.ts): Node
+  // On Node 22 and later the router loads better-sqlite3 13 (src/store/sqlite/driver.ts): Node
   // 24.19 and later abort the process when a 12.x object is garbage-collected ("Assertion failed:
   // (env) != nullptr"). It is an optional dependency (it refuses Node 20), so the image must get it.
   const pkg = JSON.parse(read('package.json')) as { optionalDependencies?: Record<string, string> };

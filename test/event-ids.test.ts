@@ -4,15 +4,16 @@
 // the middle of one, after a prune, and on a database made by an older version (migration 4).
 // The writer directly, on a real SQLite file, with a clock the test sets.
 import { join } from 'node:path';
-import { Database } from '../src/queue/sqlite/driver.js';
+import { Database } from '../src/store/sqlite/driver.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventCatalogue } from '../src/events/catalogue.js';
 import { createNormalizer } from '../src/events/normalize.js';
 import { createLogger } from '../src/log.js';
-import { MIGRATIONS, migrate } from '../src/queue/sqlite/migrations.js';
-import { SqliteInbox } from '../src/queue/sqlite/sqlite-inbox.js';
-import { DB_FILE, type EventInput, SqliteWriter, type WriterOptions } from '../src/queue/sqlite/writer.js';
+import { MIGRATIONS, migrate } from '../src/store/sqlite/migrations.js';
+import { SqliteStore } from '../src/store/sqlite/store.js';
+import { DB_FILE, type EventInput, SqliteWriter, type WriterOptions } from '../src/store/sqlite/writer.js';
 import { tempDir } from './support/test-app.js';
+import { incoming } from './support/incoming.js';
 
 const T0 = Date.parse('2026-11-01T00:00:00Z');
 const cleanups: (() => unknown)[] = [];
@@ -40,6 +41,7 @@ function open(dataDir: string, opts: Partial<WriterOptions> = {}): SqliteWriter 
 
 const input = (key: string, idSource: EventInput['idSource'] = 'hash'): EventInput => ({
   key,
+  tenant: 'default',
   idSource,
   eventID: 40,
   name: 'asset.created',
@@ -248,11 +250,11 @@ describe('event ids merged in slices', () => {
 });
 
 /** A store in `dir` with its worker thread, as the router runs it; send() posts a JSON body. */
-function storeIn(dir: string, opts: Omit<ConstructorParameters<typeof SqliteInbox>[0], 'dataDir' | 'log'>) {
-  const inbox = new SqliteInbox({ dataDir: dir, log: createLogger('silent'), ...opts });
+function storeIn(dir: string, opts: Omit<ConstructorParameters<typeof SqliteStore>[0], 'dataDir' | 'log'>) {
+  const inbox = new SqliteStore({ dataDir: dir, log: createLogger('silent'), ...opts });
   cleanups.push(() => inbox.close());
   const normalize = createNormalizer({ catalogue: new EventCatalogue(), maxBatch: 100 });
-  return (body: object) => inbox.accept(normalize(body, JSON.stringify(body)));
+  return (body: object) => inbox.accept(incoming(normalize(body, JSON.stringify(body))));
 }
 
 /** Waits (up to 15 s) until event_ids holds `n` ids. */

@@ -5,16 +5,17 @@
 // recorded like any failure. Real child processes, real handler modules in HANDLERS_DIR.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Database } from '../src/queue/sqlite/driver.js';
+import { Database } from '../src/store/sqlite/driver.js';
 import { afterEach, expect, it, onTestFinished } from 'vitest';
-import { DB_FILE } from '../src/queue/sqlite/sqlite-inbox.js';
+import { DB_FILE } from '../src/store/sqlite/store.js';
 import { defineHandler } from '../src/delivery/define-handler.js';
 import { checkHandler } from '../src/delivery/loader.js';
 import { createLogger } from '../src/log.js';
-import { SqliteInbox } from '../src/queue/sqlite/sqlite-inbox.js';
+import { SqliteStore } from '../src/store/sqlite/store.js';
 import { makeApp, type TestApp, tempDir } from './support/test-app.js';
 import { httpRequest, spawnRouter } from './support/spawn-router.js';
 import { waitFor } from './support/wait.js';
+import { incoming } from './support/incoming.js';
 
 const apps: TestApp[] = [];
 afterEach(async () => {
@@ -118,7 +119,7 @@ it('a handler that throws a value nothing can print (a cyclic null-prototype obj
   });
   apps.push(a);
   expect((await a.post({ EventID: 40, AssetID: 1 })).statusCode).toBe(202);
-  const [d] = await waitFor(() => a.app.inbox.list(), (ds) => ds[0]?.status === 'dead', { what: 'the delivery dead' });
+  const [d] = await waitFor(() => a.app.store.list(), (ds) => ds[0]?.status === 'dead', { what: 'the delivery dead' });
   expect(d).toMatchObject({ attempts: 2, lastError: { errorClass: 'object', message: 'a thrown object that cannot be shown' } });
   expect((await a.post({ EventID: 40, AssetID: 2 })).statusCode).toBe(202);
 });
@@ -180,8 +181,9 @@ it("an event stored by an older router that today's intake would refuse still ru
   onTestFinished(() => data.remove());
   // Stored straight into the store, as an older router did: without today's refusals.
   const raw = JSON.stringify({ EventID: 40, AssetID: 1, ToString: 5, ['k'.repeat(300)]: 'long' });
-  const store = new SqliteInbox({ dataDir: data.dir, log: createLogger('silent'), route: () => ['reader'] });
-  await store.accept([{ id: 'legacy-1', idSource: 'payload', eventID: 40, name: 'asset.created', entity: { type: 'asset', id: 1 }, receivedAt: new Date().toISOString(), data: {}, raw }]);
+  const store = new SqliteStore({ dataDir: data.dir, log: createLogger('silent') });
+  const legacy = { id: 'legacy-1', idSource: 'payload' as const, eventID: 40, name: 'asset.created', entity: { type: 'asset', id: 1 }, receivedAt: new Date().toISOString(), data: {}, raw };
+  await store.accept(incoming([legacy], ['reader']));
   await store.close();
   const seen: Record<string, unknown>[] = [];
   const reader = checkHandler(defineHandler({ name: 'reader', on: '*', handle: ({ event }) => void seen.push(event.data as Record<string, unknown>) }), 'reader.ts');

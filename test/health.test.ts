@@ -5,8 +5,8 @@ import { afterEach, expect, it } from 'vitest';
 import { readEvents } from './support/db.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
-import type { Health } from '../src/queue/inbox.js';
-import { openStore } from '../src/queue/open-store.js';
+import type { Health } from '../src/store/contract.js';
+import { openBackend } from '../src/store/open.js';
 import { makeApp, type TestApp, tempDir, TOKEN } from './support/test-app.js';
 
 let t: TestApp;
@@ -22,7 +22,7 @@ it('healthz answers 200 while the process lives, readyz 200 while the store take
 
 it('readyz answers 503 with the reason once the store is closed; healthz stays 200', async () => {
   t = await makeApp();
-  await t.app.inbox.close();
+  await t.app.store.close();
   const ready = await t.app.inject('/readyz');
   expect(ready.statusCode).toBe(503);
   expect(ready.json()).toMatchObject({ status: 'unavailable', reason: expect.stringMatching(/closed/) });
@@ -71,7 +71,8 @@ it('while closing, finishes the call in flight and acknowledges nothing new', as
  */
 async function appWithProbe(probe: (real: () => Promise<Health>) => Promise<Health>): Promise<() => Promise<void>> {
   const tmp = tempDir();
-  const real = openStore(loadConfig({ DATA_DIR: tmp.dir }), { log: createLogger('silent') });
+  const backend = openBackend(loadConfig({ DATA_DIR: tmp.dir }), { log: createLogger('silent') });
+  const real = backend.store;
   const wrapped = new Proxy(real, {
     get(target, key) {
       const value = Reflect.get(target, key, target) as unknown;
@@ -79,7 +80,7 @@ async function appWithProbe(probe: (real: () => Promise<Health>) => Promise<Heal
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
-  t = await makeApp({}, { inbox: wrapped }, tmp.dir);
+  t = await makeApp({}, { backend: { store: wrapped, worker: backend.worker } }, tmp.dir);
   return async () => {
     await real.close();
     tmp.remove();

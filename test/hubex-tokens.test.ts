@@ -3,7 +3,7 @@
 // what a person is told when a token is refused. No token may reach a log or an error.
 import { describe, expect, it } from 'vitest';
 import { useFakeHubex } from './support/hubex-harness.js';
-import { hubexOptionsFromEnv } from '../src/hubex/client.js';
+import { hubexOptionsFromEnv } from '../src/hubex-env.js';
 import type { HubexApiError } from '../src/hubex/errors.js';
 
 const h = useFakeHubex({ level: 'trace', setup: (hubex) => hubex.tasks.set(5, { number: 'T-5' }) });

@@ -1,8 +1,8 @@
-// When the store worker merges ids into event_ids (src/queue/sqlite/merge-pacer.ts): paced by the
+// When the store worker merges ids into event_ids (src/store/sqlite/merge-pacer.ts): paced by the
 // accepts under light load, not at all during a burst until too many ids wait, and slice after
 // slice once the store is idle. The pacer alone, with the clock the test gives it.
 import { describe, expect, it } from 'vitest';
-import { MergePacer, type MergeState } from '../src/queue/sqlite/merge-pacer.js';
+import { MergePacer, type MergeState } from '../src/store/sqlite/merge-pacer.js';
 
 /** `count` commits of `calls` accept calls with `size` events each, one every ms; the slices asked for. */
 function commits(p: MergePacer, count: number, calls: number, size: number, state: MergeState): number {

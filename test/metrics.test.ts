@@ -49,7 +49,7 @@ it('counts webhook answers, events, duplicates and handler outcomes, and shows t
   await t.post({ EventID: 41, AssetID: 2 });
   await t.post({ EventID: 43, AssetID: 3 }); // no handler: unrouted
   await t.post({ EventID: 40, AssetID: 4 }, { token: 'wrong-token-wrong-token' });
-  await waitFor(() => t!.app.inbox.counts(), (c) => c.done === 1 && c.dead === 1, { what: 'both deliveries settled' });
+  await waitFor(() => t!.app.store.counts(), (c) => c.done === 1 && c.dead === 1, { what: 'both deliveries settled' });
 
   const m = await scrape();
   expect(m.get('hubex_router_webhook_requests_total{status="202"}')).toBe(3);
@@ -73,7 +73,7 @@ it('shows the age of the oldest delivery still waiting', async () => {
     handlers: [checkHandler(defineHandler({ name: 'down', on: '*', handle: () => { throw new Error('down'); } }), 'down.ts')],
   });
   await t.post({ EventID: 40, AssetID: 1 });
-  await waitFor(() => t!.app.inbox.counts(), (c) => c.pending === 1, { what: 'a retry waiting' });
+  await waitFor(() => t!.app.store.counts(), (c) => c.pending === 1, { what: 'a retry waiting' });
   await new Promise((resolve) => setTimeout(resolve, 1100));
   const m = await scrape();
   expect(m.get('hubex_router_deliveries_queued{status="pending"}')).toBe(1);
@@ -106,7 +106,7 @@ it.skipIf(!hasPromtool && !process.env.CI)("passes Prometheus's own lint (promto
   await t.post({ EventID: 40, AssetID: 1 });
   await t.post({ EventID: 41, AssetID: 2 });
   await t.post('{nope');
-  await waitFor(() => t!.app.inbox.counts(), (c) => c.dead === 1, { what: 'the delivery dead' });
+  await waitFor(() => t!.app.store.counts(), (c) => c.dead === 1, { what: 'the delivery dead' });
   const res = await t.app.inject('/metrics');
   const check = spawnSync('promtool', ['check', 'metrics'], { input: res.body, encoding: 'utf8' });
   expect(check.error, 'promtool must run (under CI, .ci/run installs it)').toBeUndefined();

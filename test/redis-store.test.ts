@@ -9,10 +9,11 @@ import { listDeliveries, listEvents, replayDeliveries, showDelivery, showEvent, 
 import { PermanentError, UnstorableEventError } from '../src/errors.js';
 import { EventCatalogue } from '../src/events/catalogue.js';
 import { createNormalizer } from '../src/events/normalize.js';
-import { jobIdOf, type RedisStore } from '../src/queue/redis/redis-store.js';
+import { jobIdOf, type RedisStore } from '../src/store/redis/index.js';
 import { hasRedis, type RedisServer, startRedis } from './support/redis.js';
 import { makeApp, type TestApp } from './support/test-app.js';
 import { waitFor } from './support/wait.js';
+import { incoming } from './support/incoming.js';
 
 const FAST = { RETRY_BASE_MS: '5', RETRY_MAX_MS: '20', MAX_ATTEMPTS: '3', HANDLER_TIMEOUT_MS: '2000', HANDLER_LEASE_MS: '1000' };
 
@@ -62,15 +63,15 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     const mixed = await b.post(batch(21, 40)); // 20 old, 20 new
     expect(mixed.json()).toMatchObject({ accepted: 20, duplicates: 20 });
 
-    const done = await waitFor(() => stats(a.app.inbox), (c) => c.done === 120, { what: '120 deliveries done', timeoutMs: 20_000 });
+    const done = await waitFor(() => stats(a.app.store), (c) => c.done === 120, { what: '120 deliveries done', timeoutMs: 20_000 });
     expect(done).toEqual({ pending: 0, running: 0, done: 120, dead: 0, unroutedEvents: 0 });
     expect(runs.size).toBe(120);
     expect([...runs.values()].every((n) => n === 1)).toBe(true);
     // The delivery is the job `eventId@handler`.
-    const d = await showDelivery(b.app.inbox, jobIdOf('n-1', 'one'));
+    const d = await showDelivery(b.app.store, jobIdOf('n-1', 'one'));
     expect(d).toMatchObject({ id: 'n-1@one', status: 'done', handler: 'one', attempts: 1, eventId: 'n-1' });
     expect(d.history).toMatchObject([{ attempt: 1, outcome: 'done', error: null }]);
-    const event = await showEvent(a.app.inbox, 'n-1');
+    const event = await showEvent(a.app.store, 'n-1');
     expect(event).toMatchObject({ id: 'n-1', name: 'asset.created', duplicates: 1, routed: 2 });
     expect(event.deliveries.map((x) => x.status)).toEqual(['done', 'done']);
   });
@@ -92,26 +93,26 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
       { REDIS_URL: url },
     );
     expect((await a.post({ EventID: 40, AssetID: 7, NotificationID: 'dead-1' })).statusCode).toBe(202);
-    await waitFor(() => stats(a.app.inbox), (c) => c.done === 1 && c.dead === 1, { what: 'one done, one dead' });
-    const f = await showDelivery(a.app.inbox, 'dead-1@flaky');
+    await waitFor(() => stats(a.app.store), (c) => c.done === 1 && c.dead === 1, { what: 'one done, one dead' });
+    const f = await showDelivery(a.app.store, 'dead-1@flaky');
     expect(f.history.map((h) => h.outcome)).toEqual(['retry', 'retry', 'done']);
     expect(f.attempts).toBe(3);
-    const dead = await listDeliveries(a.app.inbox, { status: 'dead' });
+    const dead = await listDeliveries(a.app.store, { status: 'dead' });
     expect(dead).toMatchObject([{ id: 'dead-1@strict', handler: 'strict', lastError: { errorClass: 'PermanentError' } }]);
 
     fixed = true;
     const progress: number[] = [];
-    const r = await replayDeliveries(a.app.inbox, { allDead: true }, (p) => progress.push(p.done));
+    const r = await replayDeliveries(a.app.store, { allDead: true }, (p) => progress.push(p.done));
     expect(r).toEqual({ replayed: ['dead-1@strict'], skipped: [] });
-    await waitFor(() => stats(a.app.inbox), (c) => c.done === 2 && c.dead === 0, { what: 'the replay to finish' });
-    const s = await showDelivery(a.app.inbox, 'dead-1@strict');
+    await waitFor(() => stats(a.app.store), (c) => c.done === 2 && c.dead === 0, { what: 'the replay to finish' });
+    const s = await showDelivery(a.app.store, 'dead-1@strict');
     expect(s).toMatchObject({ status: 'done', replays: 1, attempts: 1, lastError: null });
     expect(s.history.map((h) => [h.cycle, h.outcome])).toEqual([
       [0, 'dead'],
       [1, 'done'],
     ]);
     // A running or unknown delivery is not replayed; a done one is, by id.
-    expect(await replayDeliveries(a.app.inbox, { ids: ['nope@strict', 'dead-1@flaky'] })).toEqual({ replayed: ['dead-1@flaky'], skipped: ['nope@strict'] });
+    expect(await replayDeliveries(a.app.store, { ids: ['nope@strict', 'dead-1@flaky'] })).toEqual({ replayed: ['dead-1@flaky'], skipped: ['nope@strict'] });
   });
 
   it('offers the admin API over Redis: events, deliveries by status, replay', async () => {
@@ -119,7 +120,7 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     await flush(url);
     const a = await instance([handler('never', () => { throw new PermanentError('no'); })], { REDIS_URL: url, ADMIN_TOKEN: 'admin-token-0123456789abcdef' });
     for (let i = 0; i < 3; i++) await a.post({ EventID: 40, AssetID: i, NotificationID: `adm-${i}` });
-    await waitFor(() => stats(a.app.inbox), (c) => c.dead === 3, { what: 'three dead letters' });
+    await waitFor(() => stats(a.app.store), (c) => c.dead === 3, { what: 'three dead letters' });
     const get = (url: string) => a.app.inject({ url, headers: { authorization: 'Bearer admin-token-0123456789abcdef' } });
     const page1 = (await get('/admin/deliveries?status=dead&limit=2')).json();
     expect(page1.items.map((d: { id: string }) => d.id)).toEqual(['adm-0@never', 'adm-1@never']);
@@ -128,7 +129,7 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     const events = (await get('/admin/events?limit=10')).json();
     expect(events.items.map((e: { id: string }) => e.id)).toEqual(['adm-0', 'adm-1', 'adm-2']);
     expect((await get('/admin/stats')).json()).toEqual({ deliveries: { pending: 0, running: 0, done: 0, dead: 3, unroutedEvents: 0 } });
-    expect((await listEvents(a.app.inbox, { afterSeq: events.items[0].seq })).map((e) => e.id)).toEqual(['adm-1', 'adm-2']);
+    expect((await listEvents(a.app.store, { afterSeq: events.items[0].seq })).map((e) => e.id)).toEqual(['adm-1', 'adm-2']);
     // The metrics read the same counts from Redis.
     const metrics = (await a.app.inject({ url: '/metrics' })).body;
     expect(metrics).toMatch(/^hubex_router_deliveries_queued\{status="dead"\} 3$/m);
@@ -152,16 +153,16 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     await first.close();
     apps.splice(apps.indexOf(first), 1);
     const second = await instance([], { REDIS_URL: url }, { dispatch: false }); // runs nothing, reads the store
-    const released = await showDelivery(second.app.inbox, 'rel-1@patient');
+    const released = await showDelivery(second.app.store, 'rel-1@patient');
     expect(released).toMatchObject({ status: 'pending', attempts: 0 });
     expect(released.history).toMatchObject([{ outcome: 'released', error: { errorClass: 'ShutdownAbortError' } }]);
     await second.close();
     apps.splice(apps.indexOf(second), 1);
     slow = false;
     const third = await instance([patient], { REDIS_URL: url });
-    await waitFor(() => stats(third.app.inbox), (c) => c.done === 1, { what: 'the released run to finish after the restart' });
+    await waitFor(() => stats(third.app.store), (c) => c.done === 1, { what: 'the released run to finish after the restart' });
     expect(started).toBe(2);
-    expect((await showDelivery(third.app.inbox, 'rel-1@patient')).attempts).toBe(1);
+    expect((await showDelivery(third.app.store, 'rel-1@patient')).attempts).toBe(1);
   });
 
   it('an instance without the handler retries its job instead of killing it, so that an instance with it (a rolling deploy) runs it', async () => {
@@ -172,14 +173,14 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     const producer = await instance([added], { REDIS_URL: url }, { dispatch: false }); // stores and fans out only
     expect((await producer.post({ EventID: 40, AssetID: 1, NotificationID: 'roll-1' })).statusCode).toBe(202);
     const old = await instance([], { REDIS_URL: url, MAX_ATTEMPTS: '12', RETRY_BASE_MS: '1000', RETRY_MAX_MS: '5000' });
-    const tried = await waitFor(() => old.app.inbox.get('roll-1@added-later'), (d) => (d?.attempts ?? 0) >= 1, { what: 'the old instance to try it' });
+    const tried = await waitFor(() => old.app.store.show('roll-1@added-later'), (d) => (d?.attempts ?? 0) >= 1, { what: 'the old instance to try it' });
     // Not dead: waiting for its retry (or, a moment after its record was written, still on its way there).
     expect(['pending', 'running']).toContain(tried!.status);
     expect(tried).toMatchObject({ lastError: { message: 'No handler named "added-later" is loaded on this instance.' } });
     await old.close();
     apps.splice(apps.indexOf(old), 1);
     const upgraded = await instance([added], { REDIS_URL: url, MAX_ATTEMPTS: '12', RETRY_BASE_MS: '1000', RETRY_MAX_MS: '5000' });
-    await waitFor(() => upgraded.app.inbox.get('roll-1@added-later'), (d) => d?.status === 'done', { what: 'the upgraded instance to run it', timeoutMs: 15_000 });
+    await waitFor(() => upgraded.app.store.show('roll-1@added-later'), (d) => d?.status === 'done', { what: 'the upgraded instance to run it', timeoutMs: 15_000 });
     expect(ran).toEqual(['roll-1']);
   });
 
@@ -195,13 +196,13 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
       { REDIS_URL: url },
     );
     await a.post([{ EventID: 40, AssetID: 1, NotificationID: 'old-done' }, { EventID: 40, AssetID: 2, NotificationID: 'old-dead' }]);
-    await waitFor(() => stats(a.app.inbox), (c) => c.done === 1 && c.dead === 1, { what: 'one done, one dead' });
-    expect(await a.app.inbox.prune(Date.now() - 60_000)).toEqual({ events: 0, deliveries: 0 }); // nothing old enough
-    expect(await a.app.inbox.prune(Date.now() + 1000)).toEqual({ events: 1, deliveries: 1 });
-    expect((await listEvents(a.app.inbox)).map((e) => e.id)).toEqual(['old-dead']);
-    expect(await a.app.inbox.get('old-done@picky')).toBeUndefined();
-    expect(await stats(a.app.inbox)).toEqual({ pending: 0, running: 0, done: 0, dead: 1, unroutedEvents: 0 });
-    expect(await a.app.inbox.prune(Date.now() + 1000)).toEqual({ events: 0, deliveries: 0 });
+    await waitFor(() => stats(a.app.store), (c) => c.done === 1 && c.dead === 1, { what: 'one done, one dead' });
+    expect(await a.app.store.prune(Date.now() - 60_000)).toEqual({ events: 0, deliveries: 0 }); // nothing old enough
+    expect(await a.app.store.prune(Date.now() + 1000)).toEqual({ events: 1, deliveries: 1 });
+    expect((await listEvents(a.app.store)).map((e) => e.id)).toEqual(['old-dead']);
+    expect(await a.app.store.show('old-done@picky')).toBeUndefined();
+    expect(await stats(a.app.store)).toEqual({ pending: 0, running: 0, done: 0, dead: 1, unroutedEvents: 0 });
+    expect(await a.app.store.prune(Date.now() + 1000)).toEqual({ events: 0, deliveries: 0 });
   });
 
   it('replaying dead letters whose handler still fails replays each once, and returns', async () => {
@@ -213,13 +214,13 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
       throw new PermanentError('still broken');
     })], { REDIS_URL: url });
     for (let i = 0; i < 5; i++) await a.post({ EventID: 40, AssetID: i, NotificationID: `still-${i}` });
-    await waitFor(() => stats(a.app.inbox), (c) => c.dead === 5, { what: 'five dead letters' });
+    await waitFor(() => stats(a.app.store), (c) => c.dead === 5, { what: 'five dead letters' });
     expect(runs).toBe(5);
-    const r = await replayDeliveries(a.app.inbox, { allDead: true });
+    const r = await replayDeliveries(a.app.store, { allDead: true });
     expect([...r.replayed].sort()).toEqual(['still-0@broken', 'still-1@broken', 'still-2@broken', 'still-3@broken', 'still-4@broken']);
-    await waitFor(() => stats(a.app.inbox), (c) => c.dead === 5 && c.pending === 0 && c.running === 0, { what: 'the replays to end dead again' });
+    await waitFor(() => stats(a.app.store), (c) => c.dead === 5 && c.pending === 0 && c.running === 0, { what: 'the replays to end dead again' });
     expect(runs).toBe(10);
-    expect((await showDelivery(a.app.inbox, 'still-0@broken')).history.map((h) => [h.cycle, h.outcome])).toEqual([
+    expect((await showDelivery(a.app.store, 'still-0@broken')).history.map((h) => [h.cycle, h.outcome])).toEqual([
       [0, 'dead'],
       [1, 'dead'],
     ]);
@@ -235,13 +236,13 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     for (let i = 0; i < 250; i += 50) {
       await a.post(Array.from({ length: 50 }, (_, j) => ({ EventID: 40, AssetID: i + j, NotificationID: `many-${i + j}` })));
     }
-    await waitFor(() => stats(a.app.inbox), (c) => c.dead === 250, { what: '250 dead letters', timeoutMs: 20_000 });
+    await waitFor(() => stats(a.app.store), (c) => c.dead === 250, { what: '250 dead letters', timeoutMs: 20_000 });
     fixed = true;
     const progress: string[] = [];
-    const r = await replayDeliveries(a.app.inbox, { allDead: true }, (p) => progress.push(`${p.done}/${p.total}`));
+    const r = await replayDeliveries(a.app.store, { allDead: true }, (p) => progress.push(`${p.done}/${p.total}`));
     expect(r.replayed).toHaveLength(250);
     expect(progress).toEqual(['100/250', '200/250', '250/250']);
-    await waitFor(() => stats(a.app.inbox), (c) => c.done === 250, { what: 'the replays to finish', timeoutMs: 20_000 });
+    await waitFor(() => stats(a.app.store), (c) => c.done === 250, { what: 'the replays to finish', timeoutMs: 20_000 });
   });
 
   it('a duplicate never runs a handler again: not after its completed job is gone, nor with RETENTION_DAYS=0 (kept)', async () => {
@@ -250,15 +251,15 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     let runs = 0;
     const a = await instance([handler('once', () => void runs++)], { REDIS_URL: url, RETENTION_DAYS: '0' });
     await a.post({ EventID: 40, AssetID: 1, NotificationID: 'keep-1' });
-    await waitFor(() => stats(a.app.inbox), (c) => c.done === 1, { what: 'the run' });
-    expect(await showDelivery(a.app.inbox, 'keep-1@once')).toMatchObject({ status: 'done', attempts: 1 }); // kept: RETENTION_DAYS=0
+    await waitFor(() => stats(a.app.store), (c) => c.done === 1, { what: 'the run' });
+    expect(await showDelivery(a.app.store, 'keep-1@once')).toMatchObject({ status: 'done', attempts: 1 }); // kept: RETENTION_DAYS=0
     // BullMQ removes completed jobs after RETENTION_DAYS; a late duplicate must not make it again.
-    const store = a.app.inbox as RedisStore;
+    const store = a.app.store as RedisStore;
     await (await store.queue.getJob('keep-1@once'))!.remove();
     expect((await a.post({ EventID: 40, AssetID: 1, NotificationID: 'keep-1' })).statusCode).toBe(200);
     await new Promise((r) => setTimeout(r, 300));
     expect(runs).toBe(1);
-    expect(await stats(a.app.inbox)).toMatchObject({ pending: 0, running: 0 });
+    expect(await stats(a.app.store)).toMatchObject({ pending: 0, running: 0 });
   });
 
   it('a body repeated after the dedup window gets a new id even after retention deleted the first, and runs', async () => {
@@ -266,7 +267,7 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     await flush(url);
     const ran: string[] = [];
     const a = await instance([handler('each', ({ event }) => void ran.push(event.id))], { REDIS_URL: url, DEDUP_WINDOW_MS: '1000' });
-    const store = a.app.inbox as RedisStore;
+    const store = a.app.store as RedisStore;
     const body = { EventID: 40, AssetID: 77 }; // no id of its own: deduplicated by its content
     const first = (await a.post(body)).json().events[0].id as string;
     await waitFor(() => ran.length, (n) => n === 1, { what: 'the first run' });
@@ -305,7 +306,7 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     );
     expect(res.statusCode, res.body).toBe(202);
     expect(res.json()).toMatchObject({ accepted: 3 });
-    const events = await listEvents(a.app.inbox);
+    const events = await listEvents(a.app.store);
     expect(events.map((e) => e.entity)).toEqual([{ type: 'ta\ufffdsk', id: '5' }, { type: '\ufffd', id: 'o\ufffd1' }, { type: 'asset', id: '3' }]);
     await waitFor(() => seen.length, (n) => n === 6, { what: 'the handler to see all three' });
     expect(seen.slice(0, 2)).toEqual([{ type: 'ta\ufffdsk', id: 5 }, 'x\ufffd']);
@@ -319,11 +320,11 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     // Past the normaliser (which makes every string well formed): straight to the store.
     const [event] = createNormalizer({ catalogue: new EventCatalogue(), maxBatch: 10 })({ EventID: 40, AssetID: 1 }, '{"EventID":40,"AssetID":1}');
     const poisoned = { ...event!, entity: { type: 'as\ud800set', id: 1 } };
-    const err = await a.app.inbox.accept([event!, poisoned]).catch((e: unknown) => e);
+    const err = await a.app.store.accept(incoming([event!, poisoned])).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnstorableEventError);
     expect((err as Error).message).toBe('The entity type of event 1 holds text Redis cannot store (a lone UTF-16 surrogate).');
-    expect(await listEvents(a.app.inbox)).toEqual([]); // nothing of the batch was stored
-    expect((await a.app.inbox.health()).ok).toBe(true);
+    expect(await listEvents(a.app.store)).toEqual([]); // nothing of the batch was stored
+    expect((await a.app.store.health()).ok).toBe(true);
   });
 
   it('a Redis that cannot write (out of memory, a read-only replica after a failover) answers 503, never a 400 that would drop the event', async () => {
@@ -351,7 +352,7 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
       admin.disconnect();
     }
     expect((await post()).statusCode).toBe(202);
-    expect((await listEvents(a.app.inbox)).length).toBe(2); // the refused ones were not stored
+    expect((await listEvents(a.app.store)).length).toBe(2); // the refused ones were not stored
     // And the deliveries run again once Redis takes writes.
     await waitFor(() => ran.length, (n) => n === 2, { what: 'both events handled', timeoutMs: 10_000 });
   });
@@ -402,7 +403,7 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     for (let i = 200; i < 210; i++) expect((await send(i)).statusCode).toBe(202);
     await waitFor(() => ran.size, (n) => n === acked.length, { what: 'every acknowledged event handled', timeoutMs: 20_000 });
     expect([...ran].sort()).toEqual([...acked].sort());
-    const stored = await listEvents(a.app.inbox, { limit: 1000 });
+    const stored = await listEvents(a.app.store, { limit: 1000 });
     expect(stored.map((e) => e.id).sort()).toEqual([...acked].sort());
     expect(acked).toHaveLength(20);
   });

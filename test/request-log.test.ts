@@ -39,7 +39,7 @@ it('keeps a sane X-Request-Id from a proxy and replaces an unsafe one', async ()
 
 it('logs a 503 at error level with the cause, and answers the caller generically', async () => {
   t = await makeApp();
-  await t.app.inbox.close();
+  await t.app.store.close();
   const res = await t.post({ EventID: 40, AssetID: 4 });
   expect(res.json().message).not.toContain(t.dir);
   const line = requestLines(t).at(-1)!;

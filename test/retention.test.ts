@@ -5,10 +5,11 @@ import { startRetention } from '../src/delivery/retention.js';
 import { EventCatalogue } from '../src/events/catalogue.js';
 import { createNormalizer } from '../src/events/normalize.js';
 import { createLogger } from '../src/log.js';
-import type { Outcome } from '../src/queue/deliveries.js';
-import { SqliteInbox } from '../src/queue/sqlite/sqlite-inbox.js';
+import type { Outcome } from '../src/store/contract.js';
+import { SqliteStore } from '../src/store/sqlite/store.js';
 import { readEvents } from './support/db.js';
 import { tempDir } from './support/test-app.js';
+import { incoming } from './support/incoming.js';
 
 const DAY = 86_400_000;
 const cleanups: (() => unknown)[] = [];
@@ -21,10 +22,11 @@ it('prunes only finished events and deliveries older than RETENTION_DAYS', async
   cleanups.push(remove);
   let now = Date.parse('2026-11-01T00:00:00Z');
   // Assets 1-4 fan out to handler "h"; asset 5 to nobody (unrouted).
-  const inbox = new SqliteInbox({ dataDir: dir, log: createLogger('silent'), now: () => now, route: (e) => (e.assetID === 5 ? [] : ['h']) });
+  const inbox = new SqliteStore({ dataDir: dir, log: createLogger('silent'), now: () => now });
   cleanups.push(() => inbox.close());
   const normalize = createNormalizer({ catalogue: new EventCatalogue(), maxBatch: 10 });
-  const accept = (assetID: number) => inbox.accept(normalize({ EventID: 40, AssetID: assetID }, JSON.stringify({ EventID: 40, AssetID: assetID })));
+  const accept = (assetID: number) =>
+    inbox.accept(incoming(normalize({ EventID: 40, AssetID: assetID }, JSON.stringify({ EventID: 40, AssetID: assetID })), (e) => (e.assetID === 5 ? [] : ['h'])));
   const settle = async (outcome: Outcome) => {
     const { deliveries } = await inbox.claim(1, 60_000);
     const d = deliveries[0]!;
@@ -53,7 +55,7 @@ it('prunes only finished events and deliveries older than RETENTION_DAYS', async
   expect(await inbox.counts()).toEqual({ pending: 1, running: 0, done: 1, dead: 1, unroutedEvents: 0 });
   const dead = await inbox.list({ status: 'dead' });
   expect(dead).toMatchObject([{ eventId: oldDead, handler: 'h' }]);
-  expect((await inbox.get(dead[0]!.id))!.history).toHaveLength(1);
+  expect((await inbox.show(dead[0]!.id))!.history).toHaveLength(1);
   // A second pass finds nothing more.
   expect(await retention.runOnce()).toEqual({ events: 0, deliveries: 0 });
 });

@@ -6,12 +6,12 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Database } from '../src/queue/sqlite/driver.js';
+import { Database } from '../src/store/sqlite/driver.js';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
-import { DB_FILE } from '../src/queue/sqlite/sqlite-inbox.js';
+import { DB_FILE } from '../src/store/sqlite/store.js';
 import { buildApp } from '../src/server.js';
 import { readEvents } from './support/db.js';
 import { tempDir } from './support/test-app.js';
@@ -178,7 +178,7 @@ describe('a store that cannot write answers 503 and never 2xx', () => {
       expect(first.statusCode, first.body).toBe(202);
       expect((await a.inject('/readyz')).statusCode).toBe(200);
 
-      await a.inbox.close();
+      await a.store.close();
       const answers = await Promise.all([
         post(uniqueBody('closed')),
         post(uniqueBatch('closed')),
@@ -201,7 +201,7 @@ describe('a store that cannot write answers 503 and never 2xx', () => {
 
     it('a close while writes are pending: those already submitted are stored and answer 202, later ones 503', async () => {
       const { app: a, dir, post } = await app();
-      const inbox = a.inbox;
+      const inbox = a.store;
       const accept = inbox.accept.bind(inbox);
       let calls = 0;
       let closing: Promise<void> | undefined;
@@ -242,7 +242,7 @@ describe('a store worker thread that dies', () => {
       const post = (AssetID: number) =>
         a.inject({ method: 'POST', url: '/hooks/hubex/worker-crash-token-0123456789', headers: { 'content-type': 'application/json' }, payload: { EventID: 40, AssetID } });
       expect((await post(1)).statusCode).toBe(202);
-      const inbox = a.inbox as unknown as Record<symbol, () => Promise<void>>;
+      const inbox = a.store as unknown as Record<symbol, () => Promise<void>>;
       const inFlight = post(2); // submitted, then the worker dies under it
       await inbox[Symbol.for('hubex-router.test.crashStoreWorker')]!();
       const answer = await inFlight;

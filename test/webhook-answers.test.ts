@@ -86,7 +86,7 @@ describe('webhook answers', () => {
 
   it('503 with Retry-After when the store cannot take the write, and nothing is acknowledged', async () => {
     t = await makeApp();
-    await t.app.inbox.close();
+    await t.app.store.close();
     const res = await t.post({ EventID: 40, AssetID: 1 });
     expect(res.statusCode).toBe(503);
     expect(res.headers['retry-after']).toBe('5');

@@ -9,13 +9,13 @@ import {
   type DeliveryFilter,
   type DeliveryRecord,
   type DeliveryId,
-  type DeliveryOps,
   type DeliveryStatus,
   type EventDetail,
   type EventFilter,
   type EventRecord,
   type ReplayResult,
-} from '../queue/deliveries.js';
+  type Store as FullStore,
+} from '../store/contract.js';
 
 /** A request that cannot be carried out as asked (a bad id, an unknown status); the message says why. */
 export class OperationError extends Error {
@@ -27,7 +27,7 @@ export class NotFoundError extends OperationError {
   override readonly name = 'NotFoundError';
 }
 
-type Store = Pick<DeliveryOps, 'deliveryIds' | 'list' | 'get' | 'replay' | 'counts' | 'listEvents' | 'getEvent'>;
+type Store = Pick<FullStore, 'deliveryIds' | 'list' | 'show' | 'replay' | 'counts' | 'listEvents' | 'showEvent'>;
 
 /** A DeliveryFilter as people type it: the status as text, checked here. */
 export type ListOptions = Omit<DeliveryFilter, 'status'> & { readonly status?: string | undefined };
@@ -52,7 +52,7 @@ export async function listEvents(store: Store, options: EventFilter = {}): Promi
 }
 
 export async function showEvent(store: Store, id: string): Promise<EventDetail> {
-  const e = await store.getEvent(id);
+  const e = await store.showEvent(id);
   if (!e) throw new NotFoundError(`There is no event with id ${JSON.stringify(id)}.`);
   return e;
 }
@@ -64,7 +64,7 @@ export function stats(store: Store): Promise<DeliveryCounts> {
 
 export async function showDelivery(store: Store, id: DeliveryId): Promise<DeliveryDetail> {
   const n = deliveryIdOf(store, id, 'delivery id');
-  const d = await store.get(n);
+  const d = await store.show(n);
   if (!d) throw new NotFoundError(`There is no delivery ${n}; list them with: hubex-router deliveries list`);
   return d;
 }
@@ -122,7 +122,7 @@ function idOf(v: number | string, what: string): number {
 }
 
 /** A delivery id as the store knows them: a whole number (SQLite), or a job id (Redis, `eventId@handler`). */
-function deliveryIdOf(store: Pick<DeliveryOps, 'deliveryIds'>, v: DeliveryId, what: string): DeliveryId {
+function deliveryIdOf(store: Pick<FullStore, 'deliveryIds'>, v: DeliveryId, what: string): DeliveryId {
   if (store.deliveryIds === 'number') return idOf(v, what);
   const id = String(v).trim();
   if (id === '' || id.length > 1000) throw new OperationError(`The ${what} must be a delivery id such as 1234@my-handler, not ${JSON.stringify(v)}.`);

@@ -2,7 +2,7 @@
 // background (in slices, so that webhooks never wait long behind it). Dead letters, and the
 // events they belong to, stay until they are replayed or purged on purpose.
 import type { Logger } from 'pino';
-import type { DeliveryStore } from '../queue/deliveries.js';
+import type { Store } from '../store/contract.js';
 
 const DAY_MS = 86_400_000;
 
@@ -13,7 +13,7 @@ export interface Retention {
 }
 
 export function startRetention(
-  store: Pick<DeliveryStore, 'prune'>,
+  store: Pick<Store, 'prune'>,
   days: number,
   log: Logger,
   options: { everyMs?: number; firstAfterMs?: number; now?: () => number } = {},

@@ -1,12 +1,12 @@
 // One run of one delivery, whatever the back end: find the handler, rebuild the event, apply
 // `where`, call handle() under HANDLER_TIMEOUT_MS through ctx.signal, and say what comes next:
-// done, skipped, retry later (backoff with full jitter), dead, or released (a shutdown).
-// The SQLite dispatcher and the BullMQ worker both call this; they differ only in how they
-// claim a delivery and record its outcome.
+// done, skipped, retry later (backoff with full jitter), dead, or released (a shutdown). The app
+// gives this to the store's worker (src/store/contract.ts, RunDelivery), which claims a delivery
+// and records its outcome.
 import type { Logger } from 'pino';
-import { HandlerTimeoutError, PermanentError } from '../errors.js';
+import { HandlerTimeoutError, PermanentError, ShutdownAbortError } from '../errors.js';
 import type { HubexEvent } from '../events/event.js';
-import type { AttemptError, DeliveryId, Outcome, StoredEvent } from '../queue/deliveries.js';
+import type { AttemptError, Outcome, RunnableDelivery, RunResult, StoredEvent } from '../store/contract.js';
 import { type BackoffOptions, retryDelay } from './backoff.js';
 import { classify } from './classify.js';
 import { inTurn } from './turns.js';
@@ -34,33 +34,6 @@ export interface RunnerOptions {
   readonly missingHandler?: 'dead' | 'retry';
   readonly now?: () => number;
   readonly random?: () => number;
-}
-
-/** A delivery about to run. */
-export interface RunnableDelivery {
-  readonly id: DeliveryId;
-  readonly handler: string;
-  /** This run's number: 1 on the first run, counted again from 1 after a replay. */
-  readonly attempt: number;
-  /** Its last run was cut short, the process stopping during it (a crash, kill -9, an uncaught error). */
-  readonly recovered?: boolean;
-  readonly event: StoredEvent;
-}
-
-export interface RunResult {
-  readonly outcome: Outcome;
-  readonly startedAt: number;
-  readonly ms: number;
-  /** The handler's own promise, when it was called: it may outlive an abort it ignores. */
-  readonly work: Promise<unknown> | undefined;
-}
-
-/** The abort reason a run gets when the router stops before it finished. */
-export class ShutdownAbortError extends Error {
-  override readonly name = 'ShutdownAbortError';
-  constructor() {
-    super('The router is stopping; the run was aborted and will run again after the restart.');
-  }
 }
 
 export async function runDelivery(o: RunnerOptions, d: RunnableDelivery, controller: AbortController): Promise<RunResult> {
@@ -153,24 +126,5 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
         reject(e);
       },
     );
-  });
-}
-
-/**
- * Watches a handler that was aborted but has not returned: after one turn to react, it is logged
- * as lingering and `onLinger` is called; `onDone` when it finally returns. Both back ends keep its
- * slot taken until then.
- */
-export function watchLingering(work: Promise<unknown>, log: Logger, onLinger: () => void, onDone: () => void): void {
-  let finished = false;
-  void work.then(
-    () => (finished = true),
-    () => (finished = true),
-  );
-  setImmediate(() => {
-    if (finished) return;
-    log.warn('the handler ignored its abort signal; its slot stays taken until it returns');
-    onLinger();
-    void work.then(onDone, onDone);
   });
 }

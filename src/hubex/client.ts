@@ -1,86 +1,32 @@
 // The HubEx API client handlers get as ctx.hubex. `request` is typed for every path of WORK, ES,
-// MSG, COMMON, TSTG and AUTHZ (types generated from HubEx's OpenAPI documents, see
-// scripts/gen-hubex-types.mjs); the named helpers cover what handlers do most, entity id first.
-import type { paths as AuthzPaths } from './generated/AUTHZ.js';
-import type { paths as CommonPaths } from './generated/COMMON.js';
-import type { paths as EsPaths } from './generated/ES.js';
-import type { components as MsgComponents, paths as MsgPaths } from './generated/MSG.js';
-import type { paths as TstgPaths } from './generated/TSTG.js';
-import type { components as WorkComponents, paths as WorkPaths } from './generated/WORK.js';
-import { type Env, loadConfig } from '../config.js';
+// MSG, COMMON, TSTG and AUTHZ (./types.ts); the named helpers cover what handlers do most,
+// entity id first.
 import { HubexApiError } from './errors.js';
-import { type CallOptions, HubexHttp, type HubexHttpOptions, type Method } from './http.js';
+import { HubexHttp } from './http.js';
+import type { CallOptions, HubexHttpOptions, Method } from './http-types.js';
 import { count, paginate, type PageOptions } from './paginate.js';
+import type {
+  Asset,
+  Company,
+  EventCatalogueItem,
+  ListItem,
+  ListOptions,
+  Operation,
+  PatchData,
+  PathsWith,
+  RequestOptions,
+  Result,
+  StageListItem,
+  TaskDetails,
+  TaskFilter,
+  TaskListItem,
+  WebhookGetResult,
+  WebhookListItem,
+  WebhookMergeData,
+} from './types.js';
 
-type Prefixed<S extends string, P> = { [K in keyof P & string as `/${S}${K}`]: P[K] };
-
-/** Every path of the six services, as `/SERVICE/path`. */
-export type HubexPaths = Prefixed<'AUTHZ', AuthzPaths> &
-  Prefixed<'COMMON', CommonPaths> &
-  Prefixed<'ES', EsPaths> &
-  Prefixed<'MSG', MsgPaths> &
-  Prefixed<'TSTG', TstgPaths> &
-  Prefixed<'WORK', WorkPaths>;
-
-type Operation<P extends keyof HubexPaths, M extends Method> = NonNullable<HubexPaths[P][Lowercase<M> & keyof HubexPaths[P]]>;
-
-/** The paths that have this method. */
-export type PathsWith<M extends Method> = {
-  [P in keyof HubexPaths]: [NonNullable<HubexPaths[P][Lowercase<M> & keyof HubexPaths[P]]>] extends [never] ? never : P;
-}[keyof HubexPaths];
-
-type PathParams<O> = O extends { parameters: { path: infer X } } ? X : never;
-type QueryParams<O> = O extends { parameters: { query?: infer Q } } ? Q : never;
-type JsonBody<O> = O extends { requestBody?: { content: { 'application/json': infer B } } } ? B : never;
-type Json<R> = R extends { content: { 'application/json': infer T } } ? T : undefined;
-/** The 200 (or 201, 202, 206) JSON answer of an operation. */
-export type Result<O> = O extends { responses: infer R }
-  ? 200 extends keyof R
-    ? Json<R[200]>
-    : 201 extends keyof R
-      ? Json<R[201]>
-      : 206 extends keyof R
-        ? Json<R[206]>
-        : unknown
-  : unknown;
-
-export interface RequestOptions<O> extends Omit<CallOptions, 'query' | 'body'> {
-  readonly params?: [PathParams<O>] extends [never] ? undefined : PathParams<O>;
-  readonly query?: [QueryParams<O>] extends [never] ? undefined : QueryParams<O>;
-  readonly body?: [JsonBody<O>] extends [never] ? undefined : JsonBody<O>;
-}
-
-/** An item of a list answer: an array's element, or a map's value with its key as `id`. */
-export type ListItem<R> = unknown extends R
-  ? Record<string, unknown>
-  : NonNullable<R> extends readonly (infer I)[]
-    ? I
-    : NonNullable<R> extends Record<string, infer V>
-      ? V & { id: number }
-      : Record<string, unknown>;
-
-/** The filters of a list (its query parameters, less `offset` and `fetch`: paging is done by Range). */
-export type ListQuery<O> = [QueryParams<O>] extends [never] ? undefined : Omit<NonNullable<QueryParams<O>>, 'offset' | 'fetch'>;
-
-export interface ListOptions<O> extends Omit<PageOptions, 'query'> {
-  readonly params?: [PathParams<O>] extends [never] ? undefined : PathParams<O>;
-  readonly query?: ListQuery<O>;
-}
-
-// Schemas the helpers take and give.
-type WorkSchemas = WorkComponents['schemas'];
-export type TaskDetails = WorkSchemas['HubEx.Service.WORK.Api.Results.Tasks.DetailedInfoResult'];
-export type TaskListItem = WorkSchemas['HubEx.Service.WORK.Api.Results.Tasks.ListResult'] & { id: number };
-/** The filters of `GET /WORK/Tasks`, from HubEx's document: a misspelt filter is a type error (HubEx ignores it silently). */
-export type TaskFilter = NonNullable<ListQuery<Operation<'/WORK/Tasks', 'GET'>>>;
-export type StageListItem = WorkSchemas['HubEx.Service.WORK.Api.Results.Tasks.ListStagesResult'] & { id: number };
-export type WebhookListItem = MsgComponents['schemas']['HubEx.Service.MSG.Api.Results.Webhook.ListResult'];
-export type PatchData = WorkSchemas['HubEx.Service.WORK.Api.Data.Tasks.PatchData'];
-export type WebhookMergeData = MsgComponents['schemas']['HubEx.DataProvider.Api.Data.MSG.Webhook.MergeData'];
-export type WebhookGetResult = MsgComponents['schemas']['HubEx.Service.MSG.Api.Results.Webhook.GetResult'];
-export type Asset = Result<Operation<'/ES/Assets/{assetID}', 'GET'>>;
-export type Company = Result<Operation<'/ES/Companies/{id}', 'GET'>>;
-export type EventCatalogueItem = Result<Operation<'/COMMON/Events', 'GET'>> extends (infer I)[] | null | undefined ? I : never;
+// The API's types come with the client, for code that imports only this module.
+export type * from './types.js';
 
 export type HubexClientOptions = HubexHttpOptions;
 
@@ -219,15 +165,6 @@ export class HubexClient {
 
 export function createHubexClient(options: HubexClientOptions): HubexClient {
   return new HubexClient(options);
-}
-
-/**
- * Client options from HUBEX_* variables (HUBEX_BASE_URL, HUBEX_SERVICE_TOKEN or
- * HUBEX_ACCESS_TOKEN, HUBEX_APPLICATION_ID, HUBEX_TIMEOUT_MS, HUBEX_MAX_IN_FLIGHT), validated
- * by the router's own configuration, for scripts and tests that make a client of their own.
- */
-export function hubexOptionsFromEnv(env: Env): HubexClientOptions {
-  return { ...loadConfig(env).hubex };
 }
 
 /** `/WORK/Tasks/{taskID}` with `{taskID: 5}` to `/WORK/Tasks/5`; a missing parameter is an error, not "undefined". */

@@ -1,5 +1,6 @@
 // One error for every failed HubEx call: what was asked, what HubEx said, whether a retry can
-// help, and a message that says what a person can do about it.
+// help, and a message that says what a person can do about it; and how one is read from an answer.
+import type { HubexResponse, Method } from './http-types.js';
 
 export interface HubexErrorFields {
   /** HTTP status; 0 when no answer came (network error, timeout). */
@@ -69,6 +70,31 @@ export class HubexApiError extends Error {
 /** Recognised by name too, so that an error from another copy of this module counts. */
 export const isHubexApiError = (err: unknown): err is HubexApiError =>
   err instanceof HubexApiError || (err instanceof Error && err.name === 'HubexApiError' && typeof (err as { status?: unknown }).status === 'number');
+
+/** An error from HubEx's answer: an ErrorModel, or (the documents' 409 and 500) an array of them. */
+export function errorFrom(res: Pick<HubexResponse, 'status' | 'headers'>, body: unknown, method: Method, path: string): HubexApiError {
+  const models = (Array.isArray(body) ? body : [body]).filter((m): m is Record<string, unknown> => m !== null && typeof m === 'object');
+  const e = models[0] ?? {};
+  const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
+  const messages = models.map((m) => str(m.message)).filter((m): m is string => m !== undefined);
+  return new HubexApiError({
+    status: res.status,
+    method,
+    path,
+    code: str(e.code) ?? (typeof e.code === 'number' ? String(e.code) : undefined),
+    hubexMessage: (messages.length ? messages.join('; ').slice(0, 500) : undefined) ?? (typeof body === 'string' ? body.slice(0, 200) : undefined),
+    traceIdentifier: models.map((m) => str(m.traceIdentifier)).find((t) => t !== undefined) ?? res.headers.get('x-trace-identifier') ?? undefined,
+    retryAfterMs: retryAfter(res.headers.get('retry-after')),
+  });
+}
+
+/** Retry-After as seconds or an HTTP date, in ms. */
+export function retryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
 
 function describe(f: HubexErrorFields): string {
   const call = `${f.method} ${f.path}`;

@@ -1,13 +1,10 @@
-// The HubEx API client: what handlers get as ctx.hubex, and what the command line uses.
+// The HubEx API client: what handlers get as ctx.hubex, and what the command line uses. It
+// imports nothing of the router, so `hubex-router/hubex` can be used on its own.
+export { createHubexClient, fillPath, HubexClient, type HubexClientOptions } from './client.js';
 export {
-  createHubexClient,
-  fillPath,
-  HubexClient,
-  hubexOptionsFromEnv,
   type Asset,
   type Company,
   type EventCatalogueItem,
-  type HubexClientOptions,
   type HubexPaths,
   type ListItem,
   type ListOptions,
@@ -23,8 +20,9 @@ export {
   type WebhookGetResult,
   type WebhookListItem,
   type WebhookMergeData,
-} from './client.js';
-export { HubexApiError, isHubexApiError, RETRYABLE_STATUSES, type HubexErrorFields } from './errors.js';
-export { HubexHttp, retryAfter, type CallOptions, type HubexHttpOptions, type HubexResponse, type Method } from './http.js';
+} from './types.js';
+export { HubexApiError, isHubexApiError, RETRYABLE_STATUSES, retryAfter, type HubexErrorFields } from './errors.js';
+export { HubexHttp } from './http.js';
+export type { CallOptions, HubexHttpOptions, HubexResponse, Method } from './http-types.js';
 export { count, itemsOf, paginate, parseContentRange, type ContentRange, type PageOptions } from './paginate.js';
 export { TokenManager, type JwtResult, type TokenManagerOptions } from './token-manager.js';

@@ -2,7 +2,8 @@
 // 1-based and inclusive; the answer's `Content-Range: items=A-B/TOTAL` says where to go on.
 // Without Range a list is cut at 10,000 items, so Range is always sent. Many lists answer a map
 // keyed by id whose values carry no id: each item gets its key as `id`.
-import type { CallOptions, HubexHttp } from './http.js';
+import type { HubexHttp } from './http.js';
+import type { CallOptions } from './http-types.js';
 
 export interface PageOptions {
   readonly query?: CallOptions['query'];

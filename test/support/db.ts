@@ -1,7 +1,7 @@
 // Reads the router's SQLite file directly, as an operator would, to check what is on disk.
 import { join } from 'node:path';
-import { Database } from '../../src/queue/sqlite/driver.js';
-import { DB_FILE } from '../../src/queue/sqlite/sqlite-inbox.js';
+import { Database } from '../../src/store/sqlite/driver.js';
+import { DB_FILE } from '../../src/store/sqlite/store.js';
 
 export interface EventRow {
   id: string;

@@ -1,0 +1,125 @@
+// `doctor`: checks each part in order and says what to do about one that fails (exit 1 then).
+import { type Config, configWarnings, maskUrl } from '../../config.js';
+import { createHubexClient, type HubexClient } from '../../hubex/client.js';
+import { HubexApiError } from '../../hubex/errors.js';
+import { describeStore } from '../../store/open.js';
+import { resolveWebhookTokens } from '../../webhook-tokens.js';
+import { parse } from '../args.js';
+import { openToolStore, readConfig } from '../environment.js';
+import { webhookDetails } from '../hubex-webhooks.js';
+import { json, out } from '../output.js';
+
+export interface Check {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail: string;
+  /** What to do when it failed. */
+  readonly fix?: string;
+}
+
+export async function doctor(args: string[]): Promise<number> {
+  const { values } = parse(args);
+  const checks = await runChecks(readConfig());
+  if (values.json) json(checks);
+  else {
+    const width = Math.max(...checks.map((c) => c.name.length));
+    for (const c of checks) {
+      out(`${c.ok ? 'ok  ' : 'FAIL'}  ${c.name.padEnd(width)}  ${c.detail}`);
+      if (!c.ok && c.fix) out(`      ${''.padEnd(width)}  -> ${c.fix}`);
+    }
+  }
+  return checks.every((c) => c.ok) ? 0 : 1;
+}
+
+/** Each part, in order; a part that cannot be checked because an earlier one failed says so. */
+async function runChecks(config: Config): Promise<Check[]> {
+  const warnings = configWarnings(config);
+  const checks: Check[] = [
+    warnings.length === 0
+      ? { name: 'configuration', ok: true, detail: `valid (DATA_DIR ${config.dataDir})` }
+      : { name: 'configuration', ok: false, detail: warnings.join(' '), fix: 'see docs/deploy.md, "Behind nginx or Caddy"' },
+  ];
+  const store = openToolStore(config);
+  const health = await store.health();
+  await store.close();
+  const redis = config.queue === 'redis';
+  checks.push(
+    health.ok
+      ? { name: 'store', ok: true, detail: redis ? `Redis takes writes (${describeStore(config)})` : 'the SQLite file takes writes' }
+      : {
+          name: 'store',
+          ok: false,
+          detail: health.reason,
+          fix: redis ? `check that Redis runs and that ${describeStore(config)} reaches it` : `make ${config.dataDir} writable by this user, with room on its disk`,
+        },
+  );
+  let tokens: readonly string[] = [];
+  try {
+    tokens = resolveWebhookTokens(config).tokens;
+    checks.push({ name: 'webhook token', ok: true, detail: config.webhookTokens ? `${tokens.length} from WEBHOOK_TOKENS` : 'generated, in DATA_DIR' });
+  } catch (err) {
+    checks.push({ name: 'webhook token', ok: false, detail: (err as Error).message, fix: 'set WEBHOOK_TOKENS, or make DATA_DIR writable' });
+  }
+  if (!config.hubex.serviceToken && !config.hubex.accessToken) {
+    checks.push({ name: 'hubex token', ok: false, detail: 'no HUBEX_SERVICE_TOKEN or HUBEX_ACCESS_TOKEN', fix: "create an API user in HubEx, download its service token, set HUBEX_SERVICE_TOKEN" });
+    return checks;
+  }
+  const client = createHubexClient({ ...config.hubex, retries: 0 });
+  try {
+    await hubexChecks(client, config, tokens, checks);
+  } finally {
+    client.close();
+  }
+  return checks;
+}
+
+/** The token, X-Application-ID and webhook checks, each only after the one before it passed. */
+async function hubexChecks(client: HubexClient, config: Config, tokens: readonly string[], checks: Check[]): Promise<void> {
+  try {
+    await client.http.tokens.get();
+    checks.push({ name: 'hubex token', ok: true, detail: `accepted by ${maskUrl(config.hubex.baseUrl)}` });
+  } catch (err) {
+    checks.push({ name: 'hubex token', ok: false, detail: (err as Error).message, fix: 'check HUBEX_SERVICE_TOKEN (shown once when the API user was made) and HUBEX_BASE_URL' });
+    return;
+  }
+  try {
+    const events = await client.common.events();
+    checks.push({ name: 'x-application-id', ok: true, detail: `${config.hubex.applicationId} accepted (the catalogue lists ${events.length} events)` });
+  } catch (err) {
+    const forbidden = err instanceof HubexApiError && err.status === 403;
+    checks.push({
+      name: 'x-application-id',
+      ok: false,
+      detail: (err as Error).message,
+      fix: forbidden ? "check HUBEX_APPLICATION_ID (5 = Api) and the API user's roles" : 'check HUBEX_BASE_URL and the network',
+    });
+    return;
+  }
+  try {
+    checks.push(webhookCheck(await webhookDetails(client), config, tokens));
+  } catch (err) {
+    checks.push({ name: 'webhook registered', ok: false, detail: (err as Error).message, fix: "the API user needs the right to read webhooks (MSG)" });
+  }
+}
+
+/** Whether an active HubEx webhook calls this router (its token, and PUBLIC_URL when set), and its last call went through. */
+function webhookCheck(hooks: Record<string, unknown>[], config: Config, tokens: readonly string[]): Check {
+  const mine = hooks.filter((w) => tokens.some((t) => String(w.uri ?? '').endsWith(`/hooks/hubex/${t}`)));
+  const here = config.publicUrl ? mine.filter((w) => String(w.uri).startsWith(`${config.publicUrl}/`)) : mine;
+  const active = here.filter((w) => w.isActive === true);
+  if (active.length > 0) {
+    const failing = active.filter((w) => (w.lastCall as { exception?: string } | null)?.exception);
+    return {
+      name: 'webhook registered',
+      ok: failing.length === 0,
+      detail: `${active.length} active webhook(s) call this router${failing.length ? `; the last call of ${failing.map((w) => w.id).join(', ')} failed` : ''}`,
+      ...(failing.length ? { fix: 'look at hubex-router webhooks list: is the router reachable from HubEx at that URL?' } : {}),
+    };
+  }
+  return {
+    name: 'webhook registered',
+    ok: false,
+    detail: here.length ? 'a webhook points here but is not active' : 'no HubEx webhook points at this router',
+    fix: here.length ? `hubex-router webhooks activate ${here[0]!.id}` : 'hubex-router webhooks register --events 40,41 (with PUBLIC_URL set)',
+  };
+}

@@ -1,0 +1,167 @@
+// The Redis back end's worker: a BullMQ worker in every instance takes delivery jobs (at most
+// `concurrency` at once), runs them with the function the app gives it, and records the outcome
+// on the job: done (completed), retry later (moved to delayed until its backoff ends), dead
+// (failed: the dead letters), released by a shutdown (delayed until now: another instance, or
+// this one after its restart, takes it). A job whose instance died is found stalled after the
+// lease by any other instance's worker and runs again: at least once, never lost.
+import { DelayedError, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { AttemptRecord, DeliveryWorker, Outcome, RunDelivery } from '../contract.js';
+import { Runs } from '../runs.js';
+import { closeConnection, redisConnection } from './connection.js';
+import { type DeliveryJob, type DeliveryJobData, type DeliveryJobResult, QUEUE_NAME } from './jobs.js';
+
+export interface RedisDispatcherOptions {
+  readonly url: string;
+  /** The store's key prefix. */
+  readonly prefix: string;
+  readonly log: Logger;
+  readonly concurrency: number;
+  /** How long a job's lock holds without renewal; a dead instance's jobs run again after it. */
+  readonly leaseMs: number;
+  /** A job that stalls this many times (its instance died during each run) is failed. */
+  readonly maxAttempts: number;
+  readonly now?: () => number;
+}
+
+export class RedisDispatcher implements DeliveryWorker {
+  readonly #o: RedisDispatcherOptions;
+  readonly #now: () => number;
+  readonly #runs: Runs<string>;
+  #run: RunDelivery | undefined;
+  #worker: Worker<DeliveryJobData, DeliveryJobResult | undefined, string> | undefined;
+  #connection: Redis | undefined;
+  #errors = 0;
+  #stopping = false;
+
+  constructor(options: RedisDispatcherOptions) {
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+    this.#runs = new Runs(options.log);
+  }
+
+  start(run: RunDelivery): void {
+    if (this.#worker) return;
+    this.#run = run;
+    const o = this.#o;
+    this.#connection = redisConnection(o.url, { failFast: false });
+    this.#connection.on('error', () => {}); // the store logs Redis going away, once
+    this.#worker = new Worker<DeliveryJobData, DeliveryJobResult | undefined, string>(QUEUE_NAME, (job, token) => this.#process(job, token), {
+      connection: this.#connection,
+      prefix: o.prefix,
+      concurrency: o.concurrency,
+      lockDuration: o.leaseMs,
+      stalledInterval: o.leaseMs,
+      // A job whose instance died runs again; one that kills its instance every time is dead at
+      // its MAX_ATTEMPTS-th stall (BullMQ fails a job on the stall after maxStalledCount).
+      maxStalledCount: Math.max(0, o.maxAttempts - 1),
+      // After a Redis error (out of memory, READONLY during a failover), BullMQ waits this long
+      // before fetching again: its default, 15 s, delayed every delivery (and a shutdown) by as much.
+      runRetryDelay: 1000,
+      autorun: true,
+    });
+    this.#worker.on('error', (err) => {
+      if (this.#errors++ % 100 === 0) o.log.warn({ error: err.message }, 'the delivery worker cannot reach Redis; it keeps trying');
+    });
+    this.#worker.on('ready', () => {
+      this.#errors = 0;
+    });
+    // Its connection's first failure (a wrong password in REDIS_URL) is reported by 'error'.
+    this.#worker.waitUntilReady().catch(() => {});
+  }
+
+  abandon(): void {
+    this.#runs.abandon();
+  }
+
+  get active(): number {
+    return this.#runs.active;
+  }
+
+  idle(): Promise<void> {
+    return this.#runs.idle();
+  }
+
+  /**
+   * Takes no new jobs; running handlers get until `deadlineMs`, then are aborted through
+   * ctx.signal and their jobs released (due again at once, the attempt not counted).
+   */
+  async stop(deadlineMs: number): Promise<void> {
+    const worker = this.#worker;
+    if (!worker) return;
+    this.#worker = undefined;
+    this.#stopping = true; // a job fetched from now on is released at once, not run
+    // A worker closed while it still connects leaves its first commands to fail unheard: let it
+    // be ready first (a Redis that is away does not hold this up: the close follows at once).
+    await Promise.race([worker.waitUntilReady().catch(() => {}), new Promise((r) => setTimeout(r, 1000).unref())]);
+    if (this.#runs.abandoned) {
+      // Their locks lapse, and BullMQ's stalled check (another instance's, or ours after the
+      // restart) runs them again, counted against maxStalledCount.
+      await worker.close(true).catch(() => {});
+    } else {
+      const closing = worker.close().catch((err: unknown) => this.#o.log.warn({ err }, 'the delivery worker did not close cleanly'));
+      await this.#runs.drain(() => closing, deadlineMs);
+    }
+    if (this.#connection) await closeConnection(this.#connection);
+    this.#runs.reportAtStop();
+  }
+
+  async #process(job: DeliveryJob, token: string | undefined): Promise<DeliveryJobResult> {
+    const data = job.data;
+    const id = job.id!;
+    if (this.#stopping) {
+      // Fetched while the worker closes: back to the queue, due now, for another instance.
+      await job.moveToDelayed(this.#now(), token);
+      throw new DelayedError();
+    }
+    const controller = this.#runs.start(id);
+    let outcome: Outcome;
+    let startedAt: number;
+    try {
+      const run = await this.#run!({ id, handler: data.handler, attempt: data.attempt + 1, event: data.event }, controller);
+      ({ outcome, startedAt } = run);
+      this.#runs.end(id, run.work, { handler: data.handler });
+      // A handler that ignores its abort keeps its job (and its lock, and its slot) until it
+      // returns: its retry must not run beside it.
+      if (run.work && controller.signal.aborted) await run.work.catch(() => {});
+    } catch (err) {
+      this.#runs.end(id);
+      throw err; // a fault of ours: BullMQ runs the job again a second later
+    }
+    const now = this.#now();
+    const error = 'error' in outcome ? (outcome.error ?? null) : null;
+    const counted = outcome.kind !== 'released';
+    const entry: AttemptRecord = {
+      cycle: data.replays,
+      attempt: data.attempt + 1,
+      startedAt,
+      finishedAt: now,
+      outcome: outcome.kind,
+      error,
+    };
+    const next: DeliveryJobData = {
+      ...data,
+      attempt: counted ? data.attempt + 1 : data.attempt,
+      updatedAt: now,
+      dueAt: outcome.kind === 'retry' ? outcome.runAt : outcome.kind === 'released' ? now : null,
+      lastError: outcome.kind === 'done' || outcome.kind === 'skipped' ? null : (error ?? data.lastError),
+      history: [...data.history, entry],
+    };
+    // A finished run's record travels in the job's return value, written by BullMQ's own
+    // completion (one round trip, not two); the other outcomes update the job's data first.
+    // If these writes fail (Redis went away), BullMQ runs the job again a second later, or, when
+    // even that cannot be written, once its lock runs out: at least once.
+    if (outcome.kind === 'done' || outcome.kind === 'skipped') return { finished: entry } satisfies DeliveryJobResult;
+    await job.updateData(next);
+    switch (outcome.kind) {
+      case 'dead':
+        throw new UnrecoverableError(outcome.error.message);
+      case 'retry':
+      case 'released':
+        await job.moveToDelayed(next.dueAt!, token);
+        throw new DelayedError();
+    }
+  }
+
+}

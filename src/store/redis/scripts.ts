@@ -1,0 +1,7 @@
+// The Lua scripts of the Redis back end, kept in .lua files beside this one (the build copies
+// them into dist/, scripts/copy-assets.mjs).
+import { readFileSync } from 'node:fs';
+
+export function luaScript(name: 'accept'): string {
+  return readFileSync(new URL(`./${name}.lua`, import.meta.url), 'utf8');
+}

@@ -1,0 +1,71 @@
+// The delivery state machine of the SQLite store, inside the writer's transactions: claim under a
+// lease, settle a run's outcome (only the run that holds the delivery: a replay or a second claim
+// in between wins), release, extend leases, replay.
+import type { ReplayResult, ReplaySelector } from '../contract.js';
+import type { ClaimedDelivery, Settlement } from './claims.js';
+import { type Statements, toStoredEvent } from './sql.js';
+
+export function claim(
+  s: Statements,
+  limit: number,
+  leaseMs: number,
+  exclude: readonly number[],
+  now: number,
+): { deliveries: ClaimedDelivery[]; nextDueAt: number | null } {
+  // Chosen first, then taken: a running one (its lease ran out) is told apart as recovered.
+  const chosen = limit > 0 ? s.claimable.all(now, JSON.stringify(exclude), Math.min(limit, 1000)) : [];
+  const recovered = new Set(chosen.filter((c) => c.status === 'running').map((c) => c.id));
+  const order = new Map(chosen.map((c, i) => [c.id, i]));
+  const rows = chosen.length > 0 ? s.claim.all(now + leaseMs, now, JSON.stringify(chosen.map((c) => c.id))) : [];
+  rows.sort((a, b) => order.get(a.id)! - order.get(b.id)!); // oldest due first, as chosen
+  const deliveries = rows.map((r) => ({
+    id: r.id,
+    handler: r.handler,
+    attempt: r.attempts,
+    replays: r.replays,
+    recovered: recovered.has(r.id),
+    event: toStoredEvent(s.eventBySeq.get(r.event_seq)!),
+  }));
+  const next = s.nextDue.get(JSON.stringify(exclude))?.due_at ?? null;
+  return { deliveries, nextDueAt: next };
+}
+
+export function settle(s: Statements, x: Settlement, now: number): void {
+  const o = x.outcome;
+  const err = 'error' in o ? o.error : undefined;
+  s.attempt.run(x.id, x.replays, x.attempt, x.startedAt, now, o.kind, err?.message ?? null, err?.errorClass ?? null, err?.traceId ?? null);
+  const guard = [x.id, x.attempt, x.replays] as const;
+  switch (o.kind) {
+    case 'done':
+    case 'skipped':
+      s.finish.run('done', now, null, null, null, ...guard);
+      break;
+    case 'dead':
+      s.finish.run('dead', now, err!.message, err!.errorClass, err!.traceId ?? null, ...guard);
+      break;
+    case 'retry':
+      s.retry.run(o.runAt, now, err!.message, err!.errorClass, err!.traceId ?? null, ...guard);
+      break;
+    case 'released':
+      s.release.run(now, now, ...guard);
+      break;
+  }
+}
+
+export function releaseClaims(s: Statements, ids: readonly number[], now: number): void {
+  s.unclaim.run(now, now, JSON.stringify(ids));
+}
+
+export function extendLeases(s: Statements, ids: readonly number[], leaseMs: number, now: number): void {
+  s.extend.run(now + leaseMs, now, JSON.stringify(ids));
+}
+
+export function replay(s: Statements, sel: ReplaySelector, now: number): ReplayResult {
+  if ('ids' in sel) {
+    const replayed = s.replayIds.all(now, now, JSON.stringify(sel.ids)).map((r) => r.id);
+    const done = new Set(replayed);
+    return { replayed, skipped: sel.ids.filter((id) => !done.has(id as number)) };
+  }
+  const replayed = s.replayDead.all({ now, handler: sel.handler ?? null, eventName: sel.eventName ?? null }).map((r) => r.id);
+  return { replayed, skipped: [] };
+}

@@ -1,0 +1,363 @@
+// The SQLite side of the store: the connection (opened, failed, opened again), the transactions
+// (group commit, a bad item failing alone), and the accept with its dedup. It runs in the store's
+// thread (./thread.ts), so that commits, fsyncs and checkpoints never hold up the event loop that
+// answers HubEx. Everything here is synchronous.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type {
+  AcceptedEvent,
+  AcceptResult,
+  Backlog,
+  DeliveryCounts,
+  DeliveryDetail,
+  DeliveryFilter,
+  DeliveryRecord,
+  EventDetail,
+  EventFilter,
+  EventRecord,
+  PruneResult,
+  ReplayResult,
+  ReplaySelector,
+} from '../contract.js';
+import type { ClaimedDelivery, Settlement } from './claims.js';
+import * as deliveries from './deliveries.js';
+import { Database, DRIVER } from './driver.js';
+import { EventIds } from './event-ids.js';
+import type { MergeState } from './merge-pacer.js';
+import { migrate } from './migrations.js';
+import * as reads from './reads.js';
+import { prepare, type Statements } from './sql.js';
+
+export const DB_FILE = 'hubex-router.db';
+
+/** An event as the route hands it over: what is stored, plus the handlers it fans out to. */
+export interface EventInput {
+  readonly key: string;
+  readonly tenant: string;
+  readonly idSource: 'payload' | 'hash';
+  readonly eventID: number | null;
+  readonly name: string;
+  readonly entityType: string | null;
+  readonly entityId: string | null;
+  readonly raw: string;
+  readonly handlers: readonly string[];
+}
+
+export interface WriterOptions {
+  readonly dataDir: string;
+  readonly dedupWindowMs: number;
+  readonly reopenIntervalMs: number;
+  readonly log: (level: 'info' | 'warn' | 'error', msg: string, detail?: Record<string, unknown>) => void;
+  /** How many ids accepted since the last merge start one into event_ids. Default 50,000. */
+  readonly idMergeAt?: number;
+  /** How many ids one slice of a merge writes (one transaction, run after a group commit). Default 250. */
+  readonly idMergeSlice?: number;
+}
+
+/** Thrown when the store cannot take writes; the message says why, for an operator. */
+export class UnavailableError extends Error {
+  override readonly name = 'UnavailableError';
+}
+
+export const isIoError = (err: unknown): boolean => {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^SQLITE_(IOERR|FULL|READONLY|CANTOPEN|CORRUPT|NOTADB|BUSY|LOCKED|PERM)/.test(code);
+};
+
+type ItemResult = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+export class SqliteWriter {
+  readonly file: string;
+  readonly stats = { commits: 0, accepted: 0, duplicates: 0 };
+  #db: Database | undefined;
+  #s: Statements | undefined;
+  #lastOpenAttempt = Number.NEGATIVE_INFINITY;
+  #reason = 'the store has not been opened';
+  #closed = false;
+  readonly #ids: EventIds;
+
+  constructor(private readonly opts: WriterOptions) {
+    this.file = join(opts.dataDir, DB_FILE);
+    this.#ids = new EventIds({ mergeAt: opts.idMergeAt, slice: opts.idMergeSlice });
+  }
+
+  /** Opens the store when it is not open and the last try is not too recent; throws when unavailable. */
+  ensureOpen(now: number): void {
+    if (this.#closed) throw new UnavailableError('The store is closed: the router is stopping.');
+    if (this.#db?.open) return;
+    if (now - this.#lastOpenAttempt >= this.opts.reopenIntervalMs) this.#open(now);
+    if (!this.#db?.open) throw new UnavailableError(this.#reason);
+  }
+
+  #open(now: number): void {
+    this.#lastOpenAttempt = now;
+    let db: Database | undefined;
+    try {
+      mkdirSync(this.opts.dataDir, { recursive: true });
+      db = new Database(this.file);
+      db.pragma('journal_mode = WAL');
+      // FULL: a commit survives power loss, not only a crash. Group commit makes it cheap.
+      db.pragma('synchronous = FULL');
+      db.pragma('busy_timeout = 5000');
+      // Checkpoints are SQLite's own (wal_autocheckpoint, 1,000 pages) on this thread: a passive
+      // checkpoint on another connection never catches up with a writer that never pauses, and
+      // the WAL grows. After a checkpoint resets the WAL, it is cut back to this size.
+      db.pragma('journal_size_limit = 67108864');
+      migrate(db);
+      const s = prepare(db);
+      s.probe.run(new Date(now).toISOString()); // proves that the file takes writes
+      db.transaction(() => this.#ids.load(s))(); // one read transaction: a router may write meanwhile
+      this.#db = db;
+      this.#s = s;
+      this.opts.log('info', 'store open', { file: this.file, driver: DRIVER });
+    } catch (err) {
+      try {
+        db?.close();
+      } catch {
+        // already unusable
+      }
+      this.fail(err);
+    }
+  }
+
+  /** Records why the store cannot take writes (logged once per distinct reason) and returns the error. */
+  fail(err: unknown): UnavailableError {
+    if (err instanceof UnavailableError) return err;
+    // The answer (readyz) names no path: it may be reachable from outside. The log has the file.
+    const detail = (err instanceof Error ? err.message : String(err)).split(this.opts.dataDir).join('DATA_DIR');
+    const reason = `The store cannot take writes (${detail}); check that DATA_DIR is writable and the disk has room.`;
+    if (reason !== this.#reason) this.opts.log('error', 'store unavailable', { file: this.file, reason });
+    this.#reason = reason;
+    // A connection that failed a write may be in a bad state: open a fresh one next time.
+    try {
+      this.#db?.close();
+    } catch {
+      // already closed
+    }
+    this.#db = undefined;
+    this.#s = undefined;
+    return new UnavailableError(reason);
+  }
+
+  /**
+   * Runs the items in one transaction, so that one bad item fails alone: first all together (a
+   * savepoint per item costs about a quarter of an accept), and when one throws, again with each
+   * in its own savepoint.
+   */
+  transaction<T>(now: number, items: readonly T[], each: (item: T) => unknown): ItemResult[] {
+    try {
+      return this.#tx(now, () => items.map((item) => ({ ok: true as const, value: each(item) })));
+    } catch (err) {
+      if (err instanceof UnavailableError) throw err; // the whole commit failed, and every caller hears it
+    }
+    return this.#tx(now, () => {
+      const db = this.#db!;
+      return items.map((item): ItemResult => {
+        const mark = this.#ids.mark();
+        try {
+          return { ok: true, value: db.transaction(() => each(item))() };
+        } catch (error) {
+          if (isIoError(error)) throw error;
+          this.#ids.rollBack(mark);
+          return { ok: false, error };
+        }
+      });
+    });
+  }
+
+  #tx<R>(now: number, fn: () => R): R {
+    this.ensureOpen(now);
+    const stats = { ...this.stats };
+    this.#ids.settle();
+    const mark = this.#ids.mark();
+    try {
+      const out = this.#db!.transaction(fn)();
+      this.stats.commits++;
+      return out;
+    } catch (err) {
+      this.#ids.rollBack(mark);
+      Object.assign(this.stats, stats);
+      throw isIoError(err) ? this.fail(err) : err;
+    } finally {
+      this.#ids.settle();
+    }
+  }
+
+  /** PRAGMA synchronous of the connection (2 = FULL): every accept's commit is synced. */
+  get synchronous(): number | undefined {
+    return this.#db?.open ? (this.#db.pragma('synchronous', { simple: true }) as number) : undefined;
+  }
+
+  get mergeState(): MergeState {
+    return this.#ids.mergeState;
+  }
+
+  /** Ids one slice of a merge writes, about. */
+  get mergeSlice(): number {
+    return this.#ids.slice;
+  }
+
+  /**
+   * Writes the next slice of the merge of ids into event_ids. The thread calls it between commits,
+   * when ./merge-pacer.ts says (after the answers have gone out). Returns whether a slice was
+   * written (false: nothing waits, or the store is not open).
+   */
+  indexIds(now: number): boolean {
+    const db = this.#db;
+    if (!db?.open) return false; // unavailable: nothing done, the caller waits
+    const slice = this.#ids.nextSlice();
+    if (!slice) return false;
+    const s = this.#s!;
+    // NORMAL: no fsync at this commit (a merge lost to a power cut is made again from the events
+    // at the next open; the next accept's fsync of the WAL takes these frames along), but a
+    // checkpoint that this commit sets off still syncs the WAL and the database file (with OFF it
+    // would not, and could lose acknowledged events that it moved out of the WAL).
+    db.pragma('synchronous = NORMAL');
+    try {
+      this.#tx(now, () => {
+        for (const [id, seq] of slice.entries) s.indexId.run(id, seq);
+        if (slice.last) s.setIndexedThrough.run(slice.through);
+      });
+    } finally {
+      if (db.open) db.pragma('synchronous = FULL');
+    }
+    slice.done(); // only now, after the commit: a slice that failed is tried again
+    return true;
+  }
+
+  probe(now: number): void {
+    this.ensureOpen(now);
+    try {
+      this.#s!.probe.run(new Date(now).toISOString());
+    } catch (err) {
+      throw this.fail(err); // any failure of this one write means the store cannot take writes
+    }
+  }
+
+  /** Stores one request's events (inside transaction()). */
+  accept(events: readonly EventInput[], now: number, windowMs = this.opts.dedupWindowMs): AcceptResult {
+    const s = this.#s!;
+    let accepted = 0;
+    const out: AcceptedEvent[] = [];
+    for (const e of events) {
+      const prior = this.#ids.find(s, e.key);
+      let id = e.key;
+      if (prior) {
+        // The same body again after the dedup window is a new event, with an id of its own:
+        // '<key>.2', '<key>.3', ... A repeat is a duplicate of the latest of them while in the window.
+        let latest = { ...prior, id };
+        let n = 1;
+        if (prior.id_source === 'hash') {
+          // All of them, gaps left by a prune included: the latest by seq, the next after the highest.
+          for (const r of this.#ids.repeatsOf(s, e.key)) {
+            n = Math.max(n, r.n);
+            if (r.seq > latest.seq) latest = r;
+          }
+        }
+        if (prior.id_source === 'payload' || now - latest.received_at < windowMs) {
+          s.duplicate.run(now, latest.seq);
+          out.push({ id: latest.id, name: e.name, duplicate: true });
+          continue;
+        }
+        id = `${e.key}.${n + 1}`;
+      }
+      const seq = Number(
+        s.insert.run(id, e.tenant, e.idSource, e.eventID, e.name, e.entityType, e.entityId, now, e.handlers.length, e.raw).lastInsertRowid,
+      );
+      this.#ids.add(id, { seq, id_source: e.idSource, received_at: now });
+      for (const h of e.handlers) s.fanOut.run(seq, h, now, now, now);
+      accepted++;
+      out.push({ id, name: e.name, duplicate: false });
+    }
+    this.stats.accepted += accepted;
+    this.stats.duplicates += events.length - accepted;
+    return { accepted, duplicates: events.length - accepted, events: out };
+  }
+
+  // The delivery state machine, inside transaction().
+  claim(limit: number, leaseMs: number, exclude: readonly number[], now: number): { deliveries: ClaimedDelivery[]; nextDueAt: number | null } {
+    return deliveries.claim(this.#s!, limit, leaseMs, exclude, now);
+  }
+
+  settle(x: Settlement, now: number): void {
+    deliveries.settle(this.#s!, x, now);
+  }
+
+  releaseClaims(ids: readonly number[], now: number): void {
+    deliveries.releaseClaims(this.#s!, ids, now);
+  }
+
+  extendLeases(ids: readonly number[], leaseMs: number, now: number): void {
+    deliveries.extendLeases(this.#s!, ids, leaseMs, now);
+  }
+
+  replay(sel: ReplaySelector, now: number): ReplayResult {
+    return deliveries.replay(this.#s!, sel, now);
+  }
+
+  /** Deletes, in slices, finished events received before `cutoff` with their deliveries and history. */
+  prune(cutoff: number, now: number, slice = 500): PruneResult {
+    let events = 0;
+    let removed = 0;
+    for (;;) {
+      const [e, d, rows] = this.#tx(now, () => {
+        const s = this.#s!;
+        const rows = s.prunable.all(cutoff, slice);
+        const json = JSON.stringify(rows.map((r) => r.seq));
+        s.pruneAttempts.run(json);
+        const nd = s.pruneDeliveries.run(json).changes;
+        s.pruneIds.run(json);
+        const ne = s.pruneEvents.run(json).changes;
+        return [ne, nd, rows] as const;
+      });
+      for (const r of rows) this.#ids.forget(r.id, r.seq);
+      events += e;
+      removed += d;
+      if (e < slice) return { events, deliveries: removed };
+    }
+  }
+
+  // Reads.
+  list(f: DeliveryFilter, now: number): DeliveryRecord[] {
+    this.ensureOpen(now);
+    return reads.list(this.#s!, f);
+  }
+
+  show(id: number, now: number): DeliveryDetail | undefined {
+    this.ensureOpen(now);
+    return reads.show(this.#s!, id);
+  }
+
+  listEvents(f: EventFilter, now: number): EventRecord[] {
+    this.ensureOpen(now);
+    return reads.listEvents(this.#s!, f);
+  }
+
+  showEvent(id: string, now: number): EventDetail | undefined {
+    this.ensureOpen(now);
+    // Another process (the router, for the command line) may have stored events since this one opened.
+    return reads.showEvent(this.#s!, id, this.#ids.find(this.#s!, id)?.seq, this.#ids.maxSeq);
+  }
+
+  backlog(now: number): Backlog {
+    this.ensureOpen(now);
+    return reads.backlog(this.#s!);
+  }
+
+  counts(now: number): DeliveryCounts {
+    this.ensureOpen(now);
+    return reads.counts(this.#s!);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#db?.close();
+    } catch {
+      // nothing more to do
+    }
+    this.#db = undefined;
+    this.#s = undefined;
+  }
+}
