@@ -46,8 +46,6 @@ import {
   PATH,
   pad,
   pct,
-  QUICK,
-  ROOT,
   setting,
   sleep,
   start,

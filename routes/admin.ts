@@ -1,12 +1,11 @@
 // The admin API, under /admin, only when ADMIN_TOKEN is set (Authorization: Bearer, compared in
-// constant time). It calls the same module as the command line (src/delivery/operations.ts).
+// constant time). It calls the same module as the command line (src/delivery/operations.ts), whose
+// errors carry the code they are answered with (400 for a bad value, 404 for a missing thing).
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { HttpError } from '../src/errors.js';
 import {
   listDeliveries,
   listEvents,
-  NotFoundError,
-  OperationError,
   replayDeliveries,
   type ReplayRequest,
   showDelivery,
@@ -34,50 +33,38 @@ const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, opts) => 
     }
   });
 
-  // The module's errors as HTTP: a bad value is 400, a missing thing 404, with its sentence.
-  const call = async <T>(fn: () => Promise<T>): Promise<T> => {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof NotFoundError) throw new HttpError('NOT_FOUND', err.message);
-      if (err instanceof OperationError) throw new HttpError('BAD_REQUEST', err.message);
-      throw err;
-    }
-  };
   const int = (v: string | undefined, name: string) => {
     if (v === undefined || v === '') return undefined;
     if (!/^\d+$/.test(v)) throw new HttpError('BAD_REQUEST', `The ${name} parameter must be a whole number, not ${JSON.stringify(v)}.`);
     return Number(v);
   };
 
-  app.get('/admin/stats', async () => ({ deliveries: await call(() => stats(app.store)) }));
+  app.get('/admin/stats', async () => ({ deliveries: await stats(app.store) }));
 
   app.get<{ Querystring: Query }>('/admin/events', async (request) => {
     const q = request.query;
-    const items = await call(() => listEvents(app.store, { name: q.name, afterSeq: int(q.after, 'after'), limit: int(q.limit, 'limit') }));
+    const items = await listEvents(app.store, { name: q.name, afterSeq: int(q.after, 'after'), limit: int(q.limit, 'limit') });
     return { items, next: items.length > 0 ? items.at(-1)!.seq : null };
   });
 
-  app.get<{ Params: { id: string } }>('/admin/events/:id', async (request) => call(() => showEvent(app.store, request.params.id)));
+  app.get<{ Params: { id: string } }>('/admin/events/:id', async (request) => showEvent(app.store, request.params.id));
 
   app.get<{ Querystring: Query }>('/admin/deliveries', async (request) => {
     const q = request.query;
-    const items = await call(() =>
-      listDeliveries(app.store, {
-        status: q.status,
-        handler: q.handler,
-        eventName: q.event,
-        afterId: q.after === '' ? undefined : q.after,
-        limit: int(q.limit, 'limit'),
-      }),
-    );
+    const items = await listDeliveries(app.store, {
+      status: q.status,
+      handler: q.handler,
+      eventName: q.event,
+      afterId: q.after === '' ? undefined : q.after,
+      limit: int(q.limit, 'limit'),
+    });
     return { items, next: items.length > 0 ? items.at(-1)!.id : null };
   });
 
-  app.get<{ Params: { id: string } }>('/admin/deliveries/:id', async (request) => call(() => showDelivery(app.store, request.params.id)));
+  app.get<{ Params: { id: string } }>('/admin/deliveries/:id', async (request) => showDelivery(app.store, request.params.id));
 
   app.post<{ Params: { id: string } }>('/admin/deliveries/:id/replay', async (request) =>
-    call(() => replayDeliveries(app.store, { ids: [request.params.id] })),
+    replayDeliveries(app.store, { ids: [request.params.id] }),
   );
 
   // {"ids": [1, 2]} or {"allDead": true, "handler"?: "...", "event"?: "..."}
@@ -95,7 +82,7 @@ const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, opts) => 
     } else {
       throw new HttpError('BAD_REQUEST', 'Send {"ids": [1, 2]} or {"allDead": true} (with "handler" or "event" to narrow it).');
     }
-    return call(() => replayDeliveries(app.store, req));
+    return replayDeliveries(app.store, req);
   });
 };
 

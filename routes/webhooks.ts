@@ -1,6 +1,6 @@
 // POST /hooks/hubex/:token — HubEx's webhook calls. Check the token, parse, normalise, store
 // durably, then answer: 202 when something new was stored, 200 when all were duplicates.
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { errorBody, HttpError } from '../src/errors.js';
 import type { HubexEvent } from '../src/events/event.js';
 import { parseBody } from '../src/events/parse-body.js';
@@ -71,7 +71,7 @@ const webhookRoutes: FastifyPluginAsync<WebhookRouteOptions> = async (app, opts)
     return undefined;
   };
 
-  const receive = async (request: FastifyRequest, reply: import('fastify').FastifyReply) => {
+  const receive = async (request: FastifyRequest, reply: FastifyReply) => {
     const text = typeof request.body === 'string' ? request.body : '';
     const events = opts.normalize(parseBody(text), text);
     const result = await app.store.accept(events.map(opts.fanOut));

@@ -1,9 +1,10 @@
 // Runs the router: configuration from the environment, the app, the listening socket, signals.
+import type { Server } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { type Config, ConfigError, configWarnings, loadConfig, readEnv } from './config.js';
 import { BUILTIN_HANDLERS_DIR, HandlerLoadError, loadHandlers } from './delivery/loader.js';
-import { createLogger } from './log.js';
-import { installProcessGuards } from './process-guards.js';
+import { createLogger } from './observability/log.js';
+import { installProcessGuards } from './observability/process-guards.js';
 import { describeStore } from './store/open.js';
 import { buildApp } from './server.js';
 import { adminTokenProblem, maskToken, resolveWebhookTokens } from './webhook-tokens.js';
@@ -23,6 +24,7 @@ export async function main(env = readEnv()): Promise<void> {
 
   const log = createLogger(config.logLevel, undefined, { buffered: true });
   // From here on, an error nobody caught (a handler's, usually) is logged, not a silent exit.
+  // eslint-disable-next-line prefer-const -- assigned once below, but the guards refer to it first
   let app: FastifyInstance | undefined;
   installProcessGuards({
     log,
@@ -87,7 +89,7 @@ export async function main(env = readEnv()): Promise<void> {
  */
 function banner(
   config: Config,
-  address: ReturnType<import('node:net').Server['address']>,
+  address: ReturnType<Server['address']>,
   generated?: { token: string; created: boolean },
 ): string {
   const port = typeof address === 'object' && address ? address.port : config.port;

@@ -15,7 +15,7 @@ import { type Env, loadConfig } from './config.js';
 import type { HandlerDefinition } from './delivery/define-handler.js';
 import { checkHandler } from './delivery/loader.js';
 import type { DeliveryDetail, DeliveryId, DeliveryRecord } from './store/contract.js';
-import { createLogger } from './log.js';
+import { createLogger } from './observability/log.js';
 import { buildApp } from './server.js';
 
 export interface TestRouterOptions {

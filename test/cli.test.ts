@@ -8,7 +8,7 @@ import { checkHandler } from '../src/delivery/loader.js';
 import { defineHandler } from '../src/delivery/define-handler.js';
 import { EventCatalogue } from '../src/events/catalogue.js';
 import { createNormalizer } from '../src/events/normalize.js';
-import { createLogger } from '../src/log.js';
+import { createLogger } from '../src/observability/log.js';
 import { DB_FILE, SqliteStore } from '../src/store/sqlite/store.js';
 import { readEvents } from './support/db.js';
 import { REPO_ROOT, spawnRouter } from './support/spawn-router.js';

@@ -1,6 +1,6 @@
 // Duplicates are detected by id, counted and answered, and never stored twice.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../src/log.js';
+import { createLogger } from '../src/observability/log.js';
 import { SqliteStore } from '../src/store/sqlite/store.js';
 import { EventCatalogue } from '../src/events/catalogue.js';
 import { createNormalizer } from '../src/events/normalize.js';

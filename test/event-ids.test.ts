@@ -8,7 +8,7 @@ import { Database } from '../src/store/sqlite/driver.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventCatalogue } from '../src/events/catalogue.js';
 import { createNormalizer } from '../src/events/normalize.js';
-import { createLogger } from '../src/log.js';
+import { createLogger } from '../src/observability/log.js';
 import { MIGRATIONS, migrate } from '../src/store/sqlite/migrations.js';
 import { SqliteStore } from '../src/store/sqlite/store.js';
 import { DB_FILE, type EventInput, SqliteWriter, type WriterOptions } from '../src/store/sqlite/writer.js';

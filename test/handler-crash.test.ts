@@ -10,7 +10,7 @@ import { afterEach, expect, it, onTestFinished } from 'vitest';
 import { DB_FILE } from '../src/store/sqlite/store.js';
 import { defineHandler } from '../src/delivery/define-handler.js';
 import { checkHandler } from '../src/delivery/loader.js';
-import { createLogger } from '../src/log.js';
+import { createLogger } from '../src/observability/log.js';
 import { SqliteStore } from '../src/store/sqlite/store.js';
 import { makeApp, type TestApp, tempDir } from './support/test-app.js';
 import { httpRequest, spawnRouter } from './support/spawn-router.js';
@@ -115,6 +115,7 @@ it('a handler that throws a value nothing can print (a cyclic null-prototype obj
     return o;
   };
   const a = await makeApp({ RETRY_BASE_MS: '5', RETRY_MAX_MS: '10', MAX_ATTEMPTS: '2' }, {
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- a value that is not an Error is the point
     handlers: [checkHandler(defineHandler({ name: 'odd-thrower', on: '*', handle: () => { throw cyclic(); } }), 'odd-thrower.ts')],
   });
   apps.push(a);

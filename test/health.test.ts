@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { readEvents } from './support/db.js';
 import { loadConfig } from '../src/config.js';
-import { createLogger } from '../src/log.js';
+import { createLogger } from '../src/observability/log.js';
 import type { Health } from '../src/store/contract.js';
 import { openBackend } from '../src/store/open.js';
 import { makeApp, type TestApp, tempDir, TOKEN } from './support/test-app.js';

@@ -40,8 +40,10 @@ it('types requests by path and method', () => {
   expectTypeOf<TaskFilter['isDeleted']>().toEqualTypeOf<boolean | undefined>();
 
   // List items from the path: a map's values with their key as id, an array's elements as they are.
-  type Item<P extends Parameters<HubexClient['list']>[0]> = ReturnType<typeof listOf<P>>;
+  // Only its type is used: an instantiation expression needs a value.
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
   const listOf = <P extends Parameters<HubexClient['list']>[0]>(c: HubexClient, p: P) => c.list(p);
+  type Item<P extends Parameters<HubexClient['list']>[0]> = ReturnType<typeof listOf<P>>;
   expectTypeOf<Item<'/WORK/Tasks'>>().toEqualTypeOf<AsyncIterableIterator<TaskListItem>>();
   expectTypeOf<Item<'/COMMON/Events'>>().toEqualTypeOf<AsyncIterableIterator<EventCatalogueItem>>();
   expectTypeOf<Awaited<ReturnType<HubexClient['common']['events']>>>().toEqualTypeOf<EventCatalogueItem[]>();

@@ -4,7 +4,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { Writable } from 'node:stream';
 import { expect, it } from 'vitest';
-import { createLogger } from '../src/log.js';
+import { createLogger } from '../src/observability/log.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;

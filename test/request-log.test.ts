@@ -1,4 +1,5 @@
 // One JSON log line per request, with request id, status and duration.
+import { type AddressInfo, connect } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { makeApp, type TestApp } from './support/test-app.js';
 
@@ -48,7 +49,7 @@ it('logs a 503 at error level with the cause, and answers the caller generically
 });
 
 it('redactUrl removes the token from the webhook path and secret query parameters, and leaves the rest', async () => {
-  const { redactUrl } = await import('../src/log.js');
+  const { redactUrl } = await import('../src/observability/log.js');
   const cases: [string, string][] = [
     ['/hooks/hubex/s3cret', '/hooks/hubex/[REDACTED]'],
     ['/hooks/hubex/s3cret?x=1', '/hooks/hubex/[REDACTED]?x=1'],
@@ -107,8 +108,7 @@ it("never logs a malformed request's bytes, even at trace level (Fastify logs th
   t = await makeApp({ LOG_LEVEL: 'trace' });
   const { TOKEN } = await import('./support/test-app.js');
   await t.app.listen({ port: 0, host: '127.0.0.1' });
-  const { port } = t.app.server.address() as import('node:net').AddressInfo;
-  const { connect } = await import('node:net');
+  const { port } = t.app.server.address() as AddressInfo;
   const socket = connect(port, '127.0.0.1');
   const closed = new Promise((resolve) => socket.on('close', resolve));
   socket.on('data', () => {});
@@ -131,7 +131,7 @@ it('cuts a long URL in the log', async () => {
 });
 
 it('the request line written by hand is the line pino writes for the same fields, escapes included', async () => {
-  const { createLogger, requestLineWriter } = await import('../src/log.js');
+  const { createLogger, requestLineWriter } = await import('../src/observability/log.js');
   const { LogCapture } = await import('./support/test-app.js');
   const byHand = new LogCapture();
   const byPino = new LogCapture();

@@ -4,7 +4,7 @@ import { afterEach, expect, it } from 'vitest';
 import { startRetention } from '../src/delivery/retention.js';
 import { EventCatalogue } from '../src/events/catalogue.js';
 import { createNormalizer } from '../src/events/normalize.js';
-import { createLogger } from '../src/log.js';
+import { createLogger } from '../src/observability/log.js';
 import type { Outcome } from '../src/store/contract.js';
 import { SqliteStore } from '../src/store/sqlite/store.js';
 import { readEvents } from './support/db.js';

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EventCatalogue } from '../src/events/catalogue.js';
 import type { HubexEvent } from '../src/events/event.js';
 import { createNormalizer } from '../src/events/normalize.js';
-import { createLogger } from '../src/log.js';
+import { createLogger } from '../src/observability/log.js';
 import type { Backend, DeliveryRecord, Outcome, RunDelivery, RunnableDelivery, Store } from '../src/store/contract.js';
 import { createRedisBackend } from '../src/store/redis/index.js';
 import { createSqliteBackend } from '../src/store/sqlite/index.js';

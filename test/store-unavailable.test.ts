@@ -10,7 +10,7 @@ import { Database } from '../src/store/sqlite/driver.js';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../src/config.js';
-import { createLogger } from '../src/log.js';
+import { createLogger } from '../src/observability/log.js';
 import { DB_FILE } from '../src/store/sqlite/store.js';
 import { buildApp } from '../src/server.js';
 import { readEvents } from './support/db.js';

@@ -2,7 +2,7 @@
 // store they name.
 import { type Config, loadConfig, readEnv } from '../config.js';
 import { OperationError } from '../delivery/operations.js';
-import { createLogger } from '../log.js';
+import { createLogger } from '../observability/log.js';
 import type { Store } from '../store/contract.js';
 import { describeStore, openStore } from '../store/open.js';
 

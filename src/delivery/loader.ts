@@ -4,17 +4,10 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { HandlerLoadError } from '../errors.js';
 import type { EventSelector, Handler } from './define-handler.js';
 
-export class HandlerLoadError extends Error {
-  override readonly name = 'HandlerLoadError';
-  constructor(
-    readonly file: string,
-    problem: string,
-  ) {
-    super(`${file}: ${problem}`);
-  }
-}
+export { HandlerLoadError };
 
 /** The handlers/ folder shipped with the router: beside src/ in the sources, beside dist/src/ when built. */
 export const BUILTIN_HANDLERS_DIR = fileURLToPath(new URL('../../handlers/', import.meta.url));

@@ -16,16 +16,9 @@ import {
   type ReplayResult,
   type Store as FullStore,
 } from '../store/contract.js';
+import { NotFoundError, OperationError } from '../errors.js';
 
-/** A request that cannot be carried out as asked (a bad id, an unknown status); the message says why. */
-export class OperationError extends Error {
-  override readonly name: string = 'OperationError';
-}
-
-/** What was asked for does not exist. */
-export class NotFoundError extends OperationError {
-  override readonly name = 'NotFoundError';
-}
+export { NotFoundError, OperationError };
 
 type Store = Pick<FullStore, 'deliveryIds' | 'list' | 'show' | 'replay' | 'counts' | 'listEvents' | 'showEvent'>;
 

@@ -2,8 +2,8 @@
 // logged in full. Every error body is {error, message, requestId}.
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
-import { redactUrl } from '../log.js';
-import { ERROR_CODES, type ErrorCode, errorBody, HttpError, isStoreUnavailable, UnstorableEventError } from '../errors.js';
+import { redactUrl } from '../observability/log.js';
+import { ERROR_CODES, type ErrorCode, errorBody, HttpError, isAnswerCode, isStoreUnavailable } from '../errors.js';
 
 export function installErrorHandling(app: FastifyInstance, config: Pick<Config, 'bodyLimit'>): void {
   app.setErrorHandler((err: FastifyError | Error, request, reply) => {
@@ -26,7 +26,6 @@ export function installErrorHandling(app: FastifyInstance, config: Pick<Config, 
 
 function toHttpError(err: FastifyError | Error, bodyLimit: number, contentType: string | undefined): HttpError {
   if (err instanceof HttpError) return err;
-  if (err instanceof UnstorableEventError) return new HttpError('UNSTORABLE', err.message);
   if (isStoreUnavailable(err)) {
     return new HttpError(
       'STORE_UNAVAILABLE',
@@ -35,6 +34,9 @@ function toHttpError(err: FastifyError | Error, bodyLimit: number, contentType: 
     );
   }
   const code = (err as FastifyError).code;
+  // The router's own errors that are a caller's doing (UnstorableEventError, OperationError,
+  // NotFoundError) carry the code they are answered with; their message is for the caller.
+  if (isAnswerCode(code) && ERROR_CODES[code].status < 500) return new HttpError(code, err.message);
   switch (code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new HttpError('BODY_TOO_LARGE', `The body is larger than ${bodyLimit} bytes (BODY_LIMIT).`);

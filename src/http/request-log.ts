@@ -3,8 +3,8 @@
 // webhook answers by status.
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { type RequestLine, redactUrl, requestLineWriter } from '../log.js';
-import type { Metrics } from '../metrics.js';
+import { type RequestLine, redactUrl, requestLineWriter } from '../observability/log.js';
+import type { Metrics } from '../observability/metrics.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

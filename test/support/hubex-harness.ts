@@ -2,7 +2,7 @@
 // tests share. The clock is the tests' own: `h.clock += 60_000` moves every client's time.
 import { afterEach, beforeEach } from 'vitest';
 import { createHubexClient, type HubexClient, type HubexClientOptions } from '../../src/hubex/client.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/observability/log.js';
 import { type FakeHubex, startFakeHubex } from './fake-hubex.js';
 import { LogCapture } from './test-app.js';
 

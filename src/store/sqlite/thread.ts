@@ -3,7 +3,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { MergePacer } from './merge-pacer.js';
 import { type Call, fromWireEvent, type Reply, toWireAccepted, type WireError, type WireEvent } from './protocol.js';
-import { isIoError, SqliteWriter, UnavailableError, type WriterOptions } from './writer.js';
+import { StoreUnavailableError } from '../../errors.js';
+import { isIoError, SqliteWriter, type WriterOptions } from './writer.js';
 
 const port = parentPort!;
 const writer = new SqliteWriter({
@@ -24,7 +25,7 @@ port.on('message', (msg: { calls: Call[] } | 'close') => {
     return;
   }
   if (closing) {
-    reply(msg.calls.map((c) => ({ id: c.id, error: wireError(new UnavailableError('The store is closed: the router is stopping.')) })));
+    reply(msg.calls.map((c) => ({ id: c.id, error: wireError(new StoreUnavailableError('The store is closed: the router is stopping.')) })));
     return;
   }
   queue.push(...msg.calls);
@@ -108,7 +109,7 @@ function mergeSlice(): 'done' | 'none' | 'failed' {
   } catch (err) {
     // A store that cannot write has been logged by fail(); the merge is taken up again at reopen.
     const reason = err instanceof Error ? err.message : String(err);
-    if (!(err instanceof UnavailableError) && reason !== lastMergeError) {
+    if (!(err instanceof StoreUnavailableError) && reason !== lastMergeError) {
       port.postMessage({ log: { level: 'error', msg: 'merging event ids failed', detail: { reason } } });
     }
     lastMergeError = reason;
@@ -169,6 +170,6 @@ function wireError(err: unknown): WireError {
   return {
     message: err instanceof Error ? err.message : String(err),
     name: err instanceof Error ? err.name : 'Error',
-    unavailable: err instanceof UnavailableError,
+    unavailable: err instanceof StoreUnavailableError,
   };
 }

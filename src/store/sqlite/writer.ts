@@ -19,6 +19,7 @@ import type {
   ReplayResult,
   ReplaySelector,
 } from '../contract.js';
+import { StoreUnavailableError } from '../../errors.js';
 import type { ClaimedDelivery, Settlement } from './claims.js';
 import * as deliveries from './deliveries.js';
 import { Database, DRIVER } from './driver.js';
@@ -54,11 +55,6 @@ export interface WriterOptions {
   readonly idMergeSlice?: number;
 }
 
-/** Thrown when the store cannot take writes; the message says why, for an operator. */
-export class UnavailableError extends Error {
-  override readonly name = 'UnavailableError';
-}
-
 export const isIoError = (err: unknown): boolean => {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && /^SQLITE_(IOERR|FULL|READONLY|CANTOPEN|CORRUPT|NOTADB|BUSY|LOCKED|PERM)/.test(code);
@@ -83,10 +79,10 @@ export class SqliteWriter {
 
   /** Opens the store when it is not open and the last try is not too recent; throws when unavailable. */
   ensureOpen(now: number): void {
-    if (this.#closed) throw new UnavailableError('The store is closed: the router is stopping.');
+    if (this.#closed) throw new StoreUnavailableError('The store is closed: the router is stopping.');
     if (this.#db?.open) return;
     if (now - this.#lastOpenAttempt >= this.opts.reopenIntervalMs) this.#open(now);
-    if (!this.#db?.open) throw new UnavailableError(this.#reason);
+    if (!this.#db?.open) throw new StoreUnavailableError(this.#reason);
   }
 
   #open(now: number): void {
@@ -121,8 +117,8 @@ export class SqliteWriter {
   }
 
   /** Records why the store cannot take writes (logged once per distinct reason) and returns the error. */
-  fail(err: unknown): UnavailableError {
-    if (err instanceof UnavailableError) return err;
+  fail(err: unknown): StoreUnavailableError {
+    if (err instanceof StoreUnavailableError) return err;
     // The answer (readyz) names no path: it may be reachable from outside. The log has the file.
     const detail = (err instanceof Error ? err.message : String(err)).split(this.opts.dataDir).join('DATA_DIR');
     const reason = `The store cannot take writes (${detail}); check that DATA_DIR is writable and the disk has room.`;
@@ -136,7 +132,7 @@ export class SqliteWriter {
     }
     this.#db = undefined;
     this.#s = undefined;
-    return new UnavailableError(reason);
+    return new StoreUnavailableError(reason);
   }
 
   /**
@@ -148,7 +144,7 @@ export class SqliteWriter {
     try {
       return this.#tx(now, () => items.map((item) => ({ ok: true as const, value: each(item) })));
     } catch (err) {
-      if (err instanceof UnavailableError) throw err; // the whole commit failed, and every caller hears it
+      if (err instanceof StoreUnavailableError) throw err; // the whole commit failed, and every caller hears it
     }
     return this.#tx(now, () => {
       const db = this.#db!;

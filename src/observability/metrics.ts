@@ -1,7 +1,7 @@
 // Prometheus metrics, all named hubex_router_*, on one registry per app (so that two apps in one
 // process, as in tests, do not share counters). docs/metrics.md lists each one.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Backlog } from './store/contract.js';
+import type { Backlog } from '../store/contract.js';
 
 export const PREFIX = 'hubex_router_';
 

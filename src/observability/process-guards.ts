@@ -8,7 +8,7 @@
 //   way are not released: they run again after their lease with the attempt counted, so a handler
 //   that takes the process down every time reaches its dead letter after MAX_ATTEMPTS starts.
 import type { Logger } from 'pino';
-import { classify } from './delivery/classify.js';
+import { classify } from '../delivery/classify.js';
 
 export type UncaughtKind = 'rejection' | 'exception';
 

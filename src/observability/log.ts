@@ -1,6 +1,6 @@
 // Logging: pino, with secrets removed at the logger (once), not at each call site.
 import pino, { type DestinationStream, type Logger } from 'pino';
-import { jsonString as str } from './json-string.js';
+import { jsonString as str } from '../json-string.js';
 
 // Log objects use the same few keys again and again: their forms are kept (up to a bound).
 const keyForms = new Map<string, string>();
