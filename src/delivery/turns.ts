@@ -3,8 +3,8 @@
 // yielding (its synchronous part, before its first await) ends the slice and is followed by a
 // pause as long as it took, up to MAX_PAUSE_MS, in which the loop serves nothing but I/O: a webhook on a new
 // connection needs several turns (accept, read, the store's answer), and Node accepts about one
-// new connection per turn while each turn is held up by a handler. Without this, runs started one
-// after another in microtasks kept I/O out for as long as runs were waiting (bench/RESULTS.md).
+// new connection per turn while each turn is held up by a handler. Runs started one after another
+// in microtasks would keep I/O out for as long as runs were waiting.
 
 type Start = () => number;
 

@@ -8,8 +8,8 @@ const keyForms = new Map<string, string>();
 /**
  * Keys whose values never reach a log, wherever they appear in a logged object (compared without
  * case, dashes or underscores: `X-Webhook-Token`, `access_token` and `accessToken` alike).
- * A walk over the object with a Set costs far less than pino's path-based redact, which ran on
- * every request line (measured: 8% of the request thread under load).
+ * A walk over the object with a Set costs far less than pino's path-based redact, which would run
+ * on every request line.
  */
 export const SECRET_KEYS: ReadonlySet<string> = new Set(
   [
@@ -111,9 +111,8 @@ export type RequestLineWriter = (level: 'info' | 'warn' | 'error', line: Request
 
 /**
  * Writes the line of one request as this logger would (the same JSON, `msg` "request"), built by
- * hand: pino's child logger per request, its generic serialisation and the secret walk cost 10% of
- * the request thread under load, for fields that are fixed and hold no secret (the URL is
- * redacted by the caller). Undefined for a logger not made by createLogger: log with it then.
+ * hand: a child logger per request, generic serialisation and the secret walk are a large share of
+ * a request's cost, for fields that are fixed and hold no secret (the URL is redacted by the caller). Undefined for a logger not made by createLogger: log with it then.
  */
 export function requestLineWriter(logger: Logger): RequestLineWriter | undefined {
   if (!ours.has(logger)) return undefined;
@@ -146,9 +145,9 @@ const FLUSH_MS = 2;
 
 /**
  * Stdout that never blocks the event loop: the lines of FLUSH_MS go out in one asynchronous write
- * (each write is a hop to libuv's thread pool and back: one per line cost 5% of the request thread
- * under load, one per event-loop turn still 4%). Lines still waiting when the process exits are
- * written synchronously then.
+ * (each write is a hop to libuv's thread pool and back, too dear once per line, or even once per
+ * event-loop turn, under load). Lines still waiting when the process exits are written
+ * synchronously then.
  */
 function bufferedStdout(): DestinationStream {
   const dest = pino.destination({ dest: 1, sync: false });

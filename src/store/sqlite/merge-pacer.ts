@@ -8,9 +8,8 @@
 //   is over in seconds), up to four times idMergeAt of them (mergeState 'behind'). From there on
 //   `pace` again, whatever the load and however many events a commit holds: more ids merged than
 //   accepted, so that memory stays bounded under any sustained load.
-// Calls, not events, tell saturation: a steady trickle of large batches is light load.
-// Measured (bench/RESULTS.md): merging at the pace of the accepts during saturation cost 10 to
-// 15% of the throughput once the table held 500,000 events or more.
+// Calls, not events, tell saturation: a steady trickle of large batches is light load. Merging
+// during saturation would slow every commit, more so the larger the table.
 
 export type MergeState = 'idle' | 'due' | 'behind';
 

@@ -227,8 +227,7 @@ export class SqliteStore implements Store, ClaimStore {
     if (!this.#scheduled) {
       this.#scheduled = true;
       // Sent as soon as the current callback is done. The worker batches what reaches it while it
-      // commits, so batches grow with the load by themselves, and a lone call waits for nobody
-      // (measured: this beat batching per event-loop turn on this side, bench/RESULTS.md).
+      // commits, so batches grow with the load by themselves, and a lone call waits for nobody.
       queueMicrotask(() => this.#flush());
     }
     return promise;

@@ -5,7 +5,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type {
-  AcceptedEvent,
   AcceptResult,
   Backlog,
   DeliveryCounts,
@@ -20,6 +19,7 @@ import type {
   ReplaySelector,
 } from '../contract.js';
 import { StoreUnavailableError } from '../../errors.js';
+import { acceptEvents, type EventInput } from './accept.js';
 import type { ClaimedDelivery, Settlement } from './claims.js';
 import * as deliveries from './deliveries.js';
 import { Database, DRIVER } from './driver.js';
@@ -31,18 +31,7 @@ import { prepare, type Statements } from './sql.js';
 
 export const DB_FILE = 'hubex-router.db';
 
-/** An event as the route hands it over: what is stored, plus the handlers it fans out to. */
-export interface EventInput {
-  readonly key: string;
-  readonly tenant: string;
-  readonly idSource: 'payload' | 'hash';
-  readonly eventID: number | null;
-  readonly name: string;
-  readonly entityType: string | null;
-  readonly entityId: string | null;
-  readonly raw: string;
-  readonly handlers: readonly string[];
-}
+export type { EventInput } from './accept.js';
 
 export interface WriterOptions {
   readonly dataDir: string;
@@ -232,42 +221,10 @@ export class SqliteWriter {
 
   /** Stores one request's events (inside transaction()). */
   accept(events: readonly EventInput[], now: number, windowMs = this.opts.dedupWindowMs): AcceptResult {
-    const s = this.#s!;
-    let accepted = 0;
-    const out: AcceptedEvent[] = [];
-    for (const e of events) {
-      const prior = this.#ids.find(s, e.key);
-      let id = e.key;
-      if (prior) {
-        // The same body again after the dedup window is a new event, with an id of its own:
-        // '<key>.2', '<key>.3', ... A repeat is a duplicate of the latest of them while in the window.
-        let latest = { ...prior, id };
-        let n = 1;
-        if (prior.id_source === 'hash') {
-          // All of them, gaps left by a prune included: the latest by seq, the next after the highest.
-          for (const r of this.#ids.repeatsOf(s, e.key)) {
-            n = Math.max(n, r.n);
-            if (r.seq > latest.seq) latest = r;
-          }
-        }
-        if (prior.id_source === 'payload' || now - latest.received_at < windowMs) {
-          s.duplicate.run(now, latest.seq);
-          out.push({ id: latest.id, name: e.name, duplicate: true });
-          continue;
-        }
-        id = `${e.key}.${n + 1}`;
-      }
-      const seq = Number(
-        s.insert.run(id, e.tenant, e.idSource, e.eventID, e.name, e.entityType, e.entityId, now, e.handlers.length, e.raw).lastInsertRowid,
-      );
-      this.#ids.add(id, { seq, id_source: e.idSource, received_at: now });
-      for (const h of e.handlers) s.fanOut.run(seq, h, now, now, now);
-      accepted++;
-      out.push({ id, name: e.name, duplicate: false });
-    }
-    this.stats.accepted += accepted;
-    this.stats.duplicates += events.length - accepted;
-    return { accepted, duplicates: events.length - accepted, events: out };
+    const result = acceptEvents(this.#s!, this.#ids, events, now, windowMs);
+    this.stats.accepted += result.accepted;
+    this.stats.duplicates += result.duplicates;
+    return result;
   }
 
   // The delivery state machine, inside transaction().
@@ -313,36 +270,35 @@ export class SqliteWriter {
     }
   }
 
-  // Reads.
-  list(f: DeliveryFilter, now: number): DeliveryRecord[] {
+  // Reads, outside any transaction.
+  #read<T>(now: number, fn: (s: Statements) => T): T {
     this.ensureOpen(now);
-    return reads.list(this.#s!, f);
+    return fn(this.#s!);
+  }
+
+  list(f: DeliveryFilter, now: number): DeliveryRecord[] {
+    return this.#read(now, (s) => reads.list(s, f));
   }
 
   show(id: number, now: number): DeliveryDetail | undefined {
-    this.ensureOpen(now);
-    return reads.show(this.#s!, id);
+    return this.#read(now, (s) => reads.show(s, id));
   }
 
   listEvents(f: EventFilter, now: number): EventRecord[] {
-    this.ensureOpen(now);
-    return reads.listEvents(this.#s!, f);
+    return this.#read(now, (s) => reads.listEvents(s, f));
   }
 
+  /** Another process (the router, for the command line) may have stored events since this one opened. */
   showEvent(id: string, now: number): EventDetail | undefined {
-    this.ensureOpen(now);
-    // Another process (the router, for the command line) may have stored events since this one opened.
-    return reads.showEvent(this.#s!, id, this.#ids.find(this.#s!, id)?.seq, this.#ids.maxSeq);
+    return this.#read(now, (s) => reads.showEvent(s, id, this.#ids.find(s, id)?.seq, this.#ids.maxSeq));
   }
 
   backlog(now: number): Backlog {
-    this.ensureOpen(now);
-    return reads.backlog(this.#s!);
+    return this.#read(now, reads.backlog);
   }
 
   counts(now: number): DeliveryCounts {
-    this.ensureOpen(now);
-    return reads.counts(this.#s!);
+    return this.#read(now, reads.counts);
   }
 
   async close(): Promise<void> {
