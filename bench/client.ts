@@ -54,7 +54,10 @@ async function load(once: () => Promise<void>, seconds: number): Promise<Run> {
 }
 
 async function main(): Promise<void> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/fake-hubex-server.ts'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/fake-hubex-server.ts'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const first = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve));
   const fake = JSON.parse(first) as { url: string; serviceToken: string };
   try {
@@ -63,7 +66,10 @@ async function main(): Promise<void> {
     const agent = new http.Agent({ keepAlive: true, maxSockets: S.concurrency });
     const url = `${fake.url}/WORK/Tasks/5`;
     const plain = async () => {
-      const res = await fetch(url, { agent, headers: { accept: 'application/json', 'x-application-id': '5', authorization: `Bearer ${token}` } });
+      const res = await fetch(url, {
+        agent,
+        headers: { accept: 'application/json', 'x-application-id': '5', authorization: `Bearer ${token}` },
+      });
       if (!res.ok) throw new Error(String(res.status));
       await res.json();
     };
@@ -71,7 +77,9 @@ async function main(): Promise<void> {
       await client.work.getTask(5);
     };
     log(`hubex-router client benchmark, ${new Date().toISOString()}`);
-    log(`GET /WORK/Tasks/5 against the fake HubEx (child process ${child.pid}), ${S.concurrency} concurrent callers, ${S.rounds} rounds x ${S.duration} s, alternated`);
+    log(
+      `GET /WORK/Tasks/5 against the fake HubEx (child process ${child.pid}), ${S.concurrency} concurrent callers, ${S.rounds} rounds x ${S.duration} s, alternated`,
+    );
     await load(plain, 1);
     await load(viaClient, 1);
     log('round  caller        calls/s  p50 ms  p99 ms  errors  fake cpu');
@@ -83,7 +91,9 @@ async function main(): Promise<void> {
         const run = await load(who === 'plain' ? plain : viaClient, S.duration);
         const cpu = (cpuSeconds(child.pid) - cpu0) / S.duration;
         runs[who].push(run);
-        log(`${String(r).padEnd(6)} ${who.padEnd(12)} ${f0(run.rps).padStart(8)} ${f2(run.p50).padStart(7)} ${f2(run.p99).padStart(7)} ${String(run.errors).padStart(7)} ${f2(cpu).padStart(9)}`);
+        log(
+          `${String(r).padEnd(6)} ${who.padEnd(12)} ${f0(run.rps).padStart(8)} ${f2(run.p50).padStart(7)} ${f2(run.p99).padStart(7)} ${String(run.errors).padStart(7)} ${f2(cpu).padStart(9)}`,
+        );
       }
     }
     const rps = (w: 'plain' | 'client') => median(runs[w].map((r) => r.rps));

@@ -24,7 +24,26 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { Database } from '../src/store/sqlite/driver.js';
-import { cpuSeconds, f0, f1, f2, HOST, log, median, num, PATH, pct, ROOT, type Server, setting, sleep, start, stop, TEMPLATE, uniqueBody } from './support.js';
+import {
+  cpuSeconds,
+  f0,
+  f1,
+  f2,
+  HOST,
+  log,
+  median,
+  num,
+  PATH,
+  pct,
+  ROOT,
+  type Server,
+  setting,
+  sleep,
+  start,
+  stop,
+  TEMPLATE,
+  uniqueBody,
+} from './support.js';
 
 const S = {
   rate: num('BENCH_RATE', 500, 500),
@@ -66,16 +85,21 @@ async function router(dir: string, files: Record<string, string>, env: Record<st
   rmSync(dataDir, { recursive: true, force: true });
   mkdirSync(handlersDir, { recursive: true });
   for (const [name, source] of Object.entries(files)) writeFileSync(join(handlersDir, name), source);
-  return start('router', [S.routerMain], {
-    ...process.env,
-    DATA_DIR: dataDir,
-    HANDLERS_DIR: handlersDir,
-    WEBHOOK_TOKENS: 'bench-token-0123456789abcdef',
-    LOG_EVENTS: 'false',
-    LOG_LEVEL: 'warn',
-    HANDLER_CONCURRENCY: String(S.concurrency),
-    ...env,
-  }, 'ignore');
+  return start(
+    'router',
+    [S.routerMain],
+    {
+      ...process.env,
+      DATA_DIR: dataDir,
+      HANDLERS_DIR: handlersDir,
+      WEBHOOK_TOKENS: 'bench-token-0123456789abcdef',
+      LOG_EVENTS: 'false',
+      LOG_LEVEL: 'warn',
+      HANDLER_CONCURRENCY: String(S.concurrency),
+      ...env,
+    },
+    'ignore',
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -108,7 +132,14 @@ async function latencyRound(dir: string): Promise<LatencyRound> {
     const fire = () => {
       const body = uniqueBody('d');
       const req = http.request(
-        { agent, host: HOST, port: server.port, method: 'POST', path: PATH, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+        {
+          agent,
+          host: HOST,
+          port: server.port,
+          method: 'POST',
+          path: PATH,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        },
         (res) => {
           let text = '';
           res.on('data', (c: Buffer) => (text += c));
@@ -135,7 +166,7 @@ async function latencyRound(dir: string): Promise<LatencyRound> {
   const cores = (cpuSeconds(server.child.pid) - cpu0) / seconds;
   // Wait for the handler to have run for every answered event (bounded).
   const startedAt = new Map<string, number>();
-  for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
     for (const line of readFileSync(probeFile, 'utf8').split('\n')) {
       const [id, at] = line.split(' ');
       if (id && at) startedAt.set(id, Number(at));
@@ -154,7 +185,16 @@ async function latencyRound(dir: string): Promise<LatencyRound> {
     gaps.push(Math.max(0, s - at));
   }
   gaps.sort((a, b) => a - b);
-  return { sent, answered: answeredAt.size, started: gaps.length, p50: pct(gaps, 50), p99: pct(gaps, 99), max: gaps.at(-1) ?? Number.NaN, early, cores };
+  return {
+    sent,
+    answered: answeredAt.size,
+    started: gaps.length,
+    p50: pct(gaps, 50),
+    p99: pct(gaps, 99),
+    max: gaps.at(-1) ?? Number.NaN,
+    early,
+    cores,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -189,7 +229,7 @@ async function e2eRound(dir: string): Promise<E2eRound> {
   const db = new Database(join(dir, 'data', 'hubex-router.db'), { readonly: true, fileMustExist: true });
   const done = db.prepare("SELECT count(*) AS n FROM deliveries WHERE status = 'done'").pluck();
   let deliveries = 0;
-  for (const deadline = Date.now() + 600_000; Date.now() < deadline; ) {
+  for (const deadline = Date.now() + 600_000; Date.now() < deadline;) {
     deliveries = done.get() as number;
     if (deliveries >= want) break;
     await sleep(20);
@@ -217,24 +257,34 @@ async function main(): Promise<void> {
     for (let i = 1; i <= S.latRounds; i++) {
       const r = await latencyRound(dir);
       lat.push(r);
-      log(`${String(i).padEnd(5)} ${f0(r.sent).padStart(6)} ${f0(r.answered).padStart(9)} ${f0(r.started).padStart(8)} ${f2(r.p50).padStart(7)} ${f2(r.p99).padStart(7)} ${f1(r.max).padStart(7)} ${String(r.early).padStart(6)} ${f2(r.cores).padStart(8)}`);
+      log(
+        `${String(i).padEnd(5)} ${f0(r.sent).padStart(6)} ${f0(r.answered).padStart(9)} ${f0(r.started).padStart(8)} ${f2(r.p50).padStart(7)} ${f2(r.p99).padStart(7)} ${f1(r.max).padStart(7)} ${String(r.early).padStart(6)} ${f2(r.cores).padStart(8)}`,
+      );
     }
     const p50 = median(lat.map((r) => r.p50));
     const p99 = median(lat.map((r) => r.p99));
-    log(`median p50 ${f2(p50)} ms (target < 5: ${p50 < 5 ? 'met' : 'MISSED'}), p99 ${f2(p99)} ms (target < 50: ${p99 < 50 ? 'met' : 'MISSED'})`);
+    log(
+      `median p50 ${f2(p50)} ms (target < 5: ${p50 < 5 ? 'met' : 'MISSED'}), p99 ${f2(p99)} ms (target < 50: ${p99 < 50 ? 'met' : 'MISSED'})`,
+    );
     log('("early": handlers that started before the client had read the 202; counted as 0 ms)');
 
     log();
-    log(`== End to end: ${f0(S.e2eEvents)} events (autocannon, 50 connections), ${S.handlers} handlers that do nothing, ${S.e2eRounds} round(s)`);
+    log(
+      `== End to end: ${f0(S.e2eEvents)} events (autocannon, 50 connections), ${S.handlers} handlers that do nothing, ${S.e2eRounds} round(s)`,
+    );
     log('round  events  ingest s  ingest ev/s  total s  end-to-end ev/s  deliveries/s  srv cpu');
     const e2e: E2eRound[] = [];
     for (let i = 1; i <= S.e2eRounds; i++) {
       const r = await e2eRound(dir);
       e2e.push(r);
       const ok = r.deliveries >= r.events * S.handlers ? '' : `  (only ${r.deliveries} deliveries done!)`;
-      log(`${String(i).padEnd(5)} ${f0(r.events).padStart(7)} ${f2(r.ingestSeconds).padStart(9)} ${f0(r.events / r.ingestSeconds).padStart(12)} ${f2(r.totalSeconds).padStart(8)} ${f0(r.events / r.totalSeconds).padStart(16)} ${f0(r.deliveries / r.totalSeconds).padStart(13)} ${f2(r.cores).padStart(8)}${ok}`);
+      log(
+        `${String(i).padEnd(5)} ${f0(r.events).padStart(7)} ${f2(r.ingestSeconds).padStart(9)} ${f0(r.events / r.ingestSeconds).padStart(12)} ${f2(r.totalSeconds).padStart(8)} ${f0(r.events / r.totalSeconds).padStart(16)} ${f0(r.deliveries / r.totalSeconds).padStart(13)} ${f2(r.cores).padStart(8)}${ok}`,
+      );
     }
-    log(`median end to end: ${f0(median(e2e.map((r) => r.events / r.totalSeconds)))} events/s, ${f0(median(e2e.map((r) => r.deliveries / r.totalSeconds)))} deliveries/s`);
+    log(
+      `median end to end: ${f0(median(e2e.map((r) => r.events / r.totalSeconds)))} events/s, ${f0(median(e2e.map((r) => r.deliveries / r.totalSeconds)))} deliveries/s`,
+    );
   } finally {
     if (S.keep) log(`kept ${dir}`);
     else rmSync(dir, { recursive: true, force: true });

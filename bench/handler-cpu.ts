@@ -37,7 +37,26 @@ import http from 'node:http';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { cpuSeconds, f0, f1, f2, HOST, log, median, num, PATH, pad, pct, ROOT, type Server, setting, sleep, start, stop, TOKEN } from './support.js';
+import {
+  cpuSeconds,
+  f0,
+  f1,
+  f2,
+  HOST,
+  log,
+  median,
+  num,
+  PATH,
+  pad,
+  pct,
+  ROOT,
+  type Server,
+  setting,
+  sleep,
+  start,
+  stop,
+  TOKEN,
+} from './support.js';
 
 const S = {
   rounds: num('BENCH_ROUNDS', 3, 1),
@@ -48,7 +67,10 @@ const S = {
   concurrency: num('BENCH_CONCURRENCY', 8, 8),
   sockets: num('BENCH_SOCKETS', 0, 0),
   timeout: num('BENCH_TIMEOUT', 15, 15),
-  variants: setting('BENCH_VARIANTS', 'a,b,c').split(',').map((s) => s.trim()).filter(Boolean),
+  variants: setting('BENCH_VARIANTS', 'a,b,c')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
   routerMain: setting('BENCH_ROUTER_MAIN', 'dist/src/main.js'),
   keep: setting('BENCH_KEEP', '') === '1',
   trace: setting('BENCH_TRACE', ''),
@@ -223,7 +245,9 @@ function load(server: Server, traceFile?: string): Promise<Load> {
       agent.destroy();
       if (traceFile) {
         mkdirSync(dirname(traceFile), { recursive: true });
-        const rows = [...latencies].map((l, i) => `${((i * interval) / 1000).toFixed(3)},${l.toFixed(1)},${outcome[i]},${i >= skip ? 1 : 0}`);
+        const rows = [...latencies].map(
+          (l, i) => `${((i * interval) / 1000).toFixed(3)},${l.toFixed(1)},${outcome[i]},${i >= skip ? 1 : 0}`,
+        );
         writeFileSync(traceFile, `send_s,latency_ms,status,measured\n${rows.join('\n')}\n`);
       }
       const ok = [...latencies.subarray(skip)].filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
@@ -305,12 +329,29 @@ function load(server: Server, traceFile?: string): Promise<Load> {
 // ---------------------------------------------------------------------------------------------
 // Figures
 
-const loadavg = () => os.loadavg().map((x) => x.toFixed(2)).join(', ');
+const loadavg = () =>
+  os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(', ');
 const nonOk = (r: Run) => r.other + r.timeouts + r.errors;
 /** Latencies at or above the request timeout are lower bounds: shown with '>'. */
 const censored = (ms: number) => ms >= S.timeout * 1000;
 const ms = (x: number) => (censored(x) ? `>${f0(x)}` : f1(x));
-const COLS: [string, number][] = [['round', 5], ['variant', 9], ['sent', 6], ['p50 ms', 8], ['p99 ms', 8], ['max ms', 8], ['non-202', 8], ['handled/s', 10], ['srv cpu', 8], ['lag p99', 8], ['log', 5], ['stop s', 7]];
+const COLS: [string, number][] = [
+  ['round', 5],
+  ['variant', 9],
+  ['sent', 6],
+  ['p50 ms', 8],
+  ['p99 ms', 8],
+  ['max ms', 8],
+  ['non-202', 8],
+  ['handled/s', 10],
+  ['srv cpu', 8],
+  ['lag p99', 8],
+  ['log', 5],
+  ['stop s', 7],
+];
 
 function row(cells: string[]): string {
   return cells.map((c, i) => (i < 2 ? c.padEnd(COLS[i]![1]) : pad(c, COLS[i]![1]))).join(' ');
@@ -321,10 +362,15 @@ async function main(): Promise<void> {
   const loadBefore = loadavg();
   log(`hubex-router: intake latency with a CPU-bound handler, ${new Date().toISOString()}`);
   log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}, ${f0(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
-  log(`load average before (1, 5, 15 min): ${loadBefore}  (other work on this machine shows here; the generator shares the cores with the router)`);
-  log(`router: ${S.routerMain} in ${ROOT}, SQLite, LOG_LEVEL=warn, LOG_EVENTS=false; a fresh router, DATA_DIR and HANDLERS_DIR per run, in ${dir}`);
+  log(
+    `load average before (1, 5, 15 min): ${loadBefore}  (other work on this machine shows here; the generator shares the cores with the router)`,
+  );
+  log(
+    `router: ${S.routerMain} in ${ROOT}, SQLite, LOG_LEVEL=warn, LOG_EVENTS=false; a fresh router, DATA_DIR and HANDLERS_DIR per run, in ${dir}`,
+  );
   log(`one handler on '*':`);
-  for (const v of VARIANTS) log(`  ${label(v).padEnd(9)} ${v.what}, HANDLER_CONCURRENCY=${v.concurrency}: at most ${f0(capacity(v))} runs/s`);
+  for (const v of VARIANTS)
+    log(`  ${label(v).padEnd(9)} ${v.what}, HANDLER_CONCURRENCY=${v.concurrency}: at most ${f0(capacity(v))} runs/s`);
   log(
     `load: ${S.rate} single-event POSTs/s, evenly spaced, open loop (latency from the scheduled send time), keep-alive Agent ` +
       `(${S.sockets > 0 ? `up to ${S.sockets}` : 'no limit of'} sockets), ${S.timeout} s timeout per request; per run ${S.warmup} s warm-up (not counted) + ${S.duration} s measured; ` +
@@ -339,7 +385,22 @@ async function main(): Promise<void> {
       for (const v of order) {
         const r = await run(dir, v, round + 1);
         runs.get(v.key)!.push(r);
-        log(row([String(round + 1), label(v), f0(r.sent), ms(r.p50), ms(r.p99), censored(r.max) ? `>${f0(r.max)}` : f0(r.max), f0(nonOk(r)), f1(r.handled), f2(r.cores), f1(r.lagP99), f0(r.logLines), f1(r.stopSeconds)]));
+        log(
+          row([
+            String(round + 1),
+            label(v),
+            f0(r.sent),
+            ms(r.p50),
+            ms(r.p99),
+            censored(r.max) ? `>${f0(r.max)}` : f0(r.max),
+            f0(nonOk(r)),
+            f1(r.handled),
+            f2(r.cores),
+            f1(r.lagP99),
+            f0(r.logLines),
+            f1(r.stopSeconds),
+          ]),
+        );
         await sleep(500);
       }
     }
@@ -370,8 +431,18 @@ async function main(): Promise<void> {
     const refP99 = med('a', (r) => r.p99);
     const refP50 = med('a', (r) => r.p50);
     const ratio = (x: number, of: number) => `${censored(x) ? '>' : ''}${f1(x / of)}x`;
-    line('p99 / a p99 (medians)', (v) => ratio(med(v.key, (r) => r.p99), refP99));
-    line('p50 / a p50 (medians)', (v) => ratio(med(v.key, (r) => r.p50), refP50));
+    line('p99 / a p99 (medians)', (v) =>
+      ratio(
+        med(v.key, (r) => r.p99),
+        refP99,
+      ),
+    );
+    line('p50 / a p50 (medians)', (v) =>
+      ratio(
+        med(v.key, (r) => r.p50),
+        refP50,
+      ),
+    );
     for (const v of VARIANTS.filter((x) => x !== ref)) {
       const perRound = runs.get(v.key)!.map((r, i) => ratio(r.p99, runs.get('a')![i]!.p99));
       log(`p99 ratio ${v.key}/a per round: ${perRound.join(', ')}`);
@@ -379,7 +450,9 @@ async function main(): Promise<void> {
   }
   const errs = VARIANTS.reduce((n, v) => n + sum(v.key, (r) => r.errors), 0);
   if (errs) log(`note: ${errs} socket errors other than timeouts among the non-202 answers (not in the latencies)`);
-  log(`(a request not answered within ${S.timeout} s counts as ${S.timeout} s in the latencies, a lower bound; figures that are lower bounds show '>')`);
+  log(
+    `(a request not answered within ${S.timeout} s counts as ${S.timeout} s in the latencies, a lower bound; figures that are lower bounds show '>')`,
+  );
   log('("lag p99": how late the generator itself sent, inside the latencies; "log": lines the router wrote at warn or above;');
   log(' "stop s": SIGTERM to exit, SHUTDOWN_TIMEOUT_MS=1000; the signal too waits for the event loop)');
   if (logMessages.size) {

@@ -78,14 +78,17 @@ const S = {
   logLevel: setting('BENCH_LOG_LEVEL', 'info'),
   // The ingest figure is for ingest alone (issue 2); true adds the log-events handler's delivery per event.
   logEvents: setting('BENCH_LOG_EVENTS', 'false'),
-  parts: new Set(setting('BENCH_PARTS', 'throughput,latency').split(',').map((s) => s.trim())),
+  parts: new Set(
+    setting('BENCH_PARTS', 'throughput,latency')
+      .split(',')
+      .map((s) => s.trim()),
+  ),
 };
 
 const BODY_BYTES = Buffer.byteLength(TEMPLATE) - ID.length + 33;
 
 // ---------------------------------------------------------------------------------------------
 // Child processes
-
 
 /**
  * Before each measured run: waits until every server is idle (the router checkpoints its WAL
@@ -164,7 +167,11 @@ interface CannonRun {
 }
 
 async function cannon(server: Server, seconds: number): Promise<CannonRun> {
-  const { value: r, serverCores, genCores } = await withCpu(server, () =>
+  const {
+    value: r,
+    serverCores,
+    genCores,
+  } = await withCpu(server, () =>
     autocannon({
       url: `http://${HOST}:${server.port}${PATH}`,
       method: 'POST',
@@ -279,7 +286,6 @@ function statusText(s: Statuses): string {
   return parts.join(', ');
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // The run
 
@@ -295,7 +301,9 @@ async function main(): Promise<void> {
     `machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ` +
       `node ${process.version}, ${os.platform()} ${os.release()}`,
   );
-  log(`payload: ${BODY_BYTES} bytes, unique per request; router: ${S.routerMain}, LOG_LEVEL=${S.logLevel} to ${logFile}, DATA_DIR ${dataDir}`);
+  log(
+    `payload: ${BODY_BYTES} bytes, unique per request; router: ${S.routerMain}, LOG_LEVEL=${S.logLevel} to ${logFile}, DATA_DIR ${dataDir}`,
+  );
   log(`before each run: ${S.sync ? 'wait for idle servers, then sync(1)' : 'nothing (BENCH_SYNC=0)'}`);
   log('the generator (this process) shares the cores with the server under test; see the "gen" column\n');
 
@@ -326,7 +334,9 @@ async function main(): Promise<void> {
           log(`warm-up ${s.name}: ${f0(w.rps)} req/s (discarded)`);
         }
       }
-      log(`${'round'.padEnd(6)} ${'server'.padEnd(7)} ${pad('req/s', 8)} ${pad('p50 ms', 7)} ${pad('p99 ms', 7)} ${pad('srv cpu', 8)} ${pad('gen cpu', 8)}  answers`);
+      log(
+        `${'round'.padEnd(6)} ${'server'.padEnd(7)} ${pad('req/s', 8)} ${pad('p50 ms', 7)} ${pad('p99 ms', 7)} ${pad('srv cpu', 8)} ${pad('gen cpu', 8)}  answers`,
+      );
       for (let round = 0; round < S.rounds; round++) {
         for (const s of order(round)) {
           await settle(servers);
@@ -358,7 +368,9 @@ async function main(): Promise<void> {
 
     // Part 2 -----------------------------------------------------------------------------------
     if (S.parts.has('latency')) {
-      log(`== Latency at ${S.rate} req/s, evenly spaced, open loop (from the scheduled send time), ${S.latRounds} rounds x ${S.latDuration} s per server`);
+      log(
+        `== Latency at ${S.rate} req/s, evenly spaced, open loop (from the scheduled send time), ${S.latRounds} rounds x ${S.latDuration} s per server`,
+      );
       const agents = new Map<Server, http.Agent>();
       for (const s of [bare, router]) {
         const agent = new http.Agent({ keepAlive: true, maxSockets: S.sockets, maxFreeSockets: S.sockets });
@@ -367,7 +379,9 @@ async function main(): Promise<void> {
         count(s, w.statuses);
       }
       const lat: Record<Name, OpenLoopRun[]> = { bare: [], router: [] };
-      log(`${'round'.padEnd(6)} ${'server'.padEnd(7)} ${pad('p50 ms', 7)} ${pad('p99 ms', 7)} ${pad('max ms', 7)} ${pad('lag p99', 8)} ${pad('srv cpu', 8)} ${pad('gen cpu', 8)}  answers`);
+      log(
+        `${'round'.padEnd(6)} ${'server'.padEnd(7)} ${pad('p50 ms', 7)} ${pad('p99 ms', 7)} ${pad('max ms', 7)} ${pad('lag p99', 8)} ${pad('srv cpu', 8)} ${pad('gen cpu', 8)}  answers`,
+      );
       for (let round = 0; round < S.latRounds; round++) {
         for (const s of order(round)) {
           await settle(servers);

@@ -25,7 +25,25 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import autocannon, { type Result } from 'autocannon';
-import { canConnect, cpuSeconds, f0, f1, f2, freePort, HOST, log, median, num, PATH, setting, sleep, start, stop, type Server, TEMPLATE } from './support.js';
+import {
+  canConnect,
+  cpuSeconds,
+  f0,
+  f1,
+  f2,
+  freePort,
+  HOST,
+  log,
+  median,
+  num,
+  PATH,
+  setting,
+  sleep,
+  start,
+  stop,
+  type Server,
+  TEMPLATE,
+} from './support.js';
 
 const S = {
   rounds: num('BENCH_ROUNDS', 3, 1),
@@ -58,8 +76,27 @@ interface Round {
 
 async function startRedis(dir: string): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
-  const child = spawn(S.redisServer, ['--port', String(port), '--bind', HOST, '--dir', dir, '--appendonly', 'yes', '--appendfsync', S.appendfsync, '--save', '', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
-  for (const deadline = Date.now() + 10_000; !(await canConnect(port)); ) {
+  const child = spawn(
+    S.redisServer,
+    [
+      '--port',
+      String(port),
+      '--bind',
+      HOST,
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      S.appendfsync,
+      '--save',
+      '',
+      '--maxmemory-policy',
+      'noeviction',
+    ],
+    { stdio: 'ignore' },
+  );
+  for (const deadline = Date.now() + 10_000; !(await canConnect(port));) {
     if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${S.redisServer} did not start`);
     await sleep(20);
   }
@@ -87,17 +124,22 @@ async function round(setup: Setup, dir: string): Promise<Round> {
   const routers: Server[] = [];
   for (let i = 0; i < count; i++) {
     routers.push(
-      await start(`router-${i + 1}`, ['dist/src/main.js'], {
-        ...process.env,
-        DATA_DIR: join(dir, `data-${i}`),
-        HANDLERS_DIR: handlersDir,
-        WEBHOOK_TOKENS: 'bench-token-0123456789abcdef',
-        ADMIN_TOKEN: ADMIN,
-        LOG_EVENTS: 'false',
-        LOG_LEVEL: 'warn',
-        HANDLER_CONCURRENCY: String(S.concurrency),
-        ...(redis ? { QUEUE: 'redis', REDIS_URL: redis.url } : { QUEUE: 'sqlite' }),
-      }, 'ignore'),
+      await start(
+        `router-${i + 1}`,
+        ['dist/src/main.js'],
+        {
+          ...process.env,
+          DATA_DIR: join(dir, `data-${i}`),
+          HANDLERS_DIR: handlersDir,
+          WEBHOOK_TOKENS: 'bench-token-0123456789abcdef',
+          ADMIN_TOKEN: ADMIN,
+          LOG_EVENTS: 'false',
+          LOG_LEVEL: 'warn',
+          HANDLER_CONCURRENCY: String(S.concurrency),
+          ...(redis ? { QUEUE: 'redis', REDIS_URL: redis.url } : { QUEUE: 'sqlite' }),
+        },
+        'ignore',
+      ),
     );
   }
   const want = S.events * S.handlers;
@@ -124,7 +166,7 @@ async function round(setup: Setup, dir: string): Promise<Round> {
   const ingestSeconds = (lastAnswer - t0) / 1000;
   const accepted = results.reduce((n, r) => n + r['2xx'], 0);
   let done = 0;
-  for (const deadline = Date.now() + 600_000; Date.now() < deadline; ) {
+  for (const deadline = Date.now() + 600_000; Date.now() < deadline;) {
     done = ((await get(routers[0]!.port, '/admin/stats')) as { deliveries: { done: number } }).deliveries.done;
     if (done >= accepted * S.handlers) break;
     await sleep(50);
@@ -151,9 +193,13 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(os.tmpdir(), 'hubex-scale-'));
   log(`hubex-router scale benchmark, ${new Date().toISOString()}`);
   log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}, ${f0(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
-  log(`${f0(S.events)} events per round, 50 connections in all, ${S.handlers} handlers that do nothing, HANDLER_CONCURRENCY=${S.concurrency}, Redis with appendfsync ${S.appendfsync}`);
+  log(
+    `${f0(S.events)} events per round, 50 connections in all, ${S.handlers} handlers that do nothing, HANDLER_CONCURRENCY=${S.concurrency}, Redis with appendfsync ${S.appendfsync}`,
+  );
   log();
-  log(`${'round'.padEnd(6)}${'set-up'.padEnd(22)}${'ingest ev/s'.padStart(12)}${'p99 ms'.padStart(9)}${'e2e ev/s'.padStart(10)}${'router cpu'.padStart(11)}${'redis cpu'.padStart(10)}${'errors'.padStart(8)}`);
+  log(
+    `${'round'.padEnd(6)}${'set-up'.padEnd(22)}${'ingest ev/s'.padStart(12)}${'p99 ms'.padStart(9)}${'e2e ev/s'.padStart(10)}${'router cpu'.padStart(11)}${'redis cpu'.padStart(10)}${'errors'.padStart(8)}`,
+  );
   const all = new Map<Setup, Round[]>(SETUPS.map((s) => [s, []]));
   try {
     for (let i = 1; i <= S.rounds; i++) {
@@ -162,7 +208,9 @@ async function main(): Promise<void> {
       for (const setup of order) {
         const r = await round(setup, join(dir, 'round'));
         all.get(setup)!.push(r);
-        log(`${String(i).padEnd(6)}${setup.padEnd(22)}${f0(r.ingest).padStart(12)}${f1(r.p99).padStart(9)}${f0(r.e2e).padStart(10)}${f2(r.routerCores).padStart(11)}${f2(r.redisCores).padStart(10)}${String(r.errors).padStart(8)}`);
+        log(
+          `${String(i).padEnd(6)}${setup.padEnd(22)}${f0(r.ingest).padStart(12)}${f1(r.p99).padStart(9)}${f0(r.e2e).padStart(10)}${f2(r.routerCores).padStart(11)}${f2(r.redisCores).padStart(10)}${String(r.errors).padStart(8)}`,
+        );
       }
     }
   } finally {

@@ -17,7 +17,10 @@ export const log = (line = '') => process.stdout.write(`${line}\n`);
 export const QUICK = process.argv.includes('--quick');
 
 export function setting(name: string, fallback: string): string {
-  const flag = `--${name.replace(/^BENCH_/, '').toLowerCase().replace(/_/g, '-')}=`;
+  const flag = `--${name
+    .replace(/^BENCH_/, '')
+    .toLowerCase()
+    .replace(/_/g, '-')}=`;
   const arg = process.argv.find((a) => a.startsWith(flag));
   if (arg) return arg.slice(flag.length);
   const env = process.env[name];
@@ -86,7 +89,12 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function start<N extends string>(name: N, args: string[], env: NodeJS.ProcessEnv, stdout: number | 'ignore'): Promise<Server<N>> {
+export async function start<N extends string>(
+  name: N,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  stdout: number | 'ignore',
+): Promise<Server<N>> {
   const port = await freePort();
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
@@ -160,4 +168,3 @@ export const f0 = (n: number) => (Number.isNaN(n) ? '-' : Math.round(n).toLocale
 export const f1 = (n: number) => (Number.isNaN(n) ? '-' : n.toFixed(1));
 export const f2 = (n: number) => (Number.isNaN(n) ? '-' : n.toFixed(2));
 export const pad = (s: string, n: number) => s.padStart(n);
-

@@ -10,9 +10,6 @@ export default defineHandler({
   enabled: process.env.LOG_EVENTS !== 'false',
   handle({ event, log }) {
     // ctx.log is bound to this delivery (handler, delivery id, event id, attempt).
-    log.info(
-      { event: event.name, eventID: event.eventID, entity: event.entity, receivedAt: event.receivedAt },
-      'event received',
-    );
+    log.info({ event: event.name, eventID: event.eventID, entity: event.entity, receivedAt: event.receivedAt }, 'event received');
   },
 });

@@ -41,9 +41,7 @@ const webhookRoutes: FastifyPluginAsync<WebhookRouteOptions> = async (app, opts)
   // Only JSON, kept as text: parseBody refuses what is hostile, and the text is the event's raw.
   app.removeAllContentTypeParsers();
   for (const type of JSON_TYPES) {
-    app.addContentTypeParser(type, { parseAs: 'string', bodyLimit: opts.bodyLimit }, (_req, body, done) =>
-      done(null, body),
-    );
+    app.addContentTypeParser(type, { parseAs: 'string', bodyLimit: opts.bodyLimit }, (_req, body, done) => done(null, body));
   }
 
   // Runs before the body is read: an unknown caller never gets to send 1 MB.

@@ -58,7 +58,8 @@ function transform(schema, { path }) {
 function plainBooleans(node) {
   if (Array.isArray(node)) node.forEach(plainBooleans);
   else if (node && typeof node === 'object') {
-    if (node.type === 'boolean' && Array.isArray(node.enum) && node.enum.every((v) => v === 'true' || v === 'false' || v === null)) delete node.enum;
+    if (node.type === 'boolean' && Array.isArray(node.enum) && node.enum.every((v) => v === 'true' || v === 'false' || v === null))
+      delete node.enum;
     Object.values(node).forEach(plainBooleans);
   }
   return node;

@@ -9,7 +9,10 @@
 export const ERROR_CODES = {
   EMPTY_BODY: { status: 400, summary: 'the request has no body' },
   INVALID_JSON: { status: 400, summary: 'the body is not valid JSON' },
-  FORBIDDEN_KEY: { status: 400, summary: 'the body holds a key that is a built-in name of JavaScript objects (__proto__, constructor, toString, ...)' },
+  FORBIDDEN_KEY: {
+    status: 400,
+    summary: 'the body holds a key that is a built-in name of JavaScript objects (__proto__, constructor, toString, ...)',
+  },
   FIELD_TOO_LONG: { status: 400, summary: 'a top-level key or an id is longer than 256 characters (an entity type than 64)' },
   TOO_DEEP: { status: 400, summary: 'the JSON is nested deeper than the router accepts' },
   INVALID_SHAPE: { status: 400, summary: 'the body is not an object or an array of objects' },
@@ -24,7 +27,10 @@ export const ERROR_CODES = {
   BODY_TOO_LARGE: { status: 413, summary: 'the body is larger than BODY_LIMIT' },
   URI_TOO_LONG: { status: 414, summary: 'a part of the URL (the token) is longer than any token can be' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'the Content-Type is not JSON' },
-  RATE_LIMITED: { status: 429, summary: 'the caller sent more than RATE_LIMIT_MAX requests in RATE_LIMIT_WINDOW_MS; Retry-After says when to come back' },
+  RATE_LIMITED: {
+    status: 429,
+    summary: 'the caller sent more than RATE_LIMIT_MAX requests in RATE_LIMIT_WINDOW_MS; Retry-After says when to come back',
+  },
   STORE_UNAVAILABLE: { status: 503, summary: 'the store cannot take the write; nothing was acknowledged' },
   SHUTTING_DOWN: { status: 503, summary: 'the router is stopping; nothing was acknowledged' },
   INTERNAL: { status: 500, summary: 'a fault in the router; the log has the details' },
@@ -81,7 +87,8 @@ export class StoreUnavailableError extends Error {
   readonly code = 'STORE_UNAVAILABLE';
 }
 
-export const isStoreUnavailable = (err: unknown): err is StoreUnavailableError => err instanceof Error && err.name === 'StoreUnavailableError';
+export const isStoreUnavailable = (err: unknown): err is StoreUnavailableError =>
+  err instanceof Error && err.name === 'StoreUnavailableError';
 
 /** The store refused an event because of its data, not because it is down: a 400 that names the field. */
 export class UnstorableEventError extends Error {

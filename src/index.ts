@@ -4,13 +4,7 @@ export { loadConfig, readEnv, ConfigError, type Config, type Env } from './confi
 export { hubexOptionsFromEnv } from './hubex-env.js';
 export type { HubexEvent, EntityRef } from './events/event.js';
 export { EventCatalogue, KNOWN_EVENTS, type CatalogueEntry } from './events/catalogue.js';
-export {
-  defineHandler,
-  type EventSelector,
-  type Handler,
-  type HandlerContext,
-  type HandlerDefinition,
-} from './delivery/define-handler.js';
+export { defineHandler, type EventSelector, type Handler, type HandlerContext, type HandlerDefinition } from './delivery/define-handler.js';
 export { loadHandlers, HandlerLoadError, BUILTIN_HANDLERS_DIR } from './delivery/loader.js';
 export {
   listDeliveries,
@@ -39,11 +33,4 @@ export { DEFAULT_TENANT } from './store/contract.js';
 export { createSqliteBackend, SqliteStore, type SqliteBackendOptions, type SqliteStoreOptions } from './store/sqlite/index.js';
 export { createRedisBackend, RedisStore, type RedisBackendOptions, type RedisStoreOptions } from './store/redis/index.js';
 export { openBackend, openStore } from './store/open.js';
-export {
-  ERROR_CODES,
-  HttpError,
-  PermanentError,
-  HandlerTimeoutError,
-  StoreUnavailableError,
-  type ErrorCode,
-} from './errors.js';
+export { ERROR_CODES, HttpError, PermanentError, HandlerTimeoutError, StoreUnavailableError, type ErrorCode } from './errors.js';

@@ -61,7 +61,9 @@ export async function main(env = readEnv()): Promise<void> {
   );
   app = await buildApp(config, { logger: log, tokens: tokens.tokens, handlers });
   await app.listen({ port: config.port, host: config.host });
-  process.stderr.write(banner(config, app.server.address(), tokens.generatedFile ? { token: tokens.tokens[0]!, created: tokens.created === true } : undefined));
+  process.stderr.write(
+    banner(config, app.server.address(), tokens.generatedFile ? { token: tokens.tokens[0]!, created: tokens.created === true } : undefined),
+  );
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -87,11 +89,7 @@ export async function main(env = readEnv()): Promise<void> {
  * token is shown in full once, when it is made; later starts mask it (stderr often ends up in a
  * journal others read), and `hubex-router token` shows it. A configured one is never shown.
  */
-function banner(
-  config: Config,
-  address: ReturnType<Server['address']>,
-  generated?: { token: string; created: boolean },
-): string {
+function banner(config: Config, address: ReturnType<Server['address']>, generated?: { token: string; created: boolean }): string {
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const base = config.publicUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;

@@ -70,7 +70,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const catalogue = deps.catalogue ?? new EventCatalogue();
   const registry = new HandlerRegistry(deps.handlers ?? [], catalogue);
   const ownsBackend = deps.backend === undefined;
-  const { store, worker } = deps.backend ?? openBackend(config, { log: logger.child({ part: 'store' }), workerLog: logger.child({ part: 'dispatcher' }) });
+  const { store, worker } =
+    deps.backend ?? openBackend(config, { log: logger.child({ part: 'store' }), workerLog: logger.child({ part: 'dispatcher' }) });
   // Opens the store before the first call, and logs why when it cannot (the app starts anyway: 503s).
   await store.health();
   const metrics = new Metrics(() => store.backlog());

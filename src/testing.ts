@@ -31,7 +31,9 @@ export interface TestRouter {
   /** The JSON log lines written so far (handlers' ctx.log included). */
   readonly logs: Record<string, unknown>[];
   /** Posts a webhook body as HubEx would; resolves with the status and the answer. */
-  send(body: unknown): Promise<{ status: number; body: { accepted?: number; duplicates?: number; events?: { id: string; name: string }[] } }>;
+  send(
+    body: unknown,
+  ): Promise<{ status: number; body: { accepted?: number; duplicates?: number; events?: { id: string; name: string }[] } }>;
   /** Waits until no delivery is pending or running (bounded), and returns them all. */
   settled(timeoutMs?: number): Promise<DeliveryRecord[]>;
   /** One delivery with its event and the history of its attempts. */

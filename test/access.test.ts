@@ -68,7 +68,11 @@ describe('RATE_LIMIT_MAX', () => {
     const limited = await hook({ forwardedFor: '203.0.113.1' });
     expect(limited.statusCode).toBe(429);
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
-    expect(limited.json()).toMatchObject({ error: 'RATE_LIMITED', message: expect.stringMatching(/at most 3 per 60 s/), requestId: limited.headers['x-request-id'] });
+    expect(limited.json()).toMatchObject({
+      error: 'RATE_LIMITED',
+      message: expect.stringMatching(/at most 3 per 60 s/),
+      requestId: limited.headers['x-request-id'],
+    });
     // another client behind the same proxy is not limited, nor are the probes
     expect((await hook({ forwardedFor: '203.0.113.2' })).statusCode).toBe(202);
     for (let i = 0; i < 5; i++) expect((await t.app.inject({ url: '/healthz', remoteAddress: '127.0.0.1' })).statusCode).toBe(200);

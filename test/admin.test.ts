@@ -14,22 +14,44 @@ afterEach(async () => {
 
 let broken = true;
 const handlers = [
-  checkHandler(defineHandler({ name: 'fragile', on: '*', handle: () => { if (broken) throw new Error('downstream is down'); } }), 'fragile.ts'),
+  checkHandler(
+    defineHandler({
+      name: 'fragile',
+      on: '*',
+      handle: () => {
+        if (broken) throw new Error('downstream is down');
+      },
+    }),
+    'fragile.ts',
+  ),
   checkHandler(defineHandler({ name: 'steady', on: 'asset.created', handle: () => undefined }), 'steady.ts'),
 ];
 
 async function withDeadLetters(): Promise<TestApp> {
   broken = true;
   t = await makeApp({ ADMIN_TOKEN: ADMIN, MAX_ATTEMPTS: '1', RETRY_BASE_MS: '5', RETRY_MAX_MS: '10' }, { handlers });
-  await t.post([{ EventID: 40, AssetID: 1 }, { EventID: 41, AssetID: 2 }, { EventID: 41, AssetID: 3 }]);
-  await waitFor(() => t!.app.store.counts(), (c) => c.dead === 3 && c.done === 1, { what: '3 dead, 1 done' });
+  await t.post([
+    { EventID: 40, AssetID: 1 },
+    { EventID: 41, AssetID: 2 },
+    { EventID: 41, AssetID: 3 },
+  ]);
+  await waitFor(
+    () => t!.app.store.counts(),
+    (c) => c.dead === 3 && c.done === 1,
+    { what: '3 dead, 1 done' },
+  );
   return t;
 }
 
 const get = (url: string, token: string | null = ADMIN) =>
   t!.app.inject({ method: 'GET', url, headers: token === null ? {} : { authorization: `Bearer ${token}` } });
 const post = (url: string, body?: unknown) =>
-  t!.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${ADMIN}` }, ...(body === undefined ? {} : { payload: body as object }) });
+  t!.app.inject({
+    method: 'POST',
+    url,
+    headers: { authorization: `Bearer ${ADMIN}` },
+    ...(body === undefined ? {} : { payload: body as object }),
+  });
 
 describe('access', () => {
   it('does not exist without ADMIN_TOKEN', async () => {
@@ -91,7 +113,11 @@ describe('deliveries and events', () => {
     const all = await post('/admin/deliveries/replay', { allDead: true, handler: 'fragile' });
     expect(all.statusCode).toBe(200);
     expect(all.json().replayed).toHaveLength(2);
-    await waitFor(() => t!.app.store.counts(), (c) => c.done === 4, { what: 'all done' });
+    await waitFor(
+      () => t!.app.store.counts(),
+      (c) => c.done === 4,
+      { what: 'all done' },
+    );
     expect((await post('/admin/deliveries/replay', { nothing: true })).statusCode).toBe(400);
     expect((await post('/admin/deliveries/replay', { ids: [] })).json().message).toMatch(/at least one delivery id/);
   });

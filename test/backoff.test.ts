@@ -70,7 +70,11 @@ describe('classify', () => {
     revoke();
     expect(classify(proxy)).toMatchObject({ retry: true, errorClass: 'unreadable' });
     const hostile = new Error('x');
-    Object.defineProperty(hostile, 'message', { get: () => { throw new Error('no'); } });
+    Object.defineProperty(hostile, 'message', {
+      get: () => {
+        throw new Error('no');
+      },
+    });
     expect(classify(hostile)).toMatchObject({ retry: true, errorClass: 'unreadable' });
     expect(classify(10n)).toMatchObject({ retry: true, message: '10' });
     expect(classify(undefined)).toMatchObject({ retry: true, errorClass: 'undefined' });

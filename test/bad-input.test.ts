@@ -31,7 +31,12 @@ const generated: Case[] = [
     status: 400,
     error: 'TOO_DEEP',
   },
-  { name: 'a 10 MB body', body: `{"EventID":40,"AssetID":1,"pad":"${'x'.repeat(10 * 1024 * 1024)}"}`, status: 413, error: 'BODY_TOO_LARGE' },
+  {
+    name: 'a 10 MB body',
+    body: `{"EventID":40,"AssetID":1,"pad":"${'x'.repeat(10 * 1024 * 1024)}"}`,
+    status: 413,
+    error: 'BODY_TOO_LARGE',
+  },
   {
     name: 'an EventUID of 900 KB (ids are kept in memory)',
     body: JSON.stringify({ EventID: 40, AssetID: 1, EventUID: 'u'.repeat(900 * 1024) }),

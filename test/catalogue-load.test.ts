@@ -25,7 +25,14 @@ describe('loading at start', () => {
   let t: TestApp | undefined;
   beforeEach(async () => {
     hubex = await startFakeHubex();
-    client = createHubexClient({ baseUrl: hubex.url, applicationId: 5, serviceToken: hubex.serviceToken, retries: 1, retryBaseMs: 5, retryMaxMs: 10 });
+    client = createHubexClient({
+      baseUrl: hubex.url,
+      applicationId: 5,
+      serviceToken: hubex.serviceToken,
+      retries: 1,
+      retryBaseMs: 5,
+      retryMaxMs: 10,
+    });
   });
   afterEach(async () => {
     await t?.close();
@@ -36,13 +43,20 @@ describe('loading at start', () => {
 
   it('names task events from HubEx, so that handlers subscribe by name; known names stay', async () => {
     const seen: string[] = [];
-    const onTask = checkHandler(defineHandler({ name: 'on-task', on: 'task.created', handle: ({ event }) => void seen.push(event.name) }), 'on-task.ts');
+    const onTask = checkHandler(
+      defineHandler({ name: 'on-task', on: 'task.created', handle: ({ event }) => void seen.push(event.name) }),
+      'on-task.ts',
+    );
     t = await makeApp({}, { hubex: client, handlers: [onTask] });
     expect(t.app.catalogue.nameOf(12)).toBe('task.created');
     expect(t.app.catalogue.nameOf(40)).toBe('asset.created');
     const res = await t.post({ eventID: 12, taskID: 5 });
     expect(res.json()).toMatchObject({ events: [{ name: 'task.created' }] });
-    await waitFor(() => seen, (s) => s.length === 1, { what: 'the handler to run' });
+    await waitFor(
+      () => seen,
+      (s) => s.length === 1,
+      { what: 'the handler to run' },
+    );
     expect(seen).toEqual(['task.created']);
   });
 

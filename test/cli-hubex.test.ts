@@ -42,7 +42,9 @@ describe('webhooks', () => {
     expect(list.code, list.stderr).toBe(0);
     const [header, row] = list.stdout.trim().split('\n');
     expect(header).toMatch(/^id\s+name\s+active\s+events\s+calls left\s+last call\s+uri$/);
-    expect(row).toMatch(/^1\s+integration\s+yes\s+40,41\s+10\s+FAILED: Connection refused\s+https:\/\/hooks\.example\.com\/hooks\/hubex\/\[REDACTED\]$/);
+    expect(row).toMatch(
+      /^1\s+integration\s+yes\s+40,41\s+10\s+FAILED: Connection refused\s+https:\/\/hooks\.example\.com\/hooks\/hubex\/\[REDACTED\]$/,
+    );
     expect(list.stdout).not.toContain(TOKEN); // the token in the URI is a secret
 
     expect((await cli(['webhooks', 'deactivate', '1'], env)).stdout).toMatch(/Webhook 1 deactivated/);
@@ -90,7 +92,9 @@ describe('doctor', () => {
   it('fails with what to do: no webhook pointing here, a refused service token, no token at all', async () => {
     const noHook = await cli(['doctor'], env);
     expect(noHook.code).toBe(1);
-    expect(noHook.stdout).toMatch(/FAIL\s+webhook registered\s+no HubEx webhook points at this router\n\s+-> hubex-router webhooks register --events 40,41/);
+    expect(noHook.stdout).toMatch(
+      /FAIL\s+webhook registered\s+no HubEx webhook points at this router\n\s+-> hubex-router webhooks register --events 40,41/,
+    );
 
     const refused = await cli(['doctor'], { ...env, HUBEX_SERVICE_TOKEN: 'svc-not-the-right-one' });
     expect(refused.code).toBe(1);
@@ -100,6 +104,10 @@ describe('doctor', () => {
 
     const none = await cli(['doctor', '--json'], { DATA_DIR: dir });
     expect(none.code).toBe(1);
-    expect(JSON.parse(none.stdout).at(-1)).toMatchObject({ name: 'hubex token', ok: false, fix: expect.stringMatching(/HUBEX_SERVICE_TOKEN/) });
+    expect(JSON.parse(none.stdout).at(-1)).toMatchObject({
+      name: 'hubex token',
+      ok: false,
+      fix: expect.stringMatching(/HUBEX_SERVICE_TOKEN/),
+    });
   });
 });

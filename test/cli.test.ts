@@ -28,7 +28,15 @@ afterEach(() => remove());
 async function deadLetters(): Promise<number[]> {
   const store = new SqliteStore({ dataDir: dir, log: createLogger('silent') });
   const normalize = createNormalizer({ catalogue: new EventCatalogue(), maxBatch: 10 });
-  await store.accept(incoming(normalize([40, 41, 41].map((EventID, i) => ({ EventID, AssetID: 100 + i })), ''), ['notify']));
+  await store.accept(
+    incoming(
+      normalize(
+        [40, 41, 41].map((EventID, i) => ({ EventID, AssetID: 100 + i })),
+        '',
+      ),
+      ['notify'],
+    ),
+  );
   const { deliveries } = await store.claim(10, 60_000);
   await store.settle(
     deliveries.map((d) => ({
@@ -36,7 +44,10 @@ async function deadLetters(): Promise<number[]> {
       attempt: d.attempt,
       replays: d.replays,
       startedAt: Date.now(),
-      outcome: { kind: 'dead', error: { message: 'HubEx answered 404 to GET /WORK/Tasks/9', errorClass: 'HubexApiError', traceId: '0HN-7' } },
+      outcome: {
+        kind: 'dead',
+        error: { message: 'HubEx answered 404 to GET /WORK/Tasks/9', errorClass: 'HubexApiError', traceId: '0HN-7' },
+      },
     })),
   );
   await store.close();
@@ -101,17 +112,38 @@ describe('deliveries', () => {
     let broken = true;
     const t = await makeApp(
       { RETRY_BASE_MS: '5', RETRY_MAX_MS: '10', MAX_ATTEMPTS: '1' },
-      { handlers: [checkHandler(defineHandler({ name: 'flaky', on: '*', handle: () => { if (broken) throw new Error('down'); } }), 'flaky.ts')] },
+      {
+        handlers: [
+          checkHandler(
+            defineHandler({
+              name: 'flaky',
+              on: '*',
+              handle: () => {
+                if (broken) throw new Error('down');
+              },
+            }),
+            'flaky.ts',
+          ),
+        ],
+      },
       dir,
     );
     try {
       await t.post({ EventID: 40, AssetID: 1 });
-      const [dead] = await waitFor(() => t.app.store.list({ status: 'dead' }), (l) => l.length === 1, { what: 'a dead letter' });
+      const [dead] = await waitFor(
+        () => t.app.store.list({ status: 'dead' }),
+        (l) => l.length === 1,
+        { what: 'a dead letter' },
+      );
       broken = false;
       const run = await cli(['deliveries', 'replay', String(dead!.id)], { DATA_DIR: dir });
       expect(run.code, run.stderr).toBe(0);
       // No accept wakes the router: it looks again on its own (every 5 s when idle).
-      await waitFor(() => t.app.store.show(dead!.id), (d) => d?.status === 'done', { timeoutMs: 10_000, what: 'the replayed delivery to run' });
+      await waitFor(
+        () => t.app.store.show(dead!.id),
+        (d) => d?.status === 'done',
+        { timeoutMs: 10_000, what: 'the replayed delivery to run' },
+      );
     } finally {
       await t.app.close();
     }
@@ -235,9 +267,17 @@ describe('serve', () => {
     child.stderr.on('data', (d: Buffer) => (stderr += d));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
-      await waitFor(() => stderr, (s) => /Webhook URL to register in HubEx:\n\s+http:\/\/127\.0\.0\.1:\d+\/hooks\/hubex\/\S{16,}/.test(s), { timeoutMs: 20_000, what: 'the banner' });
+      await waitFor(
+        () => stderr,
+        (s) => /Webhook URL to register in HubEx:\n\s+http:\/\/127\.0\.0\.1:\d+\/hooks\/hubex\/\S{16,}/.test(s),
+        { timeoutMs: 20_000, what: 'the banner' },
+      );
       const url = /(http:\/\/127\.0\.0\.1:\d+\/hooks\/hubex\/\S+)/.exec(stderr)![1]!;
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"EventID": 40, "AssetID": 7}' });
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"EventID": 40, "AssetID": 7}',
+      });
       expect(res.status).toBe(202);
     } finally {
       child.kill('SIGTERM');

@@ -62,7 +62,9 @@ describe('config', () => {
 
   it('takes only the X-Application-ID values HubEx knows (1 to 6)', () => {
     expect(loadConfig({ HUBEX_APPLICATION_ID: '3' }).hubex.applicationId).toBe(3);
-    expect(() => loadConfig({ HUBEX_APPLICATION_ID: '7' })).toThrow(/HUBEX_APPLICATION_ID: must be one of HubEx's applications, 1 to 6 \(5 = Api/);
+    expect(() => loadConfig({ HUBEX_APPLICATION_ID: '7' })).toThrow(
+      /HUBEX_APPLICATION_ID: must be one of HubEx's applications, 1 to 6 \(5 = Api/,
+    );
     expect(() => loadConfig({ HUBEX_APPLICATION_ID: 'api' })).toThrow(/HUBEX_APPLICATION_ID/);
   });
 
@@ -92,7 +94,9 @@ describe('config', () => {
   });
 
   it('refuses a TRUST_PROXY that is neither a hop count nor addresses, trusts every address, or counts absurd hops', () => {
-    expect(() => loadConfig({ TRUST_PROXY: 'nginx.local' })).toThrow(/TRUST_PROXY: "nginx.local" is not a hop count, an IP address, a CIDR range/);
+    expect(() => loadConfig({ TRUST_PROXY: 'nginx.local' })).toThrow(
+      /TRUST_PROXY: "nginx.local" is not a hop count, an IP address, a CIDR range/,
+    );
     expect(() => loadConfig({ TRUST_PROXY: '0.0.0.0/0' })).toThrow(/TRUST_PROXY: "0.0.0.0\/0" trusts every address/);
     expect(() => loadConfig({ TRUST_PROXY: '127.0.0.1, ::/0' })).toThrow(/TRUST_PROXY: "::\/0" trusts every address/);
     expect(() => loadConfig({ TRUST_PROXY: '99999999999999999999' })).toThrow(/TRUST_PROXY: a hop count is at most 32/);
@@ -100,15 +104,21 @@ describe('config', () => {
   });
 
   it('warns about trusted ranges wide enough to hold clients', () => {
-    expect(configWarnings(loadConfig({ TRUST_PROXY: '10.0.0.0/1' }))).toEqual([expect.stringMatching(/^TRUST_PROXY trusts very wide ranges \(10\.0\.0\.0\/1\)/)]);
+    expect(configWarnings(loadConfig({ TRUST_PROXY: '10.0.0.0/1' }))).toEqual([
+      expect.stringMatching(/^TRUST_PROXY trusts very wide ranges \(10\.0\.0\.0\/1\)/),
+    ]);
     expect(configWarnings(loadConfig({ TRUST_PROXY: '2001:db8::/16' }))).toHaveLength(1);
     expect(configWarnings(loadConfig({ TRUST_PROXY: '10.0.0.0/8,2001:db8::/32,127.0.0.1' }))).toEqual([]);
   });
 
   it('warns when every hop is trusted while the router listens beyond loopback', () => {
-    expect(configWarnings(loadConfig({ TRUST_PROXY: 'true' }))).toEqual([expect.stringMatching(/^TRUST_PROXY=true trusts every X-Forwarded-For hop while the router listens on 0\.0\.0\.0/)]);
+    expect(configWarnings(loadConfig({ TRUST_PROXY: 'true' }))).toEqual([
+      expect.stringMatching(/^TRUST_PROXY=true trusts every X-Forwarded-For hop while the router listens on 0\.0\.0\.0/),
+    ]);
     expect(configWarnings(loadConfig({ TRUST_PROXY: 'true', HOST: '127.0.0.1' }))).toEqual([]);
-    expect(configWarnings(loadConfig({ TRUST_PROXY: '1' }))).toEqual([expect.stringMatching(/^TRUST_PROXY=1 trusts 1 hop\(s\) from whoever connects, while the router listens on 0\.0\.0\.0/)]);
+    expect(configWarnings(loadConfig({ TRUST_PROXY: '1' }))).toEqual([
+      expect.stringMatching(/^TRUST_PROXY=1 trusts 1 hop\(s\) from whoever connects, while the router listens on 0\.0\.0\.0/),
+    ]);
     expect(configWarnings(loadConfig({ TRUST_PROXY: '1', HOST: '127.0.0.1' }))).toEqual([]);
     expect(configWarnings(loadConfig({ TRUST_PROXY: '127.0.0.1' }))).toEqual([]);
   });

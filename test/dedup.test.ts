@@ -19,7 +19,11 @@ afterEach(async () => {
 describe('dedup', () => {
   it('within one batch', async () => {
     t = await makeApp();
-    const res = await t.post([{ EventID: 41, AssetID: 1 }, { AssetID: 1, EventID: 41 }, { EventID: 41, AssetID: 2 }]);
+    const res = await t.post([
+      { EventID: 41, AssetID: 1 },
+      { AssetID: 1, EventID: 41 },
+      { EventID: 41, AssetID: 2 },
+    ]);
     expect(res.statusCode).toBe(202);
     const body = res.json();
     expect(body).toMatchObject({ accepted: 2, duplicates: 1 });

@@ -32,7 +32,11 @@ it('kill -9 while handlers run: after the restart every acknowledged event is ha
     for (const e of res.json.events) acked.push(e.id);
   }
   // Runs are under way (8 at a time, 150 ms each): kill in the middle of them.
-  await waitFor(() => lines(record, 'start').length, (n) => n >= 16, { what: 'runs to start' });
+  await waitFor(
+    () => lines(record, 'start').length,
+    (n) => n >= 16,
+    { what: 'runs to start' },
+  );
   await first.kill('SIGKILL');
   const startedBefore = lines(record, 'start');
   const endedBefore = lines(record, 'end');
@@ -71,7 +75,11 @@ it('SIGTERM drains: the running handler finishes, waiting deliveries are release
   const router = await spawnRouter({ dataDir, env });
   const batch = Array.from({ length: 10 }, (_, j) => ({ EventID: 40, AssetID: 70_000 + j }));
   expect((await httpRequest(router.url(), { body: JSON.stringify(batch) })).status).toBe(202);
-  await waitFor(() => lines(record, 'start').length, (n) => n >= 1, { what: 'a run to start' });
+  await waitFor(
+    () => lines(record, 'start').length,
+    (n) => n >= 1,
+    { what: 'a run to start' },
+  );
   const exit = await router.kill('SIGTERM');
   expect(exit).toEqual({ code: 0, signal: null });
   const started = lines(record, 'start');

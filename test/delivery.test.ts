@@ -40,7 +40,10 @@ async function allSettled(a: TestApp, count: number) {
 describe('fan-out and matching', () => {
   it("makes one delivery per matching handler, by name, by numeric id and by '*', in the accept's transaction", async () => {
     const seen: string[] = [];
-    const record = (label: string) => ({ event }: HandlerContext) => void seen.push(`${label}:${event.name}`);
+    const record =
+      (label: string) =>
+      ({ event }: HandlerContext) =>
+        void seen.push(`${label}:${event.name}`);
     const a = await app({}, [
       handler('by-name', 'asset.created', record('by-name')),
       handler('by-id', 41, record('by-id')),
@@ -88,10 +91,15 @@ describe('fan-out and matching', () => {
   it('runs where at dispatch: false finishes the delivery without running it, a throw is a failed attempt', async () => {
     const ran: number[] = [];
     const a = await app({ MAX_ATTEMPTS: '2' }, [
-      handler('even-assets', '*', ({ event }) => void ran.push(event.assetID!), (e) => {
-        if (e.assetID === 3) throw new Error('where broke');
-        return e.assetID! % 2 === 0;
-      }),
+      handler(
+        'even-assets',
+        '*',
+        ({ event }) => void ran.push(event.assetID!),
+        (e) => {
+          if (e.assetID === 3) throw new Error('where broke');
+          return e.assetID! % 2 === 0;
+        },
+      ),
     ]);
     await a.post([1, 2, 3].map((AssetID) => ({ EventID: 40, AssetID })));
     const ds = await allSettled(a, 3);
@@ -191,13 +199,16 @@ describe('retries and dead letters', () => {
   it('a run over HANDLER_TIMEOUT_MS is aborted through ctx.signal and counts as a failed attempt', async () => {
     const reasons: unknown[] = [];
     const a = await app({ HANDLER_TIMEOUT_MS: '100', MAX_ATTEMPTS: '2' }, [
-      handler('slow', '*', ({ signal }) =>
-        new Promise((_resolve, reject) => {
-          signal.addEventListener('abort', () => {
-            reasons.push(signal.reason);
-            reject(signal.reason);
-          });
-        }),
+      handler(
+        'slow',
+        '*',
+        ({ signal }) =>
+          new Promise((_resolve, reject) => {
+            signal.addEventListener('abort', () => {
+              reasons.push(signal.reason);
+              reject(signal.reason);
+            });
+          }),
       ),
     ]);
     await a.post({ EventID: 40, AssetID: 13 });
@@ -224,7 +235,11 @@ describe('retries and dead letters', () => {
     ]);
     await a.post({ EventID: 40, AssetID: 14 });
     await allSettled(a, 1);
-    await waitFor(() => a.app.dispatcher!.active, (n) => n === 0, { what: 'the lingering run to return' });
+    await waitFor(
+      () => a.app.dispatcher!.active,
+      (n) => n === 0,
+      { what: 'the lingering run to return' },
+    );
     expect(most).toBe(1);
   });
 });
@@ -251,7 +266,11 @@ describe('replay', () => {
     runs.length = 0;
     const one = await replayDeliveries(a.app.store, { ids: [String(dead[0]!.id), 999_999] });
     expect(one).toEqual({ replayed: [dead[0]!.id], skipped: [999_999] });
-    await waitFor(() => a.app.store.show(dead[0]!.id), (d) => d?.status === 'done', { what: 'the replayed delivery' });
+    await waitFor(
+      () => a.app.store.show(dead[0]!.id),
+      (d) => d?.status === 'done',
+      { what: 'the replayed delivery' },
+    );
     expect(runs).toEqual(['21#1']);
     const detail = await showDelivery(a.app.store, String(dead[0]!.id));
     expect(detail).toMatchObject({ status: 'done', attempts: 1, replays: 1, lastError: null });
@@ -280,7 +299,10 @@ describe('replay', () => {
         throw new Error('b fails');
       }),
     ]);
-    await a.post([{ EventID: 40, AssetID: 31 }, { EventID: 41, AssetID: 31 }]);
+    await a.post([
+      { EventID: 40, AssetID: 31 },
+      { EventID: 41, AssetID: 31 },
+    ]);
     await allSettled(a, 4);
     const byHandler = await a.app.store.replay({ allDead: true, handler: 'a' });
     expect(byHandler.replayed).toHaveLength(2);
@@ -295,7 +317,9 @@ describe('replay', () => {
 describe('the replay module checks what people type', () => {
   it('refuses unknown statuses, bad ids and empty requests with a sentence', async () => {
     const a = await app({}, []);
-    await expect(listDeliveries(a.app.store, { status: 'failed' })).rejects.toThrow(/"failed" is not a delivery status; use one of pending, running, done, dead/);
+    await expect(listDeliveries(a.app.store, { status: 'failed' })).rejects.toThrow(
+      /"failed" is not a delivery status; use one of pending, running, done, dead/,
+    );
     await expect(showDelivery(a.app.store, 'abc')).rejects.toThrow(OperationError);
     await expect(showDelivery(a.app.store, 42)).rejects.toThrow(/There is no delivery 42/);
     await expect(replayDeliveries(a.app.store, { ids: [] })).rejects.toThrow(/at least one delivery id/);
@@ -318,14 +342,22 @@ describe('graceful shutdown', () => {
     });
     const first = await makeApp({ ...FAST, SHUTDOWN_TIMEOUT_MS: '400', HANDLER_TIMEOUT_MS: '60000' }, { handlers: [quick, endless] }, dir);
     await first.post({ EventID: 40, AssetID: 41 });
-    await waitFor(() => started.length, (n) => n === 2, { what: 'both handlers to start' });
+    await waitFor(
+      () => started.length,
+      (n) => n === 2,
+      { what: 'both handlers to start' },
+    );
     const t0 = Date.now();
     await first.app.close();
     expect(Date.now() - t0).toBeGreaterThanOrEqual(350);
 
     // The store as the next start finds it: quick done, endless pending again with no attempt spent.
     const rerun: string[] = [];
-    const second = await app({}, [handler('quick', '*', () => void rerun.push('quick')), handler('endless', '*', () => void rerun.push('endless'))], dir);
+    const second = await app(
+      {},
+      [handler('quick', '*', () => void rerun.push('quick')), handler('endless', '*', () => void rerun.push('endless'))],
+      dir,
+    );
     await allSettled(second, 2);
     expect(rerun).toEqual(['endless']);
     const ds = await second.app.store.list();
@@ -348,7 +380,11 @@ describe('graceful shutdown', () => {
     });
     const first = await makeApp({ ...FAST, HANDLER_CONCURRENCY: '1' }, { handlers: [slow] }, dir);
     await first.post([1, 2, 3, 4].map((AssetID) => ({ EventID: 40, AssetID: 60 + AssetID })));
-    await waitFor(() => started, (n) => n === 1, { what: 'the first run' });
+    await waitFor(
+      () => started,
+      (n) => n === 1,
+      { what: 'the first run' },
+    );
     await first.app.close(); // the first run finishes within SHUTDOWN_TIMEOUT_MS; three were waiting
     expect(started).toBe(1);
 

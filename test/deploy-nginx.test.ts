@@ -205,7 +205,11 @@ describe.skipIf(!hasNginx)('behind the nginx of docs/deploy.md', () => {
       expect(await call(nginx, STRANGER, `6.6.6.6, ${HUBEX}`), variant).toBe(403);
       expect(await call(nginx, HUBEX), variant).toBe(202);
     }
-    const lines = await waitFor(() => requestLines(r), (l) => l.length === 6, { what: 'six request lines' });
+    const lines = await waitFor(
+      () => requestLines(r),
+      (l) => l.length === 6,
+      { what: 'six request lines' },
+    );
     expect(lines.map((l) => [l.status, l.ip])).toEqual([
       [403, STRANGER],
       [403, STRANGER],
@@ -231,21 +235,27 @@ describe.skipIf(!hasNginx)('behind the nginx of docs/deploy.md', () => {
     }
   });
 
-  it('a call through nginx is accepted, and its token is in neither nginx\'s logs nor the router\'s', async () => {
+  it("a call through nginx is accepted, and its token is in neither nginx's logs nor the router's", async () => {
     const r = await router();
     const nginx = await startNginx(r.port);
 
     expect(await call(nginx, HUBEX)).toBe(202);
 
     const logs = await waitFor(nginx.logs, (l) => / 202 /.test(l['hubex.log'] ?? ''), { what: "nginx's access log line" });
-    expect(logs['hubex.log']).toMatch(new RegExp(`^${HUBEX} \\[.+\\] "POST /hooks/hubex/\\.\\.\\." 202 \\d+ [\\d.]+ 127\\.0\\.0\\.1:${r.port} 202\\n$`));
-    await waitFor(() => requestLines(r), (l) => l.length === 1, { what: "the router's request line" });
+    expect(logs['hubex.log']).toMatch(
+      new RegExp(`^${HUBEX} \\[.+\\] "POST /hooks/hubex/\\.\\.\\." 202 \\d+ [\\d.]+ 127\\.0\\.0\\.1:${r.port} 202\\n$`),
+    );
+    await waitFor(
+      () => requestLines(r),
+      (l) => l.length === 1,
+      { what: "the router's request line" },
+    );
     expect(requestLines(r)[0]).toMatchObject({ status: 202, ip: HUBEX, url: '/hooks/hubex/[REDACTED]' });
     for (const [file, text] of Object.entries(logs)) expect(text, file).not.toContain(ROUTER_TOKEN);
     expect(r.stdout + r.stderr).not.toContain(ROUTER_TOKEN);
   });
 
-  it('an oversized body gets nginx\'s HTML 413, the router down a 502, and neither writes the token in a log', async () => {
+  it("an oversized body gets nginx's HTML 413, the router down a 502, and neither writes the token in a log", async () => {
     const r = await router();
     const nginx = await startNginx(r.port);
 

@@ -53,7 +53,11 @@ const build = stages.find((s) => s.name === 'build');
 const bases = stages.map((s) => s.image).filter((image) => !stages.some((s) => s.name === image));
 const ops = (stage: Stage, ...names: string[]) => stage.body.filter((i) => names.includes(i.op));
 /** A COPY's source paths (every word but the flags and the destination). */
-const sources = (i: Instruction) => i.args.split(/\s+/).filter((w) => !w.startsWith('--')).slice(0, -1);
+const sources = (i: Instruction) =>
+  i.args
+    .split(/\s+/)
+    .filter((w) => !w.startsWith('--'))
+    .slice(0, -1);
 
 it('pins every base image by a sha256 digest, the tag kept for the reader', () => {
   expect(bases.length).toBeGreaterThan(0);
@@ -84,11 +88,17 @@ it('runs as the non-root node user, which owns /data and nothing of the applicat
   expect(user).toBe('node');
   // COPY without --chown gives root:root with the modes the build stage left (it removes go-w).
   for (const copy of ops(final, 'COPY', 'ADD')) expect(copy.args).not.toMatch(/--(chown|chmod)\b/);
-  const run = ops(final, 'RUN').map((i) => i.args).join(' && ');
+  const run = ops(final, 'RUN')
+    .map((i) => i.args)
+    .join(' && ');
   const given = [...run.matchAll(/\b(chown|chmod|chgrp)\s+(?:-\S+\s+)*\S+\s+([^&|;]+)/g)].flatMap((m) => m[2]!.trim().split(/\s+/));
   expect(given).toEqual(['/data']);
   expect(ops(final, 'VOLUME').map((i) => i.args)).toEqual(['["/data"]']);
-  expect(ops(final, 'ENV').map((i) => i.args).join(' ')).toMatch(/\bDATA_DIR=\/data\b/);
+  expect(
+    ops(final, 'ENV')
+      .map((i) => i.args)
+      .join(' '),
+  ).toMatch(/\bDATA_DIR=\/data\b/);
   expect(final.body.map((i) => i.op)).toEqual(expect.arrayContaining(['EXPOSE', 'HEALTHCHECK', 'STOPSIGNAL']));
 });
 
@@ -96,13 +106,19 @@ it('puts into the image what the built router loads, the shipped handlers where 
   expect(build).toBeDefined();
   // Every folder tsconfig.build.json compiles into dist/ reaches the build stage ...
   const compiled = (JSON.parse(read('tsconfig.build.json')) as { include: string[] }).include;
-  const copiedIn = ops(build!, 'COPY').filter((i) => !i.args.includes('--from')).flatMap(sources);
+  const copiedIn = ops(build!, 'COPY')
+    .filter((i) => !i.args.includes('--from'))
+    .flatMap(sources);
   for (const dir of compiled) expect(copiedIn).toContain(dir);
   // ... and the run stage takes dist/, the production node_modules and package.json from it.
-  const taken = ops(final, 'COPY').filter((i) => i.args.includes('--from=build')).flatMap(sources);
+  const taken = ops(final, 'COPY')
+    .filter((i) => i.args.includes('--from=build'))
+    .flatMap(sources);
   expect(taken.sort()).toEqual(['/app/dist', '/app/node_modules', '/app/package.json']);
   // The loader resolves its folder from dist/src/delivery/: that is dist/handlers, built from handlers/.
-  const relative = /BUILTIN_HANDLERS_DIR = fileURLToPath\(new URL\('([^']+)', import\.meta\.url\)\)/.exec(read('src/delivery/loader.ts'))?.[1];
+  const relative = /BUILTIN_HANDLERS_DIR = fileURLToPath\(new URL\('([^']+)', import\.meta\.url\)\)/.exec(
+    read('src/delivery/loader.ts'),
+  )?.[1];
   expect(relative).toBeDefined();
   const builtin = posix.join('dist/src/delivery', relative!);
   expect(builtin).toBe('dist/handlers/');
@@ -116,7 +132,12 @@ function ignorePattern(pattern: string): RegExp {
   const body = pattern
     .replace(/^\/|\/$/g, '')
     .split('**')
-    .map((part) => part.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]'))
+    .map((part) =>
+      part
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '[^/]*')
+        .replace(/\?/g, '[^/]'),
+    )
     .join('.*');
   return new RegExp(`^${body}(/|$)`);
 }
@@ -128,7 +149,13 @@ it('keeps secrets out of the build context, and nothing the build stage copies',
     .filter((l) => l !== '' && !l.startsWith('#') && !l.startsWith('!'))
     .map(ignorePattern);
   expect(ignored.some((re) => re.test('.env.production'))).toBe(true);
-  const copied = ops(build!, 'COPY').filter((i) => !i.args.includes('--from')).flatMap(sources);
+  const copied = ops(build!, 'COPY')
+    .filter((i) => !i.args.includes('--from'))
+    .flatMap(sources);
   expect(copied).toContain('src');
-  for (const path of copied) expect(ignored.filter((re) => re.test(path)), path).toEqual([]);
+  for (const path of copied)
+    expect(
+      ignored.filter((re) => re.test(path)),
+      path,
+    ).toEqual([]);
 });

@@ -14,8 +14,14 @@ it('documents every error code with its status, and no other', () => {
 });
 
 it('documents every error class with its code, and each class carries that code', () => {
-  const rows = [...doc.matchAll(/^\| `([A-Za-z]+Error)` \| (`[A-Z_]+`|the answer code it is made with) \|/gm)].map((m) => [m[1], m[2]!.replaceAll('`', '')]);
-  const listed = Object.entries(ERROR_CLASSES).map(([k, v]) => [k, v === 'the code it is made with' ? 'the answer code it is made with' : v]);
+  const rows = [...doc.matchAll(/^\| `([A-Za-z]+Error)` \| (`[A-Z_]+`|the answer code it is made with) \|/gm)].map((m) => [
+    m[1],
+    m[2]!.replaceAll('`', ''),
+  ]);
+  const listed = Object.entries(ERROR_CLASSES).map(([k, v]) => [
+    k,
+    v === 'the code it is made with' ? 'the answer code it is made with' : v,
+  ]);
   expect(rows.sort()).toEqual(listed.sort());
   const classes = errors as unknown as Record<string, new (...a: never[]) => Error & { code: string }>;
   const made: Record<string, (C: new (...a: never[]) => Error & { code: string }) => Error & { code: string }> = {
@@ -30,6 +36,7 @@ it('documents every error class with its code, and each class carries that code'
     const e = (made[name] ?? ((K) => new (K as unknown as new (m: string) => Error & { code: string })('x')))(C!);
     expect(e.name, name).toBe(name);
     if (name !== 'HttpError') expect(e.code, name).toBe(code);
-    if (Object.hasOwn(ERROR_CODES, e.code)) expect(name === 'HttpError' || ERROR_CODES[e.code as keyof typeof ERROR_CODES].status < 600).toBe(true);
+    if (Object.hasOwn(ERROR_CODES, e.code))
+      expect(name === 'HttpError' || ERROR_CODES[e.code as keyof typeof ERROR_CODES].status < 600).toBe(true);
   }
 });

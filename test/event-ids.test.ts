@@ -154,9 +154,9 @@ describe('event ids merged in slices', () => {
     const dir = folder();
     const w = open(dir, { idMergeAt: 2, idMergeSlice: 100 });
     const W = 1000;
-    const store = (at: number, handlers: string[]) =>
-      w.transaction(at, [0], () => w.accept([{ ...input('h'), handlers }], at, W))[0]!;
-    const idOf = (r: ReturnType<typeof store>) => (r.ok ? (r.value as { events: { id: string; duplicate: boolean }[] }).events[0]! : r.error);
+    const store = (at: number, handlers: string[]) => w.transaction(at, [0], () => w.accept([{ ...input('h'), handlers }], at, W))[0]!;
+    const idOf = (r: ReturnType<typeof store>) =>
+      r.ok ? (r.value as { events: { id: string; duplicate: boolean }[] }).events[0]! : r.error;
     expect(idOf(store(T0, ['kept']))).toMatchObject({ id: 'h', duplicate: false }); // a pending delivery keeps it
     expect(idOf(store(T0 + 2 * W, []))).toMatchObject({ id: 'h.2', duplicate: false }); // prunable
     w.indexIds(T0); // h and h.2 into event_ids
@@ -323,8 +323,13 @@ describe('migration 4 of a database made by an older version', () => {
   it('keeps every row, dedups the stored ids, and carries on the seqs', async () => {
     const dir = folder();
     const old = new Database(join(dir, DB_FILE));
-    migrate(old, MIGRATIONS.filter((m) => m.version <= 3));
-    const insert = old.prepare(`INSERT INTO events (id, id_source, name, received_at, routed, raw) VALUES (?, 'hash', 'asset.created', ?, 0, '{}')`);
+    migrate(
+      old,
+      MIGRATIONS.filter((m) => m.version <= 3),
+    );
+    const insert = old.prepare(
+      `INSERT INTO events (id, id_source, name, received_at, routed, raw) VALUES (?, 'hash', 'asset.created', ?, 0, '{}')`,
+    );
     for (const k of keys(30)) insert.run(k, T0);
     insert.run('z.2', T0); // a repeat stored by the old version
     old.close();

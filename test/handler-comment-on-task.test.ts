@@ -42,7 +42,11 @@ it('skips events without a task, and sends a task that is gone to the dead lette
     ['done', ['skipped']],
     ['dead', ['dead']],
   ]);
-  expect(details[1]!.lastError).toMatchObject({ errorClass: 'HubexApiError', message: expect.stringMatching(/^HubEx answered 404 to GET \/WORK\/Tasks\/404/), traceId: expect.stringMatching(/^0HN/) });
+  expect(details[1]!.lastError).toMatchObject({
+    errorClass: 'HubexApiError',
+    message: expect.stringMatching(/^HubEx answered 404 to GET \/WORK\/Tasks\/404/),
+    traceId: expect.stringMatching(/^0HN/),
+  });
 });
 
 it('retries when HubEx is briefly down, and adds the message once', async () => {

@@ -32,8 +32,13 @@ it('a handler that computes for 150 ms per run holds a webhook up for a run or t
        },
      };`,
   );
-  const router = await spawnRouter({ dataDir: data.dir, env: { HANDLERS_DIR: handlers.dir, LOG_EVENTS: 'false', HANDLER_CONCURRENCY: '1' } });
-  const queued = await httpRequest(router.url(), { body: JSON.stringify(Array.from({ length: 6 }, (_, i) => ({ EventID: 40, AssetID: i }))) });
+  const router = await spawnRouter({
+    dataDir: data.dir,
+    env: { HANDLERS_DIR: handlers.dir, LOG_EVENTS: 'false', HANDLER_CONCURRENCY: '1' },
+  });
+  const queued = await httpRequest(router.url(), {
+    body: JSON.stringify(Array.from({ length: 6 }, (_, i) => ({ EventID: 40, AssetID: i }))),
+  });
   expect(queued.status).toBe(202);
   const startTimes = () => readFileSync(starts, 'utf8').trim().split('\n').filter(Boolean).map(Number);
   await waitFor(startTimes, (s) => s.length >= 1, { what: 'the first run to start' });

@@ -55,7 +55,11 @@ it('a promise a handler forgets to await is logged and counted; the router keeps
   `);
   const router = await spawnRouter({ dataDir, env });
   expect((await httpRequest(router.url(), { body: JSON.stringify({ EventID: 40, AssetID: 1 }) })).status).toBe(202);
-  await waitFor(() => router.stdout, (out) => out.includes('stray rejection from a handler'), { what: 'the rejection in the log' });
+  await waitFor(
+    () => router.stdout,
+    (out) => out.includes('stray rejection from a handler'),
+    { what: 'the rejection in the log' },
+  );
   const line = router.stdout.split('\n').find((l) => l.includes('stray rejection from a handler'))!;
   expect(JSON.parse(line)).toMatchObject({
     level: 'error',
@@ -66,7 +70,11 @@ it('a promise a handler forgets to await is logged and counted; the router keeps
   });
   // Still serving: a second event is stored and its delivery runs.
   expect((await httpRequest(router.url(), { body: JSON.stringify({ EventID: 40, AssetID: 2 }) })).status).toBe(202);
-  await waitFor(() => deliveries(dataDir), (ds) => ds.length === 2 && ds.every((d) => d.status === 'done'), { what: 'both deliveries done' });
+  await waitFor(
+    () => deliveries(dataDir),
+    (ds) => ds.length === 2 && ds.every((d) => d.status === 'done'),
+    { what: 'both deliveries done' },
+  );
   const metrics = await httpRequest(`${router.base}/metrics`);
   expect(metrics.text).toMatch(/^hubex_router_uncaught_errors_total\{kind="rejection"\} [2-9]/m);
   expect(router.child.exitCode).toBe(null);
@@ -91,7 +99,10 @@ it('an uncaught exception stops the router cleanly with exit 1; the delivery tha
   expect(exit.code).toBe(1);
   const fatal = first.stdout.split('\n').filter((l) => l.includes('"level":"fatal"'));
   expect(fatal).toHaveLength(1);
-  expect(JSON.parse(fatal[0]!)).toMatchObject({ error: 'thrown in a timer callback', msg: expect.stringMatching(/^uncaught exception: the router stops cleanly/) });
+  expect(JSON.parse(fatal[0]!)).toMatchObject({
+    error: 'thrown in a timer callback',
+    msg: expect.stringMatching(/^uncaught exception: the router stops cleanly/),
+  });
   expect(deliveries(dataDir)).toMatchObject([{ status: 'running', attempts: 1 }]); // acknowledged and kept
 
   // Restarted by its supervisor: the run cut short runs again once its lease ends, and crashes again.
@@ -101,7 +112,11 @@ it('an uncaught exception stops the router cleanly with exit 1; the delivery tha
 
   // The third start finds its attempts used up: dead, without running it, and the router stays up.
   const third = await spawnRouter({ dataDir, env });
-  const [d] = await waitFor(() => deliveries(dataDir), (ds) => ds[0]?.status === 'dead', { timeoutMs: 10_000, what: 'the delivery dead' });
+  const [d] = await waitFor(
+    () => deliveries(dataDir),
+    (ds) => ds[0]?.status === 'dead',
+    { timeoutMs: 10_000, what: 'the delivery dead' },
+  );
   expect(d!.last_error).toMatch(/^Run 3 of at most 2 \(MAX_ATTEMPTS\), and the last run was cut short/);
   expect((await httpRequest(`${third.base}/healthz`)).status).toBe(200);
   expect(third.stdout).not.toContain('thrown in a timer callback');
@@ -114,13 +129,31 @@ it('a handler that throws a value nothing can print (a cyclic null-prototype obj
     o.self = o;
     return o;
   };
-  const a = await makeApp({ RETRY_BASE_MS: '5', RETRY_MAX_MS: '10', MAX_ATTEMPTS: '2' }, {
-    // eslint-disable-next-line @typescript-eslint/only-throw-error -- a value that is not an Error is the point
-    handlers: [checkHandler(defineHandler({ name: 'odd-thrower', on: '*', handle: () => { throw cyclic(); } }), 'odd-thrower.ts')],
-  });
+  const a = await makeApp(
+    { RETRY_BASE_MS: '5', RETRY_MAX_MS: '10', MAX_ATTEMPTS: '2' },
+    {
+      handlers: [
+        checkHandler(
+          defineHandler({
+            name: 'odd-thrower',
+            on: '*',
+            handle: () => {
+              // eslint-disable-next-line @typescript-eslint/only-throw-error -- a value that is not an Error is the point
+              throw cyclic();
+            },
+          }),
+          'odd-thrower.ts',
+        ),
+      ],
+    },
+  );
   apps.push(a);
   expect((await a.post({ EventID: 40, AssetID: 1 })).statusCode).toBe(202);
-  const [d] = await waitFor(() => a.app.store.list(), (ds) => ds[0]?.status === 'dead', { what: 'the delivery dead' });
+  const [d] = await waitFor(
+    () => a.app.store.list(),
+    (ds) => ds[0]?.status === 'dead',
+    { what: 'the delivery dead' },
+  );
   expect(d).toMatchObject({ attempts: 2, lastError: { errorClass: 'object', message: 'a thrown object that cannot be shown' } });
   expect((await a.post({ EventID: 40, AssetID: 2 })).statusCode).toBe(202);
 });
@@ -138,7 +171,12 @@ it('a delivery that ran beside the one that crashes the router is not dead-lette
   `);
   const env = { ...base, MAX_ATTEMPTS: '2', HANDLER_LEASE_MS: '500' };
   const first = await spawnRouter({ dataDir, env });
-  const both = await httpRequest(first.url(), { body: JSON.stringify([{ EventID: 41, AssetID: 1 }, { EventID: 40, AssetID: 2 }]) });
+  const both = await httpRequest(first.url(), {
+    body: JSON.stringify([
+      { EventID: 41, AssetID: 1 },
+      { EventID: 40, AssetID: 2 },
+    ]),
+  });
   expect(both.status).toBe(202);
   expect((await first.exited).code).toBe(1);
   expect(deliveries(dataDir).map((d) => d.status)).toEqual(['running', 'running']); // both cut short
@@ -163,17 +201,35 @@ it('lowering MAX_ATTEMPTS does not dead-letter a delivery that never crashed: it
   onTestFinished(() => data.remove());
   let runs = 0;
   let fail = true;
-  const flaky = checkHandler(defineHandler({ name: 'flaky', on: '*', handle: () => { runs++; if (fail) throw new Error('down'); } }), 'flaky.ts');
+  const flaky = checkHandler(
+    defineHandler({
+      name: 'flaky',
+      on: '*',
+      handle: () => {
+        runs++;
+        if (fail) throw new Error('down');
+      },
+    }),
+    'flaky.ts',
+  );
   const before = await makeApp({ MAX_ATTEMPTS: '12', RETRY_BASE_MS: '1', RETRY_MAX_MS: '5' }, { handlers: [flaky] }, data.dir);
   expect((await before.post({ EventID: 40, AssetID: 1 })).statusCode).toBe(202);
-  await waitFor(() => runs, (n) => n >= 4, { what: 'four failed runs' });
+  await waitFor(
+    () => runs,
+    (n) => n >= 4,
+    { what: 'four failed runs' },
+  );
   await before.app.close();
   const attempts = deliveries(data.dir)[0]!.attempts;
   expect(attempts).toBeGreaterThanOrEqual(4);
   fail = false;
   const after = await makeApp({ MAX_ATTEMPTS: '3' }, { handlers: [flaky] }, data.dir);
   apps.push(after);
-  await waitFor(() => deliveries(data.dir), (ds) => ds[0]?.status === 'done', { what: 'the delivery done' });
+  await waitFor(
+    () => deliveries(data.dir),
+    (ds) => ds[0]?.status === 'done',
+    { what: 'the delivery done' },
+  );
   expect(deliveries(data.dir)[0]).toMatchObject({ status: 'done', attempts: attempts + 1 });
 });
 
@@ -183,14 +239,30 @@ it("an event stored by an older router that today's intake would refuse still ru
   // Stored straight into the store, as an older router did: without today's refusals.
   const raw = JSON.stringify({ EventID: 40, AssetID: 1, ToString: 5, ['k'.repeat(300)]: 'long' });
   const store = new SqliteStore({ dataDir: data.dir, log: createLogger('silent') });
-  const legacy = { id: 'legacy-1', idSource: 'payload' as const, eventID: 40, name: 'asset.created', entity: { type: 'asset', id: 1 }, receivedAt: new Date().toISOString(), data: {}, raw };
+  const legacy = {
+    id: 'legacy-1',
+    idSource: 'payload' as const,
+    eventID: 40,
+    name: 'asset.created',
+    entity: { type: 'asset', id: 1 },
+    receivedAt: new Date().toISOString(),
+    data: {},
+    raw,
+  };
   await store.accept(incoming([legacy], ['reader']));
   await store.close();
   const seen: Record<string, unknown>[] = [];
-  const reader = checkHandler(defineHandler({ name: 'reader', on: '*', handle: ({ event }) => void seen.push(event.data as Record<string, unknown>) }), 'reader.ts');
+  const reader = checkHandler(
+    defineHandler({ name: 'reader', on: '*', handle: ({ event }) => void seen.push(event.data as Record<string, unknown>) }),
+    'reader.ts',
+  );
   const a = await makeApp({}, { handlers: [reader] }, data.dir);
   apps.push(a);
-  await waitFor(() => deliveries(data.dir), (ds) => ds[0]?.status === 'done', { what: 'the delivery done' });
+  await waitFor(
+    () => deliveries(data.dir),
+    (ds) => ds[0]?.status === 'done',
+    { what: 'the delivery done' },
+  );
   expect(seen[0]).toMatchObject({ eventID: 40, ToString: 5, ['k'.repeat(300)]: 'long' });
   expect(String(seen[0])).toBe('[object Object]');
 });

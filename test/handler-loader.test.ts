@@ -29,7 +29,7 @@ describe('loadHandlers', () => {
     const dir = folder({
       'b-second.mjs': OK,
       'a-first.js': "export default { name: 'custom-name', on: ['task.created', 12], handle() {} };\n",
-      'c-off.mjs': "export default { on: 40, enabled: false, handle() {} };\n",
+      'c-off.mjs': 'export default { on: 40, enabled: false, handle() {} };\n',
       'README.md': '# not a module',
       '_shared.mjs': 'export const helper = 1;\n',
       'b-second.test.mjs': 'throw new Error("tests are not handlers");\n',

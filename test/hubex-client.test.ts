@@ -66,7 +66,9 @@ describe('tokens', () => {
     h.hubex.fail({ path: '/WORK/Tasks/5', status: 401, times: 2 });
     const err = await c.work.getTask(5).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HubexApiError);
-    expect((err as HubexApiError).message).toMatch(/^HubEx answered 401 to GET \/WORK\/Tasks\/5 \(not authenticated: the token was refused; check HUBEX_SERVICE_TOKEN/);
+    expect((err as HubexApiError).message).toMatch(
+      /^HubEx answered 401 to GET \/WORK\/Tasks\/5 \(not authenticated: the token was refused; check HUBEX_SERVICE_TOKEN/,
+    );
   });
 
   it('50 calls at once during a renewal cause one renewal', async () => {
@@ -229,14 +231,18 @@ describe('the typed API and its errors', () => {
 
     h.hubex.fail({ path: '/WORK/Tasks/7', status: 403 });
     const err = (await c.work.getTask(7).catch((e: unknown) => e)) as HubexApiError;
-    expect(err.message).toMatch(/^HubEx answered 403 to GET \/WORK\/Tasks\/7 \(no access: permission or licence, or no X-Application-ID; check the API user's roles\): "injected 403" \[Injected\], trace 0HN/);
+    expect(err.message).toMatch(
+      /^HubEx answered 403 to GET \/WORK\/Tasks\/7 \(no access: permission or licence, or no X-Application-ID; check the API user's roles\): "injected 403" \[Injected\], trace 0HN/,
+    );
   });
 
   it('webhooks, events, assets and companies through their helpers', async () => {
     h.hubex.assets.set(3, { name: 'Chiller' });
     h.hubex.companies.set(9, { name: 'Acme' });
     const c = client();
-    const [id] = (await c.msg.webhooks.save([{ name: 'router', uri: 'https://hooks.example.com/hooks/hubex/x', events: [40], taskStages: [], isActive: false }]))!;
+    const [id] = (await c.msg.webhooks.save([
+      { name: 'router', uri: 'https://hooks.example.com/hooks/hubex/x', events: [40], taskStages: [], isActive: false },
+    ]))!;
     await c.msg.webhooks.activate(id!);
     expect(await c.msg.webhooks.get(id!)).toMatchObject({ isActive: true, callsRemaining: 10 });
     const listed = [];

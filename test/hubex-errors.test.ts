@@ -9,7 +9,11 @@ const h = useFakeHubex({ setup: (hubex) => hubex.tasks.set(5, { number: 'T-5', t
 const client = h.client;
 
 const statuses = (path: string) => h.hubex.calls.filter((c) => c.path === path).map((c) => c.status);
-const failure = (p: Promise<unknown>) => p.then(() => expect.unreachable('the call should fail'), (e: unknown) => e as HubexApiError);
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => expect.unreachable('the call should fail'),
+    (e: unknown) => e as HubexApiError,
+  );
 
 describe('what is retried', () => {
   it('a 500 is not retried inside the call, but the error says a later retry may help', async () => {
@@ -38,7 +42,13 @@ describe('what is retried', () => {
     h.hubex.fail({ path: '/WORK/Tasks/5', status: 429, times: 2 });
     await c.work.getTask(5);
     expect(statuses('/WORK/Tasks/5')).toEqual([429, 429, 200]);
-    const id = await c.msg.webhooks.create({ name: 'w', uri: 'https://example.com/hooks/hubex/t', events: [40], taskStages: [], isActive: false });
+    const id = await c.msg.webhooks.create({
+      name: 'w',
+      uri: 'https://example.com/hooks/hubex/t',
+      events: [40],
+      taskStages: [],
+      isActive: false,
+    });
     h.hubex.fail({ path: `/MSG/Webhooks/activate/${id}`, status: 503 });
     await c.msg.webhooks.activate(id);
     expect(statuses(`/MSG/Webhooks/activate/${id}`)).toEqual([503, 202]);
@@ -85,15 +95,24 @@ describe('error messages', () => {
     const c = client();
     h.hubex.fail({ path: '/WORK/Tasks/5', status: 409, errorAs: 'array' });
     const err = await failure(c.work.getTask(5));
-    expect(err).toMatchObject({ status: 409, code: 'Injected', hubexMessage: 'injected 409', traceIdentifier: expect.stringMatching(/^0HN/) });
-    expect(err.message).toMatch(/^HubEx answered 409 to GET \/WORK\/Tasks\/5 \(HubEx found the data invalid or in conflict; check the values sent\): "injected 409" \[Injected\], trace 0HN\w+:00000001$/);
+    expect(err).toMatchObject({
+      status: 409,
+      code: 'Injected',
+      hubexMessage: 'injected 409',
+      traceIdentifier: expect.stringMatching(/^0HN/),
+    });
+    expect(err.message).toMatch(
+      /^HubEx answered 409 to GET \/WORK\/Tasks\/5 \(HubEx found the data invalid or in conflict; check the values sent\): "injected 409" \[Injected\], trace 0HN\w+:00000001$/,
+    );
   });
 
-  it('a 403 tells a person to check the API user\'s roles, with the trace HubEx support asks for', async () => {
+  it("a 403 tells a person to check the API user's roles, with the trace HubEx support asks for", async () => {
     const c = client();
     h.hubex.fail({ path: '/WORK/Tasks/5', status: 403 });
     const err = await failure(c.work.getTask(5));
-    expect(err.message).toMatch(/^HubEx answered 403 to GET \/WORK\/Tasks\/5 \(no access: permission or licence.*check the API user's roles\).*, trace 0HN/);
+    expect(err.message).toMatch(
+      /^HubEx answered 403 to GET \/WORK\/Tasks\/5 \(no access: permission or licence.*check the API user's roles\).*, trace 0HN/,
+    );
     expect(isHubexApiError(err)).toBe(true);
     expect(err).toBeInstanceOf(HubexApiError);
   });

@@ -25,10 +25,18 @@ async function token(): Promise<string> {
 
 describe('the fake HubEx', () => {
   it('403 without X-Application-ID, on every endpoint, the token exchange included', async () => {
-    for (const [method, path] of [['GET', '/WORK/Tasks/1'], ['POST', '/AUTHZ/AccessTokens'], ['GET', '/COMMON/Events']] as const) {
+    for (const [method, path] of [
+      ['GET', '/WORK/Tasks/1'],
+      ['POST', '/AUTHZ/AccessTokens'],
+      ['GET', '/COMMON/Events'],
+    ] as const) {
       const res = await fetch(`${hubex.url}${path}`, { method });
       expect(res.status).toBe(403);
-      expect(await res.json()).toMatchObject({ code: 'Forbidden', message: expect.any(String), traceIdentifier: expect.stringMatching(/^0HN/) });
+      expect(await res.json()).toMatchObject({
+        code: 'Forbidden',
+        message: expect.any(String),
+        traceIdentifier: expect.stringMatching(/^0HN/),
+      });
     }
   });
 
@@ -37,13 +45,25 @@ describe('the fake HubEx', () => {
     const t = await token();
     const get = () => fetch(`${hubex.url}/WORK/Tasks/1`, { headers: { ...APP, authorization: `Bearer ${t}` } });
     expect((await get()).status).toBe(200);
-    const refresh = await fetch(`${hubex.url}/AUTHZ/RefreshTokens`, { method: 'POST', headers: { ...APP, authorization: `Bearer ${t}`, 'content-type': 'application/json' }, body: '{}' });
+    const refresh = await fetch(`${hubex.url}/AUTHZ/RefreshTokens`, {
+      method: 'POST',
+      headers: { ...APP, authorization: `Bearer ${t}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
     const { refresh_token } = (await refresh.json()) as { refresh_token: string };
     hubex.expireAccessTokens();
     expect((await get()).status).toBe(401);
-    const late = await fetch(`${hubex.url}/AUTHZ/RefreshTokens`, { method: 'POST', headers: { ...APP, authorization: `Bearer ${t}` }, body: '{}' });
+    const late = await fetch(`${hubex.url}/AUTHZ/RefreshTokens`, {
+      method: 'POST',
+      headers: { ...APP, authorization: `Bearer ${t}` },
+      body: '{}',
+    });
     expect(late.status).toBe(401);
-    const renewed = await fetch(`${hubex.url}/AUTHZ/AccessTokens`, { method: 'POST', headers: { ...APP, 'content-type': 'application/json' }, body: JSON.stringify({ refreshJwt: refresh_token }) });
+    const renewed = await fetch(`${hubex.url}/AUTHZ/AccessTokens`, {
+      method: 'POST',
+      headers: { ...APP, 'content-type': 'application/json' },
+      body: JSON.stringify({ refreshJwt: refresh_token }),
+    });
     expect(renewed.status).toBe(200);
     expect(hubex.issued).toEqual({ service: 1, refresh: 1, refreshTokens: 1 });
   });

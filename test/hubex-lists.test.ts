@@ -77,11 +77,17 @@ describe('pages', () => {
 describe('shapes and totals', () => {
   it('next stages (a map) carry their stage id; a conversation (an array) keeps its own ids', async () => {
     hubex.tasks.set(7, { taskStageID: 2 });
-    expect(await all(c.work.nextStages(7))).toMatchObject([{ id: 3, name: 'Stage 3' }, { id: 4, name: 'Stage 4' }]);
+    expect(await all(c.work.nextStages(7))).toMatchObject([
+      { id: 3, name: 'Stage 3' },
+      { id: 4, name: 'Stage 4' },
+    ]);
     await c.work.addMessage(7, { message: 'first' });
     await c.work.addMessage(7, { message: 'second', isExternal: true });
     const messages = await all(c.list('/WORK/Tasks/{taskID}/conversations', { params: { taskID: 7 }, pageSize: 1 }));
-    expect(messages).toMatchObject([{ id: 1, message: 'first' }, { id: 2, message: 'second', isExternal: true }]);
+    expect(messages).toMatchObject([
+      { id: 1, message: 'first' },
+      { id: 2, message: 'second', isExternal: true },
+    ]);
     expect(ranges('/WORK/Tasks/7/conversations')).toEqual(['items=1-1', 'items=2-2']);
   });
 
@@ -103,7 +109,8 @@ describe('shapes and totals', () => {
     expect(new Set(events.map((e) => e.id)).size).toBe(603);
     expect(ranges('/COMMON/Events')).toEqual(['items=1-500', 'items=501-1000']);
 
-    for (let i = 0; i < 3; i++) await c.msg.webhooks.create({ name: `hook ${i}`, uri: `https://example.com/h/${i}`, events: [40], taskStages: [], isActive: true });
+    for (let i = 0; i < 3; i++)
+      await c.msg.webhooks.create({ name: `hook ${i}`, uri: `https://example.com/h/${i}`, events: [40], taskStages: [], isActive: true });
     const hooks = await all(c.msg.webhooks.list({ pageSize: 2 }));
     expect(hooks.map((h) => [h.id, h.name])).toEqual([
       [1, 'hook 0'],

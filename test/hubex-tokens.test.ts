@@ -113,7 +113,11 @@ describe('X-Application-ID', () => {
   });
 
   it('hubexOptionsFromEnv reads HUBEX_* as the router does, and names a bad variable without its value', async () => {
-    const options = hubexOptionsFromEnv({ HUBEX_BASE_URL: `${h.hubex.url}/`, HUBEX_SERVICE_TOKEN: h.hubex.serviceToken, HUBEX_APPLICATION_ID: '4' });
+    const options = hubexOptionsFromEnv({
+      HUBEX_BASE_URL: `${h.hubex.url}/`,
+      HUBEX_SERVICE_TOKEN: h.hubex.serviceToken,
+      HUBEX_APPLICATION_ID: '4',
+    });
     expect(options).toMatchObject({ baseUrl: h.hubex.url, applicationId: 4, timeoutMs: 15_000, maxInFlight: 8 });
     const c = client({ ...options, log: undefined, now: Date.now });
     await c.work.getTask(5);

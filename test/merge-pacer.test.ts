@@ -52,7 +52,7 @@ describe('merge pacer', () => {
     expect(new MergePacer({ slice: 250 }).afterAccepts(1000, 1, 'due', 0)).toBe(4);
     // Two senders of 1,000-event batches: each commit merges more than it accepted.
     const p = afterBurst();
-    expect(commits(p, 10, 2, 1000, 'behind')).toBeGreaterThanOrEqual(10 * 2000 * 1.5 / 250 - 4);
+    expect(commits(p, 10, 2, 1000, 'behind')).toBeGreaterThanOrEqual((10 * 2000 * 1.5) / 250 - 4);
   });
 
   it('light load again after a burst: the pace comes back as the commits shrink', () => {

@@ -34,12 +34,33 @@ async function scrape(): Promise<Map<string, number>> {
 
 it('counts webhook answers, events, duplicates and handler outcomes, and shows the backlog', async () => {
   let calls = 0;
-  t = await makeApp({ RETRY_BASE_MS: '5', RETRY_MAX_MS: '10', MAX_ATTEMPTS: '3' }, {
-    handlers: [
-      checkHandler(defineHandler({ name: 'flaky', on: 'asset.created', handle: () => { if (++calls === 1) throw new Error('once'); } }), 'flaky.ts'),
-      checkHandler(defineHandler({ name: 'strict', on: 41, handle: () => { throw new PermanentError('never'); } }), 'strict.ts'),
-    ],
-  });
+  t = await makeApp(
+    { RETRY_BASE_MS: '5', RETRY_MAX_MS: '10', MAX_ATTEMPTS: '3' },
+    {
+      handlers: [
+        checkHandler(
+          defineHandler({
+            name: 'flaky',
+            on: 'asset.created',
+            handle: () => {
+              if (++calls === 1) throw new Error('once');
+            },
+          }),
+          'flaky.ts',
+        ),
+        checkHandler(
+          defineHandler({
+            name: 'strict',
+            on: 41,
+            handle: () => {
+              throw new PermanentError('never');
+            },
+          }),
+          'strict.ts',
+        ),
+      ],
+    },
+  );
   const before = await scrape();
   expect(before.get('hubex_router_deliveries_queued{status="pending"}')).toBe(0);
   expect([...before.keys()].some((k) => k.startsWith('hubex_router_process_cpu'))).toBe(true);
@@ -49,7 +70,11 @@ it('counts webhook answers, events, duplicates and handler outcomes, and shows t
   await t.post({ EventID: 41, AssetID: 2 });
   await t.post({ EventID: 43, AssetID: 3 }); // no handler: unrouted
   await t.post({ EventID: 40, AssetID: 4 }, { token: 'wrong-token-wrong-token' });
-  await waitFor(() => t!.app.store.counts(), (c) => c.done === 1 && c.dead === 1, { what: 'both deliveries settled' });
+  await waitFor(
+    () => t!.app.store.counts(),
+    (c) => c.done === 1 && c.dead === 1,
+    { what: 'both deliveries settled' },
+  );
 
   const m = await scrape();
   expect(m.get('hubex_router_webhook_requests_total{status="202"}')).toBe(3);
@@ -69,11 +94,29 @@ it('counts webhook answers, events, duplicates and handler outcomes, and shows t
 });
 
 it('shows the age of the oldest delivery still waiting', async () => {
-  t = await makeApp({ RETRY_BASE_MS: '60000', RETRY_MAX_MS: '60000', MAX_ATTEMPTS: '3' }, {
-    handlers: [checkHandler(defineHandler({ name: 'down', on: '*', handle: () => { throw new Error('down'); } }), 'down.ts')],
-  });
+  t = await makeApp(
+    { RETRY_BASE_MS: '60000', RETRY_MAX_MS: '60000', MAX_ATTEMPTS: '3' },
+    {
+      handlers: [
+        checkHandler(
+          defineHandler({
+            name: 'down',
+            on: '*',
+            handle: () => {
+              throw new Error('down');
+            },
+          }),
+          'down.ts',
+        ),
+      ],
+    },
+  );
   await t.post({ EventID: 40, AssetID: 1 });
-  await waitFor(() => t!.app.store.counts(), (c) => c.pending === 1, { what: 'a retry waiting' });
+  await waitFor(
+    () => t!.app.store.counts(),
+    (c) => c.pending === 1,
+    { what: 'a retry waiting' },
+  );
   await new Promise((resolve) => setTimeout(resolve, 1100));
   const m = await scrape();
   expect(m.get('hubex_router_deliveries_queued{status="pending"}')).toBe(1);
@@ -98,18 +141,39 @@ if (!hasPromtool && !process.env.CI) {
   process.stdout.write('promtool not found: skipping the check of /metrics with it; install it with: apt-get install prometheus\n');
 }
 
-it.skipIf(!hasPromtool && !process.env.CI)("passes Prometheus's own lint (promtool check metrics), with traffic of every kind", async () => {
-  t = await makeApp({ RETRY_BASE_MS: '5', RETRY_MAX_MS: '10', MAX_ATTEMPTS: '2' }, {
-    handlers: [checkHandler(defineHandler({ name: 'fails', on: 41, handle: () => { throw new Error('no'); } }), 'fails.ts')],
-  });
-  await t.post({ EventID: 40, AssetID: 1 });
-  await t.post({ EventID: 40, AssetID: 1 });
-  await t.post({ EventID: 41, AssetID: 2 });
-  await t.post('{nope');
-  await waitFor(() => t!.app.store.counts(), (c) => c.dead === 1, { what: 'the delivery dead' });
-  const res = await t.app.inject('/metrics');
-  const check = spawnSync('promtool', ['check', 'metrics'], { input: res.body, encoding: 'utf8' });
-  expect(check.error, 'promtool must run (under CI, .ci/run installs it)').toBeUndefined();
-  expect(`${check.stdout}${check.stderr}`.trim()).toBe('');
-  expect(check.status).toBe(0);
-});
+it.skipIf(!hasPromtool && !process.env.CI)(
+  "passes Prometheus's own lint (promtool check metrics), with traffic of every kind",
+  async () => {
+    t = await makeApp(
+      { RETRY_BASE_MS: '5', RETRY_MAX_MS: '10', MAX_ATTEMPTS: '2' },
+      {
+        handlers: [
+          checkHandler(
+            defineHandler({
+              name: 'fails',
+              on: 41,
+              handle: () => {
+                throw new Error('no');
+              },
+            }),
+            'fails.ts',
+          ),
+        ],
+      },
+    );
+    await t.post({ EventID: 40, AssetID: 1 });
+    await t.post({ EventID: 40, AssetID: 1 });
+    await t.post({ EventID: 41, AssetID: 2 });
+    await t.post('{nope');
+    await waitFor(
+      () => t!.app.store.counts(),
+      (c) => c.dead === 1,
+      { what: 'the delivery dead' },
+    );
+    const res = await t.app.inject('/metrics');
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: res.body, encoding: 'utf8' });
+    expect(check.error, 'promtool must run (under CI, .ci/run installs it)').toBeUndefined();
+    expect(`${check.stdout}${check.stderr}`.trim()).toBe('');
+    expect(check.status).toBe(0);
+  },
+);

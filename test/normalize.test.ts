@@ -84,12 +84,30 @@ describe('normalize', () => {
   });
 
   it.each([
-    [{ EventID: 40, AssetID: 5 }, { type: 'asset', id: 5 }],
-    [{ EventID: 12, TaskID: 9, AssetID: 5 }, { type: 'task', id: 9 }],
-    [{ EventID: 41, TaskID: 9, AssetID: 5 }, { type: 'asset', id: 5 }], // asset events are about the asset
-    [{ EventID: 70, CompanyID: 3 }, { type: 'company', id: 3 }],
-    [{ EventID: 71, location_id: '8' }, { type: 'location', id: 8 }],
-    [{ EventID: 72, EntityType: 'Contract', EntityID: 44 }, { type: 'contract', id: 44 }],
+    [
+      { EventID: 40, AssetID: 5 },
+      { type: 'asset', id: 5 },
+    ],
+    [
+      { EventID: 12, TaskID: 9, AssetID: 5 },
+      { type: 'task', id: 9 },
+    ],
+    [
+      { EventID: 41, TaskID: 9, AssetID: 5 },
+      { type: 'asset', id: 5 },
+    ], // asset events are about the asset
+    [
+      { EventID: 70, CompanyID: 3 },
+      { type: 'company', id: 3 },
+    ],
+    [
+      { EventID: 71, location_id: '8' },
+      { type: 'location', id: 8 },
+    ],
+    [
+      { EventID: 72, EntityType: 'Contract', EntityID: 44 },
+      { type: 'contract', id: 44 },
+    ],
     [{ EventID: 73 }, null],
   ])('detects the entity of %j', (body, entity) => {
     expect(one(body).entity).toEqual(entity);
@@ -102,16 +120,34 @@ describe('normalize', () => {
   });
 
   it('takes the array form, one event per item, each with its own raw', () => {
-    const events = norm([{ EventID: 41, AssetID: 5501 }, { EventID: 41, AssetID: 5502 }]);
+    const events = norm([
+      { EventID: 41, AssetID: 5501 },
+      { EventID: 41, AssetID: 5502 },
+    ]);
     expect(events.map((e) => e.assetID)).toEqual([5501, 5502]);
-    expect(events.map((e) => JSON.parse(e.raw))).toEqual([{ EventID: 41, AssetID: 5501 }, { EventID: 41, AssetID: 5502 }]);
+    expect(events.map((e) => JSON.parse(e.raw))).toEqual([
+      { EventID: 41, AssetID: 5501 },
+      { EventID: 41, AssetID: 5502 },
+    ]);
     expect(new Set(events.map((e) => e.id)).size).toBe(2);
   });
 
   it('refuses an array larger than the batch cap, and an empty one', () => {
     const n = make(3);
-    expect(norm(Array.from({ length: 3 }, (_, i) => ({ EventID: 41, AssetID: i })), n)).toHaveLength(3);
-    expect(codeOf(() => norm(Array.from({ length: 4 }, (_, i) => ({ EventID: 41, AssetID: i })), n))).toBe('400 BATCH_TOO_LARGE');
+    expect(
+      norm(
+        Array.from({ length: 3 }, (_, i) => ({ EventID: 41, AssetID: i })),
+        n,
+      ),
+    ).toHaveLength(3);
+    expect(
+      codeOf(() =>
+        norm(
+          Array.from({ length: 4 }, (_, i) => ({ EventID: 41, AssetID: i })),
+          n,
+        ),
+      ),
+    ).toBe('400 BATCH_TOO_LARGE');
     expect(codeOf(() => norm([]))).toBe('400 NO_EVENT');
   });
 
@@ -141,7 +177,10 @@ describe('normalize', () => {
 
   it('refuses a key that normalises onto a built-in name, and keeps one that only starts like it', () => {
     for (const key of ['Constructor', 'ToString', 'Has_Own_Property', 'VALUE_OF', 'isPrototypeOf']) {
-      expect(codeOf(() => one({ EventID: 40, AssetID: 1, [key]: 1 })), key).toBe('400 FORBIDDEN_KEY');
+      expect(
+        codeOf(() => one({ EventID: 40, AssetID: 1, [key]: 1 })),
+        key,
+      ).toBe('400 FORBIDDEN_KEY');
     }
     const e = one({ EventID: 40, AssetID: 1, ToStringValue: 1, Constructor_Name: 'x' });
     expect(e.data).toMatchObject({ toStringValue: 1, constructorName: 'x' });
@@ -150,7 +189,8 @@ describe('normalize', () => {
   });
 
   it('makes every string well formed: a lone surrogate (from a \\u escape) becomes U+FFFD, keys, values and nested ones', () => {
-    const text = '{"EventID": 40, "EntityType": "Ta\\ud800sk", "EntityID": "5\\udc00", "K\\udbff": {"in\\ud800": ["\\udfff"]}, "Ok": "\\ud83d\\ude00"}';
+    const text =
+      '{"EventID": 40, "EntityType": "Ta\\ud800sk", "EntityID": "5\\udc00", "K\\udbff": {"in\\ud800": ["\\udfff"]}, "Ok": "\\ud83d\\ude00"}';
     const [e] = make()(JSON.parse(text), text);
     expect(e!.entity).toEqual({ type: 'ta\ufffdsk', id: '5\ufffd' });
     expect(e!.data).toMatchObject({ k: { 'in\ufffd': ['\ufffd'] }, ok: '😀' }); // a top-level key keeps its words only

@@ -46,7 +46,9 @@ describe.skipIf(!hasRedis)('several instances on one Redis', () => {
   async function burst(to: readonly SpawnedRouter[], n: number, from = 0): Promise<string[]> {
     const acked = new Set<string>();
     for (let i = 0; i < n; i += 10) {
-      const batch = JSON.stringify(Array.from({ length: 10 }, (_, j) => ({ EventID: 40, AssetID: from + i + j, NotificationID: `b-${from + i + j}` })));
+      const batch = JSON.stringify(
+        Array.from({ length: 10 }, (_, j) => ({ EventID: 40, AssetID: from + i + j, NotificationID: `b-${from + i + j}` })),
+      );
       const answers = await Promise.all(to.map((r) => httpRequest(r.url(), { body: batch })));
       for (const a of answers) {
         expect([200, 202]).toContain(a.status);
@@ -64,7 +66,11 @@ describe.skipIf(!hasRedis)('several instances on one Redis', () => {
     const b = await spawnRouter({ dataDir: `${dataDir}/b`, env });
     const acked = await burst([a, b], 200);
     expect(acked).toHaveLength(200);
-    await waitFor(() => lines(record, 'end').length, (n) => n >= 200, { what: '200 runs to end', timeoutMs: 30_000 });
+    await waitFor(
+      () => lines(record, 'end').length,
+      (n) => n >= 200,
+      { what: '200 runs to end', timeoutMs: 30_000 },
+    );
     const starts = counted(lines(record, 'start'));
     expect([...starts.keys()].sort()).toEqual([...acked].sort());
     expect([...starts.values()].every((n) => n === 1)).toBe(true);
@@ -81,7 +87,11 @@ describe.skipIf(!hasRedis)('several instances on one Redis', () => {
     const a = await spawnRouter({ dataDir, env });
     const b = await spawnRouter({ dataDir: `${dataDir}/b`, env });
     const acked = await burst([a], 120);
-    await waitFor(() => lines(record, 'start').length, (n) => n >= 12, { what: 'runs to start' });
+    await waitFor(
+      () => lines(record, 'start').length,
+      (n) => n >= 12,
+      { what: 'runs to start' },
+    );
     await a.kill('SIGKILL');
     const cutShortAt = lines(record, 'start').length - lines(record, 'end').length;
     expect(cutShortAt).toBeGreaterThan(0); // runs were under way when the kill came
@@ -102,11 +112,19 @@ describe.skipIf(!hasRedis)('several instances on one Redis', () => {
     const a = await spawnRouter({ dataDir, env: { ...env, SHUTDOWN_TIMEOUT_MS: '5000' } });
     const b = await spawnRouter({ dataDir: `${dataDir}/b`, env });
     const acked = await burst([a], 80);
-    await waitFor(() => lines(record, 'start', true).filter((pid) => pid === String(a.pid)).length, (n) => n >= 4, { what: 'runs on a' });
+    await waitFor(
+      () => lines(record, 'start', true).filter((pid) => pid === String(a.pid)).length,
+      (n) => n >= 4,
+      { what: 'runs on a' },
+    );
     expect(await a.kill('SIGTERM')).toEqual({ code: 0, signal: null });
     const byA = lines(record, 'start', true).filter((pid) => pid === String(a.pid)).length;
     expect(lines(record, 'end', true).filter((pid) => pid === String(a.pid))).toHaveLength(byA); // none cut short
-    await waitFor(() => new Set(lines(record, 'end')).size, (n) => n === acked.length, { what: 'b to finish the rest', timeoutMs: 30_000 });
+    await waitFor(
+      () => new Set(lines(record, 'end')).size,
+      (n) => n === acked.length,
+      { what: 'b to finish the rest', timeoutMs: 30_000 },
+    );
     expect([...counted(lines(record, 'start')).values()].every((n) => n === 1)).toBe(true);
     expect(b.child.exitCode).toBeNull();
   });
@@ -116,15 +134,27 @@ describe.skipIf(!hasRedis)('several instances on one Redis', () => {
     const a = await spawnRouter({ dataDir, env });
     const b = await spawnRouter({ dataDir: `${dataDir}/b`, env });
     const before = await burst([a, b], 60);
-    await waitFor(() => lines(record, 'start').length, (n) => n >= 8, { what: 'runs to start' });
+    await waitFor(
+      () => lines(record, 'start').length,
+      (n) => n >= 8,
+      { what: 'runs to start' },
+    );
     await redis.stop('SIGTERM');
     const refused = await httpRequest(a.url(), { body: JSON.stringify({ EventID: 40, AssetID: 1, NotificationID: 'while-down' }) });
     expect(refused.status).toBe(503);
     await redis.start();
-    await waitFor(() => httpRequest(`${b.base}/readyz`, { method: 'GET' }).then((r) => r.status), (s) => s === 200, { what: 'readyz 200', timeoutMs: 15_000 });
+    await waitFor(
+      () => httpRequest(`${b.base}/readyz`, { method: 'GET' }).then((r) => r.status),
+      (s) => s === 200,
+      { what: 'readyz 200', timeoutMs: 15_000 },
+    );
     const after = await burst([b, a], 60, 1000);
     const acked = [...before, ...after];
-    await waitFor(() => new Set(lines(record, 'end')).size, (n) => n === acked.length, { what: 'every event handled', timeoutMs: 30_000 });
+    await waitFor(
+      () => new Set(lines(record, 'end')).size,
+      (n) => n === acked.length,
+      { what: 'every event handled', timeoutMs: 30_000 },
+    );
     expect(new Set(lines(record, 'end'))).toEqual(new Set(acked));
     expect(lines(record, 'end')).not.toContain('while-down');
   });
@@ -135,10 +165,14 @@ describe.skipIf(!hasRedis)('several instances on one Redis', () => {
     const a = await spawnRouter({ dataDir, env });
     const acked = await burst([a], 20);
     const run = (args: string[]) => cli(args, { ...env, DATA_DIR: dataDir });
-    await waitFor(() => run(['deliveries', 'list', '--status', 'dead', '--json']).then((r) => JSON.parse(r.stdout).length), (n) => n === 20, {
-      what: '20 dead letters',
-      timeoutMs: 20_000,
-    });
+    await waitFor(
+      () => run(['deliveries', 'list', '--status', 'dead', '--json']).then((r) => JSON.parse(r.stdout).length),
+      (n) => n === 20,
+      {
+        what: '20 dead letters',
+        timeoutMs: 20_000,
+      },
+    );
     const shown = await run(['deliveries', 'show', `${acked[0]}@recorder`]);
     expect(shown.code).toBe(0);
     expect(shown.stdout).toContain(`delivery ${acked[0]}@recorder: dead`);
@@ -148,7 +182,11 @@ describe.skipIf(!hasRedis)('several instances on one Redis', () => {
     const replay = await run(['deliveries', 'replay', '--all-dead']);
     expect(replay.code).toBe(0);
     expect(replay.stdout).toMatch(/20 deliveries pending again/);
-    await waitFor(() => new Set(lines(record, 'end')).size, (n) => n === 20, { what: 'the replayed runs', timeoutMs: 20_000 });
+    await waitFor(
+      () => new Set(lines(record, 'end')).size,
+      (n) => n === 20,
+      { what: 'the replayed runs', timeoutMs: 20_000 },
+    );
     const dead = await run(['deliveries', 'list', '--status', 'dead', '--json']);
     expect(JSON.parse(dead.stdout)).toEqual([]);
   });

@@ -46,12 +46,14 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
 
   it('answers a duplicate sent to another instance with 200, and runs each handler once per event', async () => {
     const runs = new Map<string, number>();
-    const count = (name: string) => handler(name, ({ event }) => void runs.set(`${name} ${event.id}`, (runs.get(`${name} ${event.id}`) ?? 0) + 1));
+    const count = (name: string) =>
+      handler(name, ({ event }) => void runs.set(`${name} ${event.id}`, (runs.get(`${name} ${event.id}`) ?? 0) + 1));
     const url = db();
     await flush(url);
     const a = await instance([count('one'), count('two')], { REDIS_URL: url });
     const b = await instance([count('one'), count('two')], { REDIS_URL: url });
-    const batch = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ EventID: 40, AssetID: from + i, NotificationID: `n-${from + i}` }));
+    const batch = (from: number, n: number) =>
+      Array.from({ length: n }, (_, i) => ({ EventID: 40, AssetID: from + i, NotificationID: `n-${from + i}` }));
 
     const first = await a.post(batch(1, 40));
     expect(first.statusCode).toBe(202);
@@ -63,7 +65,11 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     const mixed = await b.post(batch(21, 40)); // 20 old, 20 new
     expect(mixed.json()).toMatchObject({ accepted: 20, duplicates: 20 });
 
-    const done = await waitFor(() => stats(a.app.store), (c) => c.done === 120, { what: '120 deliveries done', timeoutMs: 20_000 });
+    const done = await waitFor(
+      () => stats(a.app.store),
+      (c) => c.done === 120,
+      { what: '120 deliveries done', timeoutMs: 20_000 },
+    );
     expect(done).toEqual({ pending: 0, running: 0, done: 120, dead: 0, unroutedEvents: 0 });
     expect(runs.size).toBe(120);
     expect([...runs.values()].every((n) => n === 1)).toBe(true);
@@ -93,7 +99,11 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
       { REDIS_URL: url },
     );
     expect((await a.post({ EventID: 40, AssetID: 7, NotificationID: 'dead-1' })).statusCode).toBe(202);
-    await waitFor(() => stats(a.app.store), (c) => c.done === 1 && c.dead === 1, { what: 'one done, one dead' });
+    await waitFor(
+      () => stats(a.app.store),
+      (c) => c.done === 1 && c.dead === 1,
+      { what: 'one done, one dead' },
+    );
     const f = await showDelivery(a.app.store, 'dead-1@flaky');
     expect(f.history.map((h) => h.outcome)).toEqual(['retry', 'retry', 'done']);
     expect(f.attempts).toBe(3);
@@ -104,7 +114,11 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     const progress: number[] = [];
     const r = await replayDeliveries(a.app.store, { allDead: true }, (p) => progress.push(p.done));
     expect(r).toEqual({ replayed: ['dead-1@strict'], skipped: [] });
-    await waitFor(() => stats(a.app.store), (c) => c.done === 2 && c.dead === 0, { what: 'the replay to finish' });
+    await waitFor(
+      () => stats(a.app.store),
+      (c) => c.done === 2 && c.dead === 0,
+      { what: 'the replay to finish' },
+    );
     const s = await showDelivery(a.app.store, 'dead-1@strict');
     expect(s).toMatchObject({ status: 'done', replays: 1, attempts: 1, lastError: null });
     expect(s.history.map((h) => [h.cycle, h.outcome])).toEqual([
@@ -112,15 +126,29 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
       [1, 'done'],
     ]);
     // A running or unknown delivery is not replayed; a done one is, by id.
-    expect(await replayDeliveries(a.app.store, { ids: ['nope@strict', 'dead-1@flaky'] })).toEqual({ replayed: ['dead-1@flaky'], skipped: ['nope@strict'] });
+    expect(await replayDeliveries(a.app.store, { ids: ['nope@strict', 'dead-1@flaky'] })).toEqual({
+      replayed: ['dead-1@flaky'],
+      skipped: ['nope@strict'],
+    });
   });
 
   it('offers the admin API over Redis: events, deliveries by status, replay', async () => {
     const url = db();
     await flush(url);
-    const a = await instance([handler('never', () => { throw new PermanentError('no'); })], { REDIS_URL: url, ADMIN_TOKEN: 'admin-token-0123456789abcdef' });
+    const a = await instance(
+      [
+        handler('never', () => {
+          throw new PermanentError('no');
+        }),
+      ],
+      { REDIS_URL: url, ADMIN_TOKEN: 'admin-token-0123456789abcdef' },
+    );
     for (let i = 0; i < 3; i++) await a.post({ EventID: 40, AssetID: i, NotificationID: `adm-${i}` });
-    await waitFor(() => stats(a.app.store), (c) => c.dead === 3, { what: 'three dead letters' });
+    await waitFor(
+      () => stats(a.app.store),
+      (c) => c.dead === 3,
+      { what: 'three dead letters' },
+    );
     const get = (url: string) => a.app.inject({ url, headers: { authorization: 'Bearer admin-token-0123456789abcdef' } });
     const page1 = (await get('/admin/deliveries?status=dead&limit=2')).json();
     expect(page1.items.map((d: { id: string }) => d.id)).toEqual(['adm-0@never', 'adm-1@never']);
@@ -149,7 +177,11 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     });
     const first = await instance([patient], { REDIS_URL: url, SHUTDOWN_TIMEOUT_MS: '300', HANDLER_TIMEOUT_MS: '60000' });
     await first.post({ EventID: 40, AssetID: 1, NotificationID: 'rel-1' });
-    await waitFor(() => started, (n) => n === 1, { what: 'the run to start' });
+    await waitFor(
+      () => started,
+      (n) => n === 1,
+      { what: 'the run to start' },
+    );
     await first.close();
     apps.splice(apps.indexOf(first), 1);
     const second = await instance([], { REDIS_URL: url }, { dispatch: false }); // runs nothing, reads the store
@@ -160,7 +192,11 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     apps.splice(apps.indexOf(second), 1);
     slow = false;
     const third = await instance([patient], { REDIS_URL: url });
-    await waitFor(() => stats(third.app.store), (c) => c.done === 1, { what: 'the released run to finish after the restart' });
+    await waitFor(
+      () => stats(third.app.store),
+      (c) => c.done === 1,
+      { what: 'the released run to finish after the restart' },
+    );
     expect(started).toBe(2);
     expect((await showDelivery(third.app.store, 'rel-1@patient')).attempts).toBe(1);
   });
@@ -173,14 +209,22 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     const producer = await instance([added], { REDIS_URL: url }, { dispatch: false }); // stores and fans out only
     expect((await producer.post({ EventID: 40, AssetID: 1, NotificationID: 'roll-1' })).statusCode).toBe(202);
     const old = await instance([], { REDIS_URL: url, MAX_ATTEMPTS: '12', RETRY_BASE_MS: '1000', RETRY_MAX_MS: '5000' });
-    const tried = await waitFor(() => old.app.store.show('roll-1@added-later'), (d) => (d?.attempts ?? 0) >= 1, { what: 'the old instance to try it' });
+    const tried = await waitFor(
+      () => old.app.store.show('roll-1@added-later'),
+      (d) => (d?.attempts ?? 0) >= 1,
+      { what: 'the old instance to try it' },
+    );
     // Not dead: waiting for its retry (or, a moment after its record was written, still on its way there).
     expect(['pending', 'running']).toContain(tried!.status);
     expect(tried).toMatchObject({ lastError: { message: 'No handler named "added-later" is loaded on this instance.' } });
     await old.close();
     apps.splice(apps.indexOf(old), 1);
     const upgraded = await instance([added], { REDIS_URL: url, MAX_ATTEMPTS: '12', RETRY_BASE_MS: '1000', RETRY_MAX_MS: '5000' });
-    await waitFor(() => upgraded.app.store.show('roll-1@added-later'), (d) => d?.status === 'done', { what: 'the upgraded instance to run it', timeoutMs: 15_000 });
+    await waitFor(
+      () => upgraded.app.store.show('roll-1@added-later'),
+      (d) => d?.status === 'done',
+      { what: 'the upgraded instance to run it', timeoutMs: 15_000 },
+    );
     expect(ran).toEqual(['roll-1']);
   });
 
@@ -195,8 +239,15 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
       ],
       { REDIS_URL: url },
     );
-    await a.post([{ EventID: 40, AssetID: 1, NotificationID: 'old-done' }, { EventID: 40, AssetID: 2, NotificationID: 'old-dead' }]);
-    await waitFor(() => stats(a.app.store), (c) => c.done === 1 && c.dead === 1, { what: 'one done, one dead' });
+    await a.post([
+      { EventID: 40, AssetID: 1, NotificationID: 'old-done' },
+      { EventID: 40, AssetID: 2, NotificationID: 'old-dead' },
+    ]);
+    await waitFor(
+      () => stats(a.app.store),
+      (c) => c.done === 1 && c.dead === 1,
+      { what: 'one done, one dead' },
+    );
     expect(await a.app.store.prune(Date.now() - 60_000)).toEqual({ events: 0, deliveries: 0 }); // nothing old enough
     expect(await a.app.store.prune(Date.now() + 1000)).toEqual({ events: 1, deliveries: 1 });
     expect((await listEvents(a.app.store)).map((e) => e.id)).toEqual(['old-dead']);
@@ -209,16 +260,29 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     const url = db();
     await flush(url);
     let runs = 0;
-    const a = await instance([handler('broken', () => {
-      runs++;
-      throw new PermanentError('still broken');
-    })], { REDIS_URL: url });
+    const a = await instance(
+      [
+        handler('broken', () => {
+          runs++;
+          throw new PermanentError('still broken');
+        }),
+      ],
+      { REDIS_URL: url },
+    );
     for (let i = 0; i < 5; i++) await a.post({ EventID: 40, AssetID: i, NotificationID: `still-${i}` });
-    await waitFor(() => stats(a.app.store), (c) => c.dead === 5, { what: 'five dead letters' });
+    await waitFor(
+      () => stats(a.app.store),
+      (c) => c.dead === 5,
+      { what: 'five dead letters' },
+    );
     expect(runs).toBe(5);
     const r = await replayDeliveries(a.app.store, { allDead: true });
     expect([...r.replayed].sort()).toEqual(['still-0@broken', 'still-1@broken', 'still-2@broken', 'still-3@broken', 'still-4@broken']);
-    await waitFor(() => stats(a.app.store), (c) => c.dead === 5 && c.pending === 0 && c.running === 0, { what: 'the replays to end dead again' });
+    await waitFor(
+      () => stats(a.app.store),
+      (c) => c.dead === 5 && c.pending === 0 && c.running === 0,
+      { what: 'the replays to end dead again' },
+    );
     expect(runs).toBe(10);
     expect((await showDelivery(a.app.store, 'still-0@broken')).history.map((h) => [h.cycle, h.outcome])).toEqual([
       [0, 'dead'],
@@ -230,19 +294,32 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     const url = db();
     await flush(url);
     let fixed = false;
-    const a = await instance([handler('later', () => {
-      if (!fixed) throw new PermanentError('not yet');
-    })], { REDIS_URL: url });
+    const a = await instance(
+      [
+        handler('later', () => {
+          if (!fixed) throw new PermanentError('not yet');
+        }),
+      ],
+      { REDIS_URL: url },
+    );
     for (let i = 0; i < 250; i += 50) {
       await a.post(Array.from({ length: 50 }, (_, j) => ({ EventID: 40, AssetID: i + j, NotificationID: `many-${i + j}` })));
     }
-    await waitFor(() => stats(a.app.store), (c) => c.dead === 250, { what: '250 dead letters', timeoutMs: 20_000 });
+    await waitFor(
+      () => stats(a.app.store),
+      (c) => c.dead === 250,
+      { what: '250 dead letters', timeoutMs: 20_000 },
+    );
     fixed = true;
     const progress: string[] = [];
     const r = await replayDeliveries(a.app.store, { allDead: true }, (p) => progress.push(`${p.done}/${p.total}`));
     expect(r.replayed).toHaveLength(250);
     expect(progress).toEqual(['100/250', '200/250', '250/250']);
-    await waitFor(() => stats(a.app.store), (c) => c.done === 250, { what: 'the replays to finish', timeoutMs: 20_000 });
+    await waitFor(
+      () => stats(a.app.store),
+      (c) => c.done === 250,
+      { what: 'the replays to finish', timeoutMs: 20_000 },
+    );
   });
 
   it('a duplicate never runs a handler again: not after its completed job is gone, nor with RETENTION_DAYS=0 (kept)', async () => {
@@ -251,7 +328,11 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     let runs = 0;
     const a = await instance([handler('once', () => void runs++)], { REDIS_URL: url, RETENTION_DAYS: '0' });
     await a.post({ EventID: 40, AssetID: 1, NotificationID: 'keep-1' });
-    await waitFor(() => stats(a.app.store), (c) => c.done === 1, { what: 'the run' });
+    await waitFor(
+      () => stats(a.app.store),
+      (c) => c.done === 1,
+      { what: 'the run' },
+    );
     expect(await showDelivery(a.app.store, 'keep-1@once')).toMatchObject({ status: 'done', attempts: 1 }); // kept: RETENTION_DAYS=0
     // BullMQ removes completed jobs after RETENTION_DAYS; a late duplicate must not make it again.
     const store = a.app.store as RedisStore;
@@ -270,19 +351,35 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     const store = a.app.store as RedisStore;
     const body = { EventID: 40, AssetID: 77 }; // no id of its own: deduplicated by its content
     const first = (await a.post(body)).json().events[0].id as string;
-    await waitFor(() => ran.length, (n) => n === 1, { what: 'the first run' });
+    await waitFor(
+      () => ran.length,
+      (n) => n === 1,
+      { what: 'the first run' },
+    );
     await new Promise((r) => setTimeout(r, 1100)); // past the dedup window
     expect((await a.post(body)).json().events[0].id).toBe(`${first}.2`);
-    await waitFor(() => ran.length, (n) => n === 2, { what: 'the repeat to run' });
+    await waitFor(
+      () => ran.length,
+      (n) => n === 2,
+      { what: 'the repeat to run' },
+    );
     // Retention deletes the first event (its hash held the repeat counter) with its job, as prune does; the repeat stays.
-    await store.redis.multi().del(store.key(`ev:${first}`)).zrem(store.key('events'), first).exec();
+    await store.redis
+      .multi()
+      .del(store.key(`ev:${first}`))
+      .zrem(store.key('events'), first)
+      .exec();
     await (await store.queue.getJob(`${first}@each`))!.remove();
     expect((await a.post(body)).json().events[0].id).toBe(first); // a new first
     await new Promise((r) => setTimeout(r, 1100));
     const again = (await a.post(body)).json();
     expect(again).toMatchObject({ accepted: 1, duplicates: 0 });
     expect(again.events[0].id).toBe(`${first}.3`); // not .2, which is still stored
-    await waitFor(() => ran.length, (n) => n === 4, { what: 'every new event to run' });
+    await waitFor(
+      () => ran.length,
+      (n) => n === 4,
+      { what: 'every new event to run' },
+    );
     expect(ran).toEqual([first, `${first}.2`, first, `${first}.3`]);
   });
 
@@ -290,7 +387,9 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     const url = db();
     await flush(url);
     const a = await instance([], { REDIS_URL: url });
-    const res = await a.post('[{"EventID": 40, "AssetID": 1, "NotificationID": "a\\ud800b"}, {"EventID": 40, "AssetID": 2, "NotificationID": "plain"}]');
+    const res = await a.post(
+      '[{"EventID": 40, "AssetID": 1, "NotificationID": "a\\ud800b"}, {"EventID": 40, "AssetID": 2, "NotificationID": "plain"}]',
+    );
     expect(res.statusCode).toBe(202);
     expect(res.json().events.map((e: { id: string }) => e.id)).toEqual(['a\ufffdb', 'plain']);
     expect((await a.post('{"EventID": 40, "AssetID": 1, "NotificationID": "a\\ud800b"}')).statusCode).toBe(200);
@@ -307,8 +406,16 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     expect(res.statusCode, res.body).toBe(202);
     expect(res.json()).toMatchObject({ accepted: 3 });
     const events = await listEvents(a.app.store);
-    expect(events.map((e) => e.entity)).toEqual([{ type: 'ta\ufffdsk', id: '5' }, { type: '\ufffd', id: 'o\ufffd1' }, { type: 'asset', id: '3' }]);
-    await waitFor(() => seen.length, (n) => n === 6, { what: 'the handler to see all three' });
+    expect(events.map((e) => e.entity)).toEqual([
+      { type: 'ta\ufffdsk', id: '5' },
+      { type: '\ufffd', id: 'o\ufffd1' },
+      { type: 'asset', id: '3' },
+    ]);
+    await waitFor(
+      () => seen.length,
+      (n) => n === 6,
+      { what: 'the handler to see all three' },
+    );
     expect(seen.slice(0, 2)).toEqual([{ type: 'ta\ufffdsk', id: 5 }, 'x\ufffd']);
     expect((await a.app.inject('/readyz')).statusCode).toBe(200);
   });
@@ -318,7 +425,10 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     await flush(url);
     const a = await instance([], { REDIS_URL: url });
     // Past the normaliser (which makes every string well formed): straight to the store.
-    const [event] = createNormalizer({ catalogue: new EventCatalogue(), maxBatch: 10 })({ EventID: 40, AssetID: 1 }, '{"EventID":40,"AssetID":1}');
+    const [event] = createNormalizer({ catalogue: new EventCatalogue(), maxBatch: 10 })(
+      { EventID: 40, AssetID: 1 },
+      '{"EventID":40,"AssetID":1}',
+    );
     const poisoned = { ...event!, entity: { type: 'as\ud800set', id: 1 } };
     const err = await a.app.store.accept(incoming([event!, poisoned])).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnstorableEventError);
@@ -354,7 +464,11 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     expect((await post()).statusCode).toBe(202);
     expect((await listEvents(a.app.store)).length).toBe(2); // the refused ones were not stored
     // And the deliveries run again once Redis takes writes.
-    await waitFor(() => ran.length, (n) => n === 2, { what: 'both events handled', timeoutMs: 10_000 });
+    await waitFor(
+      () => ran.length,
+      (n) => n === 2,
+      { what: 'both events handled', timeoutMs: 10_000 },
+    );
   });
 
   it('a handler that ignores its abort keeps its job until it returns: its retry never runs beside it', async () => {
@@ -372,8 +486,16 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     });
     const a = await instance([stubborn], { REDIS_URL: url, HANDLER_TIMEOUT_MS: '100', MAX_ATTEMPTS: '5' });
     await a.post({ EventID: 40, AssetID: 1, NotificationID: 'stub-1' });
-    await waitFor(() => runs, (n) => n >= 3, { what: 'three runs', timeoutMs: 15_000 });
-    await waitFor(() => running, (n) => n === 0, { what: 'the last run to return' });
+    await waitFor(
+      () => runs,
+      (n) => n >= 3,
+      { what: 'three runs', timeoutMs: 15_000 },
+    );
+    await waitFor(
+      () => running,
+      (n) => n === 0,
+      { what: 'the last run to return' },
+    );
     expect(most).toBe(1);
   });
 
@@ -391,7 +513,11 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     for (let i = 0; i < 10; i++) expect((await send(i)).statusCode).toBe(202);
 
     await redis.stop('SIGKILL'); // a crash: only the AOF (appendfsync always) keeps the data
-    const down = await waitFor(() => send(100), (r) => r.statusCode !== 202, { what: 'a non-2xx answer' });
+    const down = await waitFor(
+      () => send(100),
+      (r) => r.statusCode !== 202,
+      { what: 'a non-2xx answer' },
+    );
     expect(down.statusCode).toBe(503);
     expect(down.json()).toMatchObject({ error: 'STORE_UNAVAILABLE' });
     for (let i = 101; i < 110; i++) expect((await send(i)).statusCode).toBe(503);
@@ -399,9 +525,17 @@ describe.skipIf(!hasRedis)('QUEUE=redis', () => {
     expect((await a.app.inject({ url: '/healthz' })).statusCode).toBe(200); // the process lives
 
     await redis.start();
-    await waitFor(() => a.app.inject({ url: '/readyz' }).then((r) => r.statusCode), (s) => s === 200, { what: 'readyz 200 again', timeoutMs: 15_000 });
+    await waitFor(
+      () => a.app.inject({ url: '/readyz' }).then((r) => r.statusCode),
+      (s) => s === 200,
+      { what: 'readyz 200 again', timeoutMs: 15_000 },
+    );
     for (let i = 200; i < 210; i++) expect((await send(i)).statusCode).toBe(202);
-    await waitFor(() => ran.size, (n) => n === acked.length, { what: 'every acknowledged event handled', timeoutMs: 20_000 });
+    await waitFor(
+      () => ran.size,
+      (n) => n === acked.length,
+      { what: 'every acknowledged event handled', timeoutMs: 20_000 },
+    );
     expect([...ran].sort()).toEqual([...acked].sort());
     const stored = await listEvents(a.app.store, { limit: 1000 });
     expect(stored.map((e) => e.id).sort()).toEqual([...acked].sort());

@@ -138,7 +138,16 @@ it('the request line written by hand is the line pino writes for the same fields
   const write = requestLineWriter(createLogger('info', byHand))!;
   const pinoLogger = createLogger('info', byPino);
   const cases = [
-    { reqId: 'r-1', method: 'POST', url: '/hooks/hubex/[REDACTED]', status: 202, durationMs: 1.25, ip: '127.0.0.1', accepted: 1, duplicates: 0 },
+    {
+      reqId: 'r-1',
+      method: 'POST',
+      url: '/hooks/hubex/[REDACTED]',
+      status: 202,
+      durationMs: 1.25,
+      ip: '127.0.0.1',
+      accepted: 1,
+      duplicates: 0,
+    },
     { reqId: 'r-2', method: 'GET', url: '/odd/"quote"\\back\u0001', status: 404, durationMs: 0.5, ip: '::1', error: 'NOT_FOUND' },
     { reqId: 'r-3', method: 'POST', url: '/x', status: 503, durationMs: 3, ip: undefined, error: 'STORE_UNAVAILABLE' },
   ];

@@ -15,7 +15,14 @@ it('keeps every acknowledged event, with its normalised form and raw body, acros
   const acknowledged: string[] = [];
   const answers = await Promise.all(
     Array.from({ length: 200 }, (_, i) =>
-      first.post(i % 2 ? { EventID: 41, AssetID: i, TenantID: 77 } : [{ eventID: 12, taskID: i }, { event_id: '43', asset_id: `${i}` }]),
+      first.post(
+        i % 2
+          ? { EventID: 41, AssetID: i, TenantID: 77 }
+          : [
+              { eventID: 12, taskID: i },
+              { event_id: '43', asset_id: `${i}` },
+            ],
+      ),
     ),
   );
   for (const res of answers) {

@@ -26,7 +26,11 @@ it('prunes only finished events and deliveries older than RETENTION_DAYS', async
   cleanups.push(() => inbox.close());
   const normalize = createNormalizer({ catalogue: new EventCatalogue(), maxBatch: 10 });
   const accept = (assetID: number) =>
-    inbox.accept(incoming(normalize({ EventID: 40, AssetID: assetID }, JSON.stringify({ EventID: 40, AssetID: assetID })), (e) => (e.assetID === 5 ? [] : ['h'])));
+    inbox.accept(
+      incoming(normalize({ EventID: 40, AssetID: assetID }, JSON.stringify({ EventID: 40, AssetID: assetID })), (e) =>
+        e.assetID === 5 ? [] : ['h'],
+      ),
+    );
   const settle = async (outcome: Outcome) => {
     const { deliveries } = await inbox.claim(1, 60_000);
     const d = deliveries[0]!;

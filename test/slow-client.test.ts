@@ -33,8 +33,23 @@ function drip(port: number, parts: string[], everyMs: number): Promise<{ answer:
 }
 
 it.each([
-  ['headers', (body: string) => [`POST /hooks/hubex/${TOKEN} HTTP/1.1\r\n`, 'Host: x\r\n', ...Array.from({ length: 100 }, (_, i) => `X-Slow-${i}: 1\r\n`), `Content-Length: ${body.length}\r\n\r\n`, body]],
-  ['body', (body: string) => [`POST /hooks/hubex/${TOKEN} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`, ...body.split('')]],
+  [
+    'headers',
+    (body: string) => [
+      `POST /hooks/hubex/${TOKEN} HTTP/1.1\r\n`,
+      'Host: x\r\n',
+      ...Array.from({ length: 100 }, (_, i) => `X-Slow-${i}: 1\r\n`),
+      `Content-Length: ${body.length}\r\n\r\n`,
+      body,
+    ],
+  ],
+  [
+    'body',
+    (body: string) => [
+      `POST /hooks/hubex/${TOKEN} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
+      ...body.split(''),
+    ],
+  ],
 ])('a client that sends its %s bit by bit gets 408 after REQUEST_TIMEOUT_MS, and nothing is stored', async (_what, parts) => {
   t = await makeApp({ REQUEST_TIMEOUT_MS: '500' });
   await t.app.listen({ port: 0, host: '127.0.0.1' });

@@ -42,7 +42,8 @@ const BACKENDS: [name: string, make: (o: { leaseMs: number; concurrency?: number
     (o) => {
       const { dir, remove } = tempDir();
       cleanups.push(remove);
-      const make = () => createSqliteBackend({ dataDir: dir, log, now, concurrency: o.concurrency ?? 4, leaseMs: o.leaseMs, dedupWindowMs: 60_000 });
+      const make = () =>
+        createSqliteBackend({ dataDir: dir, log, now, concurrency: o.concurrency ?? 4, leaseMs: o.leaseMs, dedupWindowMs: 60_000 });
       return { backend: make(), again: make };
     },
   ],
@@ -51,7 +52,16 @@ const BACKENDS: [name: string, make: (o: { leaseMs: number; concurrency?: number
     (o) => {
       const prefix = `conformance-${process.pid}-${++prefixes}`;
       const make = () =>
-        createRedisBackend({ url: redis!.url, prefix, log, now, concurrency: o.concurrency ?? 4, leaseMs: o.leaseMs, maxAttempts: 3, dedupWindowMs: 60_000 });
+        createRedisBackend({
+          url: redis!.url,
+          prefix,
+          log,
+          now,
+          concurrency: o.concurrency ?? 4,
+          leaseMs: o.leaseMs,
+          maxAttempts: 3,
+          dedupWindowMs: 60_000,
+        });
       return { backend: make(), again: make };
     },
   ],
@@ -106,22 +116,41 @@ describe.each(BACKENDS)('the %s back end', (name, make) => {
     };
   };
 
-  it.skipIf(skip)('takes a repeat of a payload id, or of a body within the window, as a duplicate: one event, no second delivery', async () => {
-    const { store } = open().backend;
-    const first = await store.accept(incoming([{ EventID: 40, AssetID: 1, EventUID: 'u-1' }, { EventID: 41, AssetID: 2 }], ['h']));
-    expect(first).toMatchObject({ accepted: 2, duplicates: 0 });
-    const again = await store.accept(incoming([{ EventID: 40, AssetID: 1, EventUID: 'u-1' }, { EventID: 41, AssetID: 2 }], ['h']));
-    expect(again).toMatchObject({ accepted: 0, duplicates: 2 });
-    expect(again.events.map((e) => e.id)).toEqual(first.events.map((e) => e.id));
-    const events = await store.listEvents();
-    expect(events).toHaveLength(2);
-    expect(events.map((e) => e.duplicates)).toEqual([1, 1]);
-    expect((await store.list()).length).toBe(2);
-    // Past the window, the same body (no id of its own) is a new event.
-    offset += 61_000;
-    const later = await store.accept(incoming([{ EventID: 41, AssetID: 2 }], ['h']));
-    expect(later).toMatchObject({ accepted: 1, events: [{ id: `${first.events[1]!.id}.2`, duplicate: false }] });
-  });
+  it.skipIf(skip)(
+    'takes a repeat of a payload id, or of a body within the window, as a duplicate: one event, no second delivery',
+    async () => {
+      const { store } = open().backend;
+      const first = await store.accept(
+        incoming(
+          [
+            { EventID: 40, AssetID: 1, EventUID: 'u-1' },
+            { EventID: 41, AssetID: 2 },
+          ],
+          ['h'],
+        ),
+      );
+      expect(first).toMatchObject({ accepted: 2, duplicates: 0 });
+      const again = await store.accept(
+        incoming(
+          [
+            { EventID: 40, AssetID: 1, EventUID: 'u-1' },
+            { EventID: 41, AssetID: 2 },
+          ],
+          ['h'],
+        ),
+      );
+      expect(again).toMatchObject({ accepted: 0, duplicates: 2 });
+      expect(again.events.map((e) => e.id)).toEqual(first.events.map((e) => e.id));
+      const events = await store.listEvents();
+      expect(events).toHaveLength(2);
+      expect(events.map((e) => e.duplicates)).toEqual([1, 1]);
+      expect((await store.list()).length).toBe(2);
+      // Past the window, the same body (no id of its own) is a new event.
+      offset += 61_000;
+      const later = await store.accept(incoming([{ EventID: 41, AssetID: 2 }], ['h']));
+      expect(later).toMatchObject({ accepted: 1, events: [{ id: `${first.events[1]!.id}.2`, duplicate: false }] });
+    },
+  );
 
   it.skipIf(skip)('fans an event out to one delivery per handler, keeps one with none as unrouted, and carries the tenant', async () => {
     const { store, worker } = open().backend;
@@ -156,39 +185,67 @@ describe.each(BACKENDS)('the %s back end', (name, make) => {
     expect(detail?.event).toMatchObject({ name: 'asset.created', tenant: 'default' });
   });
 
-  it.skipIf(skip)('sends a dead run to the dead letters, and replays them (by id, and all of one handler) with the history kept', async () => {
-    const { store, worker } = open().backend;
-    await store.accept(incoming([{ EventID: 40, AssetID: 1 }, { EventID: 40, AssetID: 2 }], ['picky', 'other']));
-    let fixed = false;
-    const { run } = runner((d) =>
-      fixed || d.handler === 'other' ? { kind: 'done' } : { kind: 'dead', error: { message: 'no such task', errorClass: 'PermanentError' } },
-    );
-    worker.start(run);
-    await settled(store, 4);
-    const dead = await store.list({ status: 'dead' });
-    expect(dead.map((d) => d.handler)).toEqual(['picky', 'picky']);
-    expect(dead[0]).toMatchObject({ lastError: { message: 'no such task', errorClass: 'PermanentError' } });
-    expect(await store.counts()).toMatchObject({ dead: 2, done: 2 });
-    expect(await store.backlog()).toMatchObject({ pending: 0, running: 0, dead: 2 });
-    fixed = true;
-    expect(await store.replay({ ids: [dead[0]!.id, 'no-such-delivery'] })).toEqual({ replayed: [dead[0]!.id], skipped: ['no-such-delivery'] });
-    await waitFor(() => store.show(dead[0]!.id), (d) => d?.status === 'done', { what: 'the replayed one done' });
-    expect((await store.replay({ allDead: true, handler: 'other' })).replayed).toEqual([]);
-    expect((await store.replay({ allDead: true, handler: 'picky' })).replayed).toEqual([dead[1]!.id]);
-    const detail = await waitFor(() => store.show(dead[1]!.id), (d) => d?.status === 'done', { what: 'the second done' });
-    expect(detail).toMatchObject({ replays: 1, attempts: 1 });
-    expect(detail!.history.map((h) => [h.cycle, h.outcome])).toEqual([
-      [0, 'dead'],
-      [1, 'done'],
-    ]);
-  });
+  it.skipIf(skip)(
+    'sends a dead run to the dead letters, and replays them (by id, and all of one handler) with the history kept',
+    async () => {
+      const { store, worker } = open().backend;
+      await store.accept(
+        incoming(
+          [
+            { EventID: 40, AssetID: 1 },
+            { EventID: 40, AssetID: 2 },
+          ],
+          ['picky', 'other'],
+        ),
+      );
+      let fixed = false;
+      const { run } = runner((d) =>
+        fixed || d.handler === 'other'
+          ? { kind: 'done' }
+          : { kind: 'dead', error: { message: 'no such task', errorClass: 'PermanentError' } },
+      );
+      worker.start(run);
+      await settled(store, 4);
+      const dead = await store.list({ status: 'dead' });
+      expect(dead.map((d) => d.handler)).toEqual(['picky', 'picky']);
+      expect(dead[0]).toMatchObject({ lastError: { message: 'no such task', errorClass: 'PermanentError' } });
+      expect(await store.counts()).toMatchObject({ dead: 2, done: 2 });
+      expect(await store.backlog()).toMatchObject({ pending: 0, running: 0, dead: 2 });
+      fixed = true;
+      expect(await store.replay({ ids: [dead[0]!.id, 'no-such-delivery'] })).toEqual({
+        replayed: [dead[0]!.id],
+        skipped: ['no-such-delivery'],
+      });
+      await waitFor(
+        () => store.show(dead[0]!.id),
+        (d) => d?.status === 'done',
+        { what: 'the replayed one done' },
+      );
+      expect((await store.replay({ allDead: true, handler: 'other' })).replayed).toEqual([]);
+      expect((await store.replay({ allDead: true, handler: 'picky' })).replayed).toEqual([dead[1]!.id]);
+      const detail = await waitFor(
+        () => store.show(dead[1]!.id),
+        (d) => d?.status === 'done',
+        { what: 'the second done' },
+      );
+      expect(detail).toMatchObject({ replays: 1, attempts: 1 });
+      expect(detail!.history.map((h) => [h.cycle, h.outcome])).toEqual([
+        [0, 'dead'],
+        [1, 'done'],
+      ]);
+    },
+  );
 
   it.skipIf(skip)('runs again, elsewhere, a delivery whose run was cut short (the process died): at least once, never lost', async () => {
     const first = open({ leaseMs: 600 });
     await first.backend.store.accept(incoming([{ EventID: 40, AssetID: 1 }], ['h']));
     const hung = runner(() => new Promise<Outcome>(() => {})); // never returns: the process "dies" during the run
     first.backend.worker.start(hung.run);
-    await waitFor(() => hung.runs.length, (n) => n === 1, { what: 'the first run to start' });
+    await waitFor(
+      () => hung.runs.length,
+      (n) => n === 1,
+      { what: 'the first run to start' },
+    );
     first.backend.worker.abandon(); // as after an uncaught exception: not released, its lease runs out
     await first.backend.worker.stop(0);
     offset += 1000; // past the lease (BullMQ's lock on Redis lapses in real time, 600 ms)
@@ -210,9 +267,18 @@ describe.each(BACKENDS)('the %s back end', (name, make) => {
       aborted = controller.signal;
       const startedAt = now();
       await new Promise((resolve) => controller.signal.addEventListener('abort', resolve, { once: true }));
-      return { outcome: { kind: 'released', error: { message: 'stopping', errorClass: 'ShutdownAbortError' } }, startedAt, ms: now() - startedAt, work: undefined };
+      return {
+        outcome: { kind: 'released', error: { message: 'stopping', errorClass: 'ShutdownAbortError' } },
+        startedAt,
+        ms: now() - startedAt,
+        work: undefined,
+      };
     });
-    await waitFor(() => aborted, (a) => a !== undefined, { what: 'the run to start' });
+    await waitFor(
+      () => aborted,
+      (a) => a !== undefined,
+      { what: 'the run to start' },
+    );
     await worker.stop(50);
     expect(aborted?.aborted).toBe(true);
     const [d] = await store.list();
@@ -221,7 +287,12 @@ describe.each(BACKENDS)('the %s back end', (name, make) => {
 
   it.skipIf(skip)('pages through deliveries and events without overlap or gaps', async () => {
     const { store } = open().backend;
-    await store.accept(incoming(Array.from({ length: 25 }, (_, i) => ({ EventID: 40, AssetID: i })), ['h']));
+    await store.accept(
+      incoming(
+        Array.from({ length: 25 }, (_, i) => ({ EventID: 40, AssetID: i })),
+        ['h'],
+      ),
+    );
     const seen: DeliveryRecord['id'][] = [];
     let after: DeliveryRecord['id'] | undefined;
     for (;;) {
@@ -249,9 +320,19 @@ describe.each(BACKENDS)('the %s back end', (name, make) => {
   it.skipIf(skip)('prunes finished events received before the cutoff, and keeps dead letters and their events', async () => {
     const { store, worker } = open().backend;
     const old = now();
-    await store.accept(incoming([{ EventID: 40, AssetID: 1 }, { EventID: 40, AssetID: 2 }], ['h']));
+    await store.accept(
+      incoming(
+        [
+          { EventID: 40, AssetID: 1 },
+          { EventID: 40, AssetID: 2 },
+        ],
+        ['h'],
+      ),
+    );
     await store.accept(incoming([{ EventID: 40, AssetID: 3 }])); // unrouted, old
-    const { run } = runner((d) => (d.event.raw.includes('"AssetID":2') ? { kind: 'dead', error: { message: 'x', errorClass: 'E' } } : { kind: 'done' }));
+    const { run } = runner((d) =>
+      d.event.raw.includes('"AssetID":2') ? { kind: 'dead', error: { message: 'x', errorClass: 'E' } } : { kind: 'done' },
+    );
     worker.start(run);
     await settled(store, 2);
     offset += 10 * 86_400_000;
@@ -272,4 +353,5 @@ describe.each(BACKENDS)('the %s back end', (name, make) => {
   });
 });
 
-if (!hasRedis && !process.env.CI) process.stdout.write('redis-server not found: the Redis half of test/store-conformance.test.ts is skipped\n');
+if (!hasRedis && !process.env.CI)
+  process.stdout.write('redis-server not found: the Redis half of test/store-conformance.test.ts is skipped\n');

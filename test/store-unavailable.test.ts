@@ -110,49 +110,53 @@ describe('a store that cannot write answers 503 and never 2xx', () => {
     it.each([
       ['stopped cleanly: the .db file alone', 'SIGTERM'],
       ['killed: the event still in the -wal file beside it', 'SIGKILL'],
-    ] as const)('a database SQLite can only read (its -shm a directory; %s): writes answer 503, the files stay as they were', async (_what, signal) => {
-      const data = workspace();
-      // A database with one event, made by a router that could write.
-      const maker = await spawnRouter({ dataDir: data });
-      const storedBody = uniqueBody('existing');
-      const made = await httpRequest(maker.url(), { body: storedBody });
-      expect(made.status, made.text).toBe(202);
-      const exit = await maker.kill(signal);
-      expect(exit, maker.stdout.slice(-2000)).toEqual(signal === 'SIGTERM' ? { code: 0, signal: null } : { code: null, signal });
-      const [shm, wal] = [`${DB_FILE}-shm`, `${DB_FILE}-wal`];
-      expect(readdirSync(data).sort()).toEqual(signal === 'SIGTERM' ? [DB_FILE] : [DB_FILE, shm, wal]);
-      rmSync(join(data, shm), { force: true });
-      mkdirSync(join(data, shm));
-      const files = readdirSync(data).filter((f) => f !== shm);
-      const before = Object.fromEntries(files.map((f) => [f, fileDigest(join(data, f))]));
+    ] as const)(
+      'a database SQLite can only read (its -shm a directory; %s): writes answer 503, the files stay as they were',
+      async (_what, signal) => {
+        const data = workspace();
+        // A database with one event, made by a router that could write.
+        const maker = await spawnRouter({ dataDir: data });
+        const storedBody = uniqueBody('existing');
+        const made = await httpRequest(maker.url(), { body: storedBody });
+        expect(made.status, made.text).toBe(202);
+        const exit = await maker.kill(signal);
+        expect(exit, maker.stdout.slice(-2000)).toEqual(signal === 'SIGTERM' ? { code: 0, signal: null } : { code: null, signal });
+        const [shm, wal] = [`${DB_FILE}-shm`, `${DB_FILE}-wal`];
+        expect(readdirSync(data).sort()).toEqual(signal === 'SIGTERM' ? [DB_FILE] : [DB_FILE, shm, wal]);
+        rmSync(join(data, shm), { force: true });
+        mkdirSync(join(data, shm));
+        const files = readdirSync(data).filter((f) => f !== shm);
+        const before = Object.fromEntries(files.map((f) => [f, fileDigest(join(data, f))]));
 
-      const router = await spawnRouter({ dataDir: data });
-      const ready = await httpRequest(`${router.base}/readyz`);
-      expect(ready.status, ready.text).toBe(503);
-      // "readonly": the store opened and read the file, and only the write failed.
-      expect(ready.json).toMatchObject({ status: 'unavailable', reason: expect.stringMatching(/cannot take writes.*readonly/) });
-      expect(ready.json.reason).not.toContain(data);
+        const router = await spawnRouter({ dataDir: data });
+        const ready = await httpRequest(`${router.base}/readyz`);
+        expect(ready.status, ready.text).toBe(503);
+        // "readonly": the store opened and read the file, and only the write failed.
+        expect(ready.json).toMatchObject({ status: 'unavailable', reason: expect.stringMatching(/cannot take writes.*readonly/) });
+        expect(ready.json.reason).not.toContain(data);
 
-      const answers = await Promise.all([
-        ...Array.from({ length: 6 }, (_, i) => httpRequest(router.url(), { body: i % 2 ? uniqueBatch('ro-db') : uniqueBody('ro-db') })),
-        // Even the event it already holds: counting a duplicate is a write too.
-        httpRequest(router.url(), { body: storedBody }),
-      ]);
-      expectAllUnavailable(answers);
-      expect(router.child.exitCode, router.stderr).toBeNull();
-      await router.kill('SIGKILL');
+        const answers = await Promise.all([
+          ...Array.from({ length: 6 }, (_, i) => httpRequest(router.url(), { body: i % 2 ? uniqueBatch('ro-db') : uniqueBody('ro-db') })),
+          // Even the event it already holds: counting a duplicate is a write too.
+          httpRequest(router.url(), { body: storedBody }),
+        ]);
+        expectAllUnavailable(answers);
+        expect(router.child.exitCode, router.stderr).toBeNull();
+        await router.kill('SIGKILL');
 
-      // Not a byte written: the files as they were, and at most the empty -wal SQLite makes to
-      // open a WAL database (the clean stop had removed it).
-      expect(readdirSync(data).sort()).toEqual([DB_FILE, shm, wal]);
-      const after = Object.fromEntries([DB_FILE, wal].map((f) => [f, fileDigest(join(data, f))]));
-      expect(after).toEqual({ [wal]: digest(''), ...before });
-      // Once the index can be made again, the event is there, and the duplicate was not counted.
-      rmSync(join(data, shm), { recursive: true });
-      expect(readEvents(data).map((e) => ({ body: JSON.parse(e.raw), duplicates: e.duplicates }))).toEqual([
-        { body: JSON.parse(storedBody), duplicates: 0 },
-      ]);
-    }, 60_000); // two routers start in it
+        // Not a byte written: the files as they were, and at most the empty -wal SQLite makes to
+        // open a WAL database (the clean stop had removed it).
+        expect(readdirSync(data).sort()).toEqual([DB_FILE, shm, wal]);
+        const after = Object.fromEntries([DB_FILE, wal].map((f) => [f, fileDigest(join(data, f))]));
+        expect(after).toEqual({ [wal]: digest(''), ...before });
+        // Once the index can be made again, the event is there, and the duplicate was not counted.
+        rmSync(join(data, shm), { recursive: true });
+        expect(readEvents(data).map((e) => ({ body: JSON.parse(e.raw), duplicates: e.duplicates }))).toEqual([
+          { body: JSON.parse(storedBody), duplicates: 0 },
+        ]);
+      },
+      60_000,
+    ); // two routers start in it
   });
 
   describe('a closed store (in process)', () => {
@@ -222,8 +226,14 @@ describe('a store that cannot write answers 503 and never 2xx', () => {
       await closing;
       const statuses = answers.map((r) => r.status);
       expect(calls).toBe(30);
-      expect(statuses.filter((s) => s === 202), statuses.join(' ')).toHaveLength(10);
-      expect(statuses.filter((s) => s === 503), statuses.join(' ')).toHaveLength(20);
+      expect(
+        statuses.filter((s) => s === 202),
+        statuses.join(' '),
+      ).toHaveLength(10);
+      expect(
+        statuses.filter((s) => s === 503),
+        statuses.join(' '),
+      ).toHaveLength(20);
       await a.close();
       const db = new Database(join(dir, DB_FILE), { readonly: true });
       const rows = db.prepare('SELECT id FROM events').pluck().all() as string[];
@@ -240,7 +250,12 @@ describe('a store worker thread that dies', () => {
     const a = await buildApp(config, { logger: createLogger('silent') });
     try {
       const post = (AssetID: number) =>
-        a.inject({ method: 'POST', url: '/hooks/hubex/worker-crash-token-0123456789', headers: { 'content-type': 'application/json' }, payload: { EventID: 40, AssetID } });
+        a.inject({
+          method: 'POST',
+          url: '/hooks/hubex/worker-crash-token-0123456789',
+          headers: { 'content-type': 'application/json' },
+          payload: { EventID: 40, AssetID },
+        });
       expect((await post(1)).statusCode).toBe(202);
       const inbox = a.store as unknown as Record<symbol, () => Promise<void>>;
       const inFlight = post(2); // submitted, then the worker dies under it
@@ -257,7 +272,11 @@ describe('a store worker thread that dies', () => {
       // A 2xx is always on disk; a 503 may or may not be (the commit can finish as the thread
       // dies): HubEx calls again, and a stored one is then answered as a duplicate.
       if (answer.statusCode === 202) expect(stored).toEqual([1, 2, 4]);
-      else expect([[1, 4], [1, 2, 4]]).toContainEqual(stored);
+      else
+        expect([
+          [1, 4],
+          [1, 2, 4],
+        ]).toContainEqual(stored);
     } finally {
       await a.close();
       remove();

@@ -21,7 +21,10 @@ describe('webhook answers', () => {
   it('202 when a batch holds at least one new event among duplicates', async () => {
     t = await makeApp();
     await t.post({ EventID: 41, AssetID: 1 });
-    const res = await t.post([{ EventID: 41, AssetID: 1 }, { EventID: 41, AssetID: 2 }]);
+    const res = await t.post([
+      { EventID: 41, AssetID: 1 },
+      { EventID: 41, AssetID: 2 },
+    ]);
     expect(res.statusCode).toBe(202);
     expect(res.json()).toMatchObject({ accepted: 1, duplicates: 1 });
   });

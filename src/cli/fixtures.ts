@@ -9,22 +9,26 @@ interface Ids {
 
 type Fixture = (ids: Ids) => Record<string, unknown>;
 
-const asset = (eventID: number, eventName: string): Fixture => ({ asset = 5501 }) => ({
-  EventID: eventID,
-  EventName: eventName,
-  AssetID: asset,
-  EventDate: new Date().toISOString(),
-  CorrelationID: randomUUID(), // a new event each time, not a duplicate of the last one
-});
+const asset =
+  (eventID: number, eventName: string): Fixture =>
+  ({ asset = 5501 }) => ({
+    EventID: eventID,
+    EventName: eventName,
+    AssetID: asset,
+    EventDate: new Date().toISOString(),
+    CorrelationID: randomUUID(), // a new event each time, not a duplicate of the last one
+  });
 
-const task = (eventID: number, eventName: string): Fixture => ({ task = 12, asset }) => ({
-  EventID: eventID,
-  EventName: eventName,
-  TaskID: task,
-  ...(asset === undefined ? {} : { AssetID: asset }),
-  EventDate: new Date().toISOString(),
-  CorrelationID: randomUUID(),
-});
+const task =
+  (eventID: number, eventName: string): Fixture =>
+  ({ task = 12, asset }) => ({
+    EventID: eventID,
+    EventName: eventName,
+    TaskID: task,
+    ...(asset === undefined ? {} : { AssetID: asset }),
+    EventDate: new Date().toISOString(),
+    CorrelationID: randomUUID(),
+  });
 
 export const FIXTURES: Readonly<Record<string, Fixture>> = {
   'asset.created': asset(40, 'AssetCreated'),

@@ -29,7 +29,11 @@ function view(w: Record<string, unknown>, reveal: boolean): WebhookView {
     uri: reveal ? uri : uri.replace(/(\/hooks\/hubex\/)[^/?#]+/, '$1[REDACTED]'),
     callsRemaining: typeof w.callsRemaining === 'number' ? w.callsRemaining : null,
     lastCall: last
-      ? { started: (last.started as string) ?? null, completed: (last.completed as string) ?? null, exception: (last.exception as string) ?? null }
+      ? {
+          started: (last.started as string) ?? null,
+          completed: (last.completed as string) ?? null,
+          exception: (last.exception as string) ?? null,
+        }
       : null,
   };
 }
@@ -46,7 +50,13 @@ export async function webhookDetails(client: HubexClient): Promise<Record<string
   for (let i = 0; i < listed.length; i += 8) {
     const batch = listed.slice(i, i + 8);
     const details = await Promise.all(batch.map((w) => client.msg.webhooks.get(Number(w.id))));
-    batch.forEach((w, j) => out.push({ ...(details[j] as Record<string, unknown>), ...w, lastCall: w.lastCall ?? (details[j] as Record<string, unknown>).lastCall }));
+    batch.forEach((w, j) =>
+      out.push({
+        ...(details[j] as Record<string, unknown>),
+        ...w,
+        lastCall: w.lastCall ?? (details[j] as Record<string, unknown>).lastCall,
+      }),
+    );
   }
   return out;
 }
@@ -65,7 +75,11 @@ export function webhooksTable(list: readonly WebhookView[]): string {
       w.active ? 'yes' : 'no',
       w.events.join(','),
       w.callsRemaining ?? '',
-      w.lastCall ? (w.lastCall.exception ? `FAILED: ${w.lastCall.exception.slice(0, 60)}` : (w.lastCall.completed ?? w.lastCall.started ?? '')) : 'never',
+      w.lastCall
+        ? w.lastCall.exception
+          ? `FAILED: ${w.lastCall.exception.slice(0, 60)}`
+          : (w.lastCall.completed ?? w.lastCall.started ?? '')
+        : 'never',
       w.uri,
     ]),
   );

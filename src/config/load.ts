@@ -40,7 +40,10 @@ function crossProblems(c: Config): Problem[] {
     problems.push({ variable: 'REDIS_URL', message: 'is required when QUEUE=redis' });
   }
   if (c.adminToken !== undefined && c.webhookTokens?.includes(c.adminToken)) {
-    problems.push({ variable: 'ADMIN_TOKEN', message: 'must differ from every token in WEBHOOK_TOKENS (a webhook token travels in URLs; it must not also open the admin API)' });
+    problems.push({
+      variable: 'ADMIN_TOKEN',
+      message: 'must differ from every token in WEBHOOK_TOKENS (a webhook token travels in URLs; it must not also open the admin API)',
+    });
   }
   if (c.retryMaxMs < c.retryBaseMs) {
     problems.push({ variable: 'RETRY_MAX_MS', message: `must not be less than RETRY_BASE_MS (${c.retryBaseMs})` });

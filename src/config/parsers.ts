@@ -50,7 +50,12 @@ export const token = () => z.string().trim().regex(TOKEN_RE, `must be ${TOKEN_RU
 export const tokenList = () =>
   z
     .string()
-    .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean))
+    .transform((s) =>
+      s
+        .split(',')
+        .map((t) => t.trim())
+        .filter(Boolean),
+    )
     .refine((list) => list.length > 0, 'must hold at least one token')
     .refine((list) => list.every((t) => TOKEN_RE.test(t)), `each token must be ${TOKEN_RULE}`);
 
@@ -59,9 +64,13 @@ export const hubexToken = () => z.string().trim().min(8, 'is too short to be a H
 /** Comma-separated IP addresses or CIDR ranges. */
 export const addressList = () =>
   z.string().transform((s, ctx) => {
-    const list = s.split(',').map((x) => x.trim()).filter(Boolean);
+    const list = s
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean);
     for (const item of list) {
-      if (!isAddressOrRange(item)) ctx.addIssue({ code: 'custom', message: `"${item}" is not an IP address or CIDR range (like 203.0.113.0/24)` });
+      if (!isAddressOrRange(item))
+        ctx.addIssue({ code: 'custom', message: `"${item}" is not an IP address or CIDR range (like 203.0.113.0/24)` });
     }
     return list;
   });
@@ -86,12 +95,21 @@ export const trustProxy = () =>
         if (s.length > 2 || Number(s) > MAX_HOPS) ctx.addIssue({ code: 'custom', message: `a hop count is at most ${MAX_HOPS}` });
         return Number(s);
       }
-      const list = s.split(',').map((x) => x.trim()).filter(Boolean);
+      const list = s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean);
       for (const item of list) {
         if (/\/0+$/.test(item)) {
-          ctx.addIssue({ code: 'custom', message: `"${item.slice(0, 100)}" trusts every address, which lets any client choose its own; name the proxy's address` });
+          ctx.addIssue({
+            code: 'custom',
+            message: `"${item.slice(0, 100)}" trusts every address, which lets any client choose its own; name the proxy's address`,
+          });
         } else if (!isAddressOrRange(item) && !PROXY_RANGES.has(item)) {
-          ctx.addIssue({ code: 'custom', message: `"${item.slice(0, 100)}" is not a hop count, an IP address, a CIDR range, loopback, linklocal or uniquelocal` });
+          ctx.addIssue({
+            code: 'custom',
+            message: `"${item.slice(0, 100)}" is not a hop count, an IP address, a CIDR range, loopback, linklocal or uniquelocal`,
+          });
         }
       }
       return list.join(','); // addresses or CIDR ranges of the trusted proxies

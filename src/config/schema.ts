@@ -3,7 +3,19 @@
 // Config type is derived from both, so a variable is never written a third time.
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { addressList, hasHost, httpUrl, hubexToken, int, nonEmpty, secret, token, tokenList, trustProxy, withoutTrailingSlash } from './parsers.js';
+import {
+  addressList,
+  hasHost,
+  httpUrl,
+  hubexToken,
+  int,
+  nonEmpty,
+  secret,
+  token,
+  tokenList,
+  trustProxy,
+  withoutTrailingSlash,
+} from './parsers.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 

@@ -18,7 +18,9 @@ export function configWarnings(c: Pick<Config, 'trustProxy' | 'host'>): string[]
       return bits !== undefined && Number(bits) < (isIP(ip ?? '') === 6 ? 32 : 8);
     });
     if (broad.length > 0) {
-      out.push(`TRUST_PROXY trusts very wide ranges (${broad.join(', ')}): a client with an address in them can choose its own with X-Forwarded-For. Name the proxy's own addresses.`);
+      out.push(
+        `TRUST_PROXY trusts very wide ranges (${broad.join(', ')}): a client with an address in them can choose its own with X-Forwarded-For. Name the proxy's own addresses.`,
+      );
     }
   } else if (typeof c.trustProxy === 'number' && c.trustProxy > 0 && !isLoopback(c.host)) {
     out.push(

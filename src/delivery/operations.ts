@@ -118,7 +118,8 @@ function idOf(v: number | string, what: string): number {
 function deliveryIdOf(store: Pick<FullStore, 'deliveryIds'>, v: DeliveryId, what: string): DeliveryId {
   if (store.deliveryIds === 'number') return idOf(v, what);
   const id = String(v).trim();
-  if (id === '' || id.length > 1000) throw new OperationError(`The ${what} must be a delivery id such as 1234@my-handler, not ${JSON.stringify(v)}.`);
+  if (id === '' || id.length > 1000)
+    throw new OperationError(`The ${what} must be a delivery id such as 1234@my-handler, not ${JSON.stringify(v)}.`);
   return id;
 }
 

@@ -25,8 +25,7 @@ export function startRetention(
     if (result.events > 0 || result.deliveries > 0) log.info({ ...result, retentionDays: days }, 'pruned finished events');
     return result;
   };
-  const tick = () =>
-    void runOnce().catch((err: unknown) => log.warn({ err }, 'retention could not prune; it tries again later'));
+  const tick = () => void runOnce().catch((err: unknown) => log.warn({ err }, 'retention could not prune; it tries again later'));
   const first = setTimeout(tick, firstAfterMs);
   const timer = setInterval(tick, everyMs);
   first.unref();

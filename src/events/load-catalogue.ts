@@ -17,12 +17,7 @@ export function nameFromCode(code: string): string | undefined {
 }
 
 /** Registers what HubEx lists; never fails the start (a warning, and the names stay event.<id>). */
-export async function loadCatalogue(
-  catalogue: EventCatalogue,
-  hubex: HubexEventSource,
-  log: Logger,
-  timeoutMs = 10_000,
-): Promise<number> {
+export async function loadCatalogue(catalogue: EventCatalogue, hubex: HubexEventSource, log: Logger, timeoutMs = 10_000): Promise<number> {
   try {
     const events = await hubex.common.events({ signal: AbortSignal.timeout(timeoutMs) });
     let added = 0;

@@ -21,7 +21,14 @@ export const ENTITY_FIELDS: readonly (readonly [type: string, field: string])[] 
 
 /** Fields that hold a unique id of the notification itself (not of its entity): the dedup key. */
 export const UNIQUE_ID_FIELDS: readonly string[] = [
-  'eventUID', 'eventGUID', 'eventUUID', 'uid', 'guid', 'uuid', 'notificationID', 'webhookCallID',
+  'eventUID',
+  'eventGUID',
+  'eventUUID',
+  'uid',
+  'guid',
+  'uuid',
+  'notificationID',
+  'webhookCallID',
 ];
 
 const OCCURRED_FIELDS = ['occurredAt', 'occurred', 'eventDate', 'eventTime', 'timestamp'];
@@ -58,10 +65,7 @@ export function createNormalizer({ catalogue, maxBatch, strict = true }: Normali
         throw new HttpError('NO_EVENT', 'The body is an empty array; it holds no event.');
       }
       if (body.length > maxBatch) {
-        throw new HttpError(
-          'BATCH_TOO_LARGE',
-          `The body holds ${body.length} events; at most ${maxBatch} are accepted in one request.`,
-        );
+        throw new HttpError('BATCH_TOO_LARGE', `The body holds ${body.length} events; at most ${maxBatch} are accepted in one request.`);
       }
       // JSON.stringify escapes a lone surrogate, so the item's raw stays valid JSON text.
       return body.map((item, i) => one(item, JSON.stringify(item), at, catalogue, `item ${i} of the array`, escapes, strict));
@@ -88,7 +92,10 @@ function one(
   const data: Record<string, unknown> = {};
   for (const [sent, sentValue] of Object.entries(value)) {
     if (sent.length > MAX_KEY_LENGTH && strict) {
-      throw new HttpError('FIELD_TOO_LONG', `${capitalise(where)} has a key of ${sent.length} characters; keys are at most ${MAX_KEY_LENGTH}.`);
+      throw new HttpError(
+        'FIELD_TOO_LONG',
+        `${capitalise(where)} has a key of ${sent.length} characters; keys are at most ${MAX_KEY_LENGTH}.`,
+      );
     }
     const key = escapes ? sent.toWellFormed() : sent;
     const v = escapes ? wellFormed(sentValue) : sentValue;
@@ -168,7 +175,10 @@ function entityOf(data: Record<string, unknown>, preferred: string | undefined):
     if (isIdValue(data[field])) return { type, id: data[field] as number | string };
   }
   // A generic pair, e.g. {"EntityType": "Task", "EntityID": 5}.
-  for (const [typeField, idField] of [['entityType', 'entityID'], ['objectType', 'objectID']] as const) {
+  for (const [typeField, idField] of [
+    ['entityType', 'entityID'],
+    ['objectType', 'objectID'],
+  ] as const) {
     const type = data[typeField];
     if (typeof type === 'string' && type.trim() && isIdValue(data[idField])) {
       return { type: type.trim().toLowerCase(), id: data[idField] as number | string };
@@ -216,8 +226,7 @@ function wellFormed(v: unknown): unknown {
   return changed ? Object.fromEntries(entries) : v;
 }
 
-const isIdValue = (v: unknown): boolean =>
-  (typeof v === 'number' && Number.isSafeInteger(v)) || (typeof v === 'string' && v.trim() !== '');
+const isIdValue = (v: unknown): boolean => (typeof v === 'number' && Number.isSafeInteger(v)) || (typeof v === 'string' && v.trim() !== '');
 
 const capitalise = (s: string) => s[0]!.toUpperCase() + s.slice(1);
 

@@ -33,7 +33,10 @@ export async function installAccessControl(app: FastifyInstance, config: Pick<Co
     const allowed = allowList(config.allowedIps);
     app.addHook('onRequest', async (request) => {
       if (exempt(request) || allowed(request.ip)) return;
-      throw new HttpError('FORBIDDEN_ADDRESS', `Calls from ${request.ip} are not allowed here (ALLOWED_IPS); behind a proxy, set TRUST_PROXY.`);
+      throw new HttpError(
+        'FORBIDDEN_ADDRESS',
+        `Calls from ${request.ip} are not allowed here (ALLOWED_IPS); behind a proxy, set TRUST_PROXY.`,
+      );
     });
   }
   if (config.rateLimit) {

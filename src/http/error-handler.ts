@@ -50,7 +50,8 @@ function toHttpError(err: FastifyError | Error, bodyLimit: number, contentType: 
   }
   const status = (err as FastifyError).statusCode;
   if (status !== undefined && status >= 400 && status < 500) {
-    const known = status === 400 ? undefined : (Object.entries(ERROR_CODES).find(([, v]) => v.status === status)?.[0] as ErrorCode | undefined);
+    const known =
+      status === 400 ? undefined : (Object.entries(ERROR_CODES).find(([, v]) => v.status === status)?.[0] as ErrorCode | undefined);
     return new HttpError(known ?? 'BAD_REQUEST', err.message);
   }
   return new HttpError('INTERNAL', 'The router failed to handle this request; nothing was acknowledged.', { cause: err });

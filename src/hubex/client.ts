@@ -48,7 +48,11 @@ export class HubexClient {
     options: RequestOptions<Operation<P, M>> = {},
   ): Promise<Result<Operation<P, M>>> {
     const { params, ...rest } = options;
-    const res = await this.http.call<Result<Operation<P, M>>>(method, fillPath(path, params as Record<string, unknown> | undefined), rest as CallOptions);
+    const res = await this.http.call<Result<Operation<P, M>>>(
+      method,
+      fillPath(path, params as Record<string, unknown> | undefined),
+      rest as CallOptions,
+    );
     return res.body;
   }
 
@@ -56,7 +60,10 @@ export class HubexClient {
    * Walks any list, page by page (`Range: items=FROM-TILL`); map-shaped answers give items with
    * their key as `id`. Items, filters and path parameters are typed from the path.
    */
-  list<P extends PathsWith<'GET'>>(path: P, options: ListOptions<Operation<P, 'GET'>> = {}): AsyncIterableIterator<ListItem<Result<Operation<P, 'GET'>>>> {
+  list<P extends PathsWith<'GET'>>(
+    path: P,
+    options: ListOptions<Operation<P, 'GET'>> = {},
+  ): AsyncIterableIterator<ListItem<Result<Operation<P, 'GET'>>>> {
     const { params, ...rest } = options;
     return paginate(this.http, fillPath(path, params as Record<string, unknown> | undefined), rest as PageOptions);
   }
@@ -75,7 +82,12 @@ export class HubexClient {
     const filled = fillPath(path, params);
     const res = await this.http.call<T>('GET', filled, { signal: o.signal });
     if (res.status === 204 || res.body === undefined || res.body === null) {
-      throw new HubexApiError({ status: res.status, method: 'GET', path: filled, hubexMessage: res.status === 204 ? undefined : 'an empty answer' });
+      throw new HubexApiError({
+        status: res.status,
+        method: 'GET',
+        path: filled,
+        hubexMessage: res.status === 204 ? undefined : 'an empty answer',
+      });
     }
     return res.body;
   }
@@ -133,7 +145,7 @@ export class HubexClient {
       create: async (webhook: Omit<WebhookMergeData, 'id'>, o: Signalled = {}): Promise<number> => {
         const ids = await this.request('POST', '/MSG/Webhooks', { body: [{ ...webhook, id: null }], signal: o.signal });
         const id = ids?.[0];
-        if (typeof id !== 'number') throw new Error('HubEx answered POST /MSG/Webhooks without the new webhook\'s id');
+        if (typeof id !== 'number') throw new Error("HubEx answered POST /MSG/Webhooks without the new webhook's id");
         return id;
       },
       /**
@@ -144,7 +156,8 @@ export class HubexClient {
         await this.request('POST', '/MSG/Webhooks', { body: [{ ...webhook, id }], signal: o.signal, retrySafe: true });
       },
       activate: (id: number, o: Signalled = {}) => this.request('PUT', '/MSG/Webhooks/activate/{id}', { params: { id }, signal: o.signal }),
-      deactivate: (id: number, o: Signalled = {}) => this.request('PUT', '/MSG/Webhooks/deactivate/{id}', { params: { id }, signal: o.signal }),
+      deactivate: (id: number, o: Signalled = {}) =>
+        this.request('PUT', '/MSG/Webhooks/deactivate/{id}', { params: { id }, signal: o.signal }),
       delete: (id: number, o: Signalled = {}) => this.request('DELETE', '/MSG/Webhooks/{id}', { params: { id }, signal: o.signal }),
     },
   };
@@ -175,4 +188,3 @@ export function fillPath(path: string, params: Record<string, unknown> | undefin
     return encodeURIComponent(String(v));
   });
 }
-

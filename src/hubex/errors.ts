@@ -69,7 +69,8 @@ export class HubexApiError extends Error {
 
 /** Recognised by name too, so that an error from another copy of this module counts. */
 export const isHubexApiError = (err: unknown): err is HubexApiError =>
-  err instanceof HubexApiError || (err instanceof Error && err.name === 'HubexApiError' && typeof (err as { status?: unknown }).status === 'number');
+  err instanceof HubexApiError ||
+  (err instanceof Error && err.name === 'HubexApiError' && typeof (err as { status?: unknown }).status === 'number');
 
 /** An error from HubEx's answer: an ErrorModel, or (the documents' 409 and 500) an array of them. */
 export function errorFrom(res: Pick<HubexResponse, 'status' | 'headers'>, body: unknown, method: Method, path: string): HubexApiError {
@@ -82,8 +83,10 @@ export function errorFrom(res: Pick<HubexResponse, 'status' | 'headers'>, body: 
     method,
     path,
     code: str(e.code) ?? (typeof e.code === 'number' ? String(e.code) : undefined),
-    hubexMessage: (messages.length ? messages.join('; ').slice(0, 500) : undefined) ?? (typeof body === 'string' ? body.slice(0, 200) : undefined),
-    traceIdentifier: models.map((m) => str(m.traceIdentifier)).find((t) => t !== undefined) ?? res.headers.get('x-trace-identifier') ?? undefined,
+    hubexMessage:
+      (messages.length ? messages.join('; ').slice(0, 500) : undefined) ?? (typeof body === 'string' ? body.slice(0, 200) : undefined),
+    traceIdentifier:
+      models.map((m) => str(m.traceIdentifier)).find((t) => t !== undefined) ?? res.headers.get('x-trace-identifier') ?? undefined,
     retryAfterMs: retryAfter(res.headers.get('retry-after')),
   });
 }
@@ -102,7 +105,8 @@ function describe(f: HubexErrorFields): string {
     const why = f.cause instanceof Error ? f.cause.message : 'no answer';
     return `HubEx did not answer ${call} (${why}); check HUBEX_BASE_URL and the network, it will be tried again`;
   }
-  const advice = f.advice ?? ADVICE[f.status] ?? (f.status >= 500 ? 'a fault on HubEx\'s side; it will be tried again' : 'an unexpected answer');
+  const advice =
+    f.advice ?? ADVICE[f.status] ?? (f.status >= 500 ? "a fault on HubEx's side; it will be tried again" : 'an unexpected answer');
   const said = f.hubexMessage ? `: "${f.hubexMessage}"` : '';
   const code = f.code ? ` [${f.code}]` : '';
   const trace = f.traceIdentifier ? `, trace ${f.traceIdentifier}` : '';

@@ -62,7 +62,9 @@ export class HubexHttp {
     } catch (err) {
       if (!(err instanceof HubexApiError) || err.status !== 401) throw err;
       if (!this.tokens.canRenew) {
-        throw err.withAdvice('HUBEX_ACCESS_TOKEN has expired or was refused, and a ready access token cannot be renewed; set HUBEX_SERVICE_TOKEN instead');
+        throw err.withAdvice(
+          'HUBEX_ACCESS_TOKEN has expired or was refused, and a ready access token cannot be renewed; set HUBEX_SERVICE_TOKEN instead',
+        );
       }
       // One renewal, one retry: a token HubEx stopped accepting before its time.
       this.#o.log?.info({ method, path }, 'HubEx answered 401; renewing the token and trying once more');
@@ -108,7 +110,10 @@ export class HubexHttp {
       }
       const delay = repeatable ? retryWait(failure, attempt, this.#o) : undefined;
       if (delay === undefined) throw failure;
-      this.#o.log?.warn({ method, path, status: failure.status, attempt, retryInMs: delay, traceId: failure.traceIdentifier }, 'HubEx call failed; retrying');
+      this.#o.log?.warn(
+        { method, path, status: failure.status, attempt, retryInMs: delay, traceId: failure.traceIdentifier },
+        'HubEx call failed; retrying',
+      );
       await sleep(delay, options.signal);
     }
   }

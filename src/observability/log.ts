@@ -13,8 +13,23 @@ const keyForms = new Map<string, string>();
  */
 export const SECRET_KEYS: ReadonlySet<string> = new Set(
   [
-    'authorization', 'proxyAuthorization', 'cookie', 'setCookie', 'xWebhookToken', 'token', 'tokens', 'webhookTokens',
-    'serviceToken', 'accessToken', 'refreshToken', 'refreshJwt', 'accessJwt', 'jwt', 'password', 'adminToken', 'secret',
+    'authorization',
+    'proxyAuthorization',
+    'cookie',
+    'setCookie',
+    'xWebhookToken',
+    'token',
+    'tokens',
+    'webhookTokens',
+    'serviceToken',
+    'accessToken',
+    'refreshToken',
+    'refreshJwt',
+    'accessJwt',
+    'jwt',
+    'password',
+    'adminToken',
+    'secret',
     // Fastify logs a malformed request's bytes (at trace level): its request line and headers.
     'rawPacket',
   ].map(keyForm),

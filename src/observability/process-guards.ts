@@ -58,7 +58,10 @@ export function installProcessGuards(o: ProcessGuardOptions): () => void {
     // Should the clean stop hang until nothing keeps the loop alive, the exit still says failure.
     process.exitCode = 1;
     count('exception');
-    o.log.fatal(describeThrown(err), 'uncaught exception: the router stops cleanly and exits 1; runs under way run again after their lease');
+    o.log.fatal(
+      describeThrown(err),
+      'uncaught exception: the router stops cleanly and exits 1; runs under way run again after their lease',
+    );
     if (stopping) return;
     stopping = true;
     const timer = setTimeout(() => exit(1), o.fatalTimeoutMs ?? 10_000);

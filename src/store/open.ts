@@ -19,7 +19,11 @@ export interface OpenBackendOptions {
 }
 
 export function openBackend(config: Config, o: OpenBackendOptions): Backend {
-  const worker = { concurrency: config.handlerConcurrency, leaseMs: config.handlerLeaseMs, ...(o.workerLog ? { workerLog: o.workerLog } : {}) };
+  const worker = {
+    concurrency: config.handlerConcurrency,
+    leaseMs: config.handlerLeaseMs,
+    ...(o.workerLog ? { workerLog: o.workerLog } : {}),
+  };
   if (config.queue === 'redis') {
     return createRedisBackend({
       url: config.redisUrl!,

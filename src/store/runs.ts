@@ -93,7 +93,10 @@ export class Runs<Id> {
     const outcome = await Promise.race([settled().then(() => 'done' as const), deadline]);
     clearTimeout(timer);
     if (outcome === 'deadline') {
-      this.log.warn({ running: this.#running.size }, 'shutdown deadline reached: aborting running handlers; they run again after the restart');
+      this.log.warn(
+        { running: this.#running.size },
+        'shutdown deadline reached: aborting running handlers; they run again after the restart',
+      );
       for (const c of this.#running.values()) c.abort(new ShutdownAbortError());
       await settled();
     }

@@ -28,4 +28,3 @@ export function cli(args: string[], env: Record<string, string>, input?: string)
     child.stdin.end(input ?? '');
   });
 }
-

@@ -18,7 +18,9 @@ export interface EventRow {
 export function readEvents(dataDir: string): EventRow[] {
   const db = new Database(join(dataDir, DB_FILE), { readonly: true, fileMustExist: true });
   try {
-    return db.prepare('SELECT id, name, event_id, duplicates, entity_type, entity_id, routed, raw FROM events ORDER BY seq').all() as EventRow[];
+    return db
+      .prepare('SELECT id, name, event_id, duplicates, entity_type, entity_id, routed, raw FROM events ORDER BY seq')
+      .all() as EventRow[];
   } finally {
     db.close();
   }

@@ -161,7 +161,9 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
       send(status, asArray ? [model] : model, headers);
     };
 
-    const fault = faults.find((f) => f.left > 0 && (!f.method || f.method === method) && (typeof f.path === 'string' ? f.path === path : f.path.test(path)));
+    const fault = faults.find(
+      (f) => f.left > 0 && (!f.method || f.method === method) && (typeof f.path === 'string' ? f.path === path : f.path.test(path)),
+    );
     if (fault) {
       fault.left--;
       if (fault.latencyMs) await new Promise((r) => setTimeout(r, fault.latencyMs));
@@ -204,7 +206,10 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
     let m: RegExpExecArray | null;
     if (path === '/WORK/Tasks' && (method === 'GET' || method === 'HEAD')) {
       // A map keyed by id; the values carry no id.
-      return list([...tasks.entries()].sort((a, b) => a[0] - b[0]), (page) => Object.fromEntries(page.map(([id, t]) => [String(id), t])));
+      return list(
+        [...tasks.entries()].sort((a, b) => a[0] - b[0]),
+        (page) => Object.fromEntries(page.map(([id, t]) => [String(id), t])),
+      );
     }
     if ((m = /^\/WORK\/Tasks\/(\d+)$/.exec(path))) {
       const id = Number(m[1]);
@@ -236,7 +241,10 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
     if ((m = /^\/WORK\/Tasks\/(\d+)\/stages\/next$/.exec(path)) && method === 'GET') {
       const id = Number(m[1]);
       const stage = tasks.get(id)?.taskStageID ?? 1;
-      return list([stage + 1, stage + 2].map((s) => [s, { name: `Stage ${s}` }] as const), (page) => Object.fromEntries(page.map(([s, v]) => [String(s), v])));
+      return list(
+        [stage + 1, stage + 2].map((s) => [s, { name: `Stage ${s}` }] as const),
+        (page) => Object.fromEntries(page.map(([s, v]) => [String(s), v])),
+      );
     }
     if (path === '/WORK/TaskStagingHistory' && method === 'POST') {
       const b = (body ?? {}) as { taskID?: number; taskStageID?: number };
@@ -247,7 +255,10 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
     }
     if (path === '/ES/Assets' && (method === 'GET' || method === 'HEAD')) {
       // An array whose items carry their id.
-      return list([...assets.entries()].sort((a, b) => a[0] - b[0]), (page) => page.map(([id, a]) => ({ id, ...a })));
+      return list(
+        [...assets.entries()].sort((a, b) => a[0] - b[0]),
+        (page) => page.map(([id, a]) => ({ id, ...a })),
+      );
     }
     if ((m = /^\/ES\/Assets\/(\d+)$/.exec(path)) && method === 'GET') {
       const a = assets.get(Number(m[1]));
@@ -260,7 +271,10 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
     // GetResult: events and taskStages as {id, name}, as HubEx answers them.
     const asResult = (w: Record<string, unknown>) => ({
       ...w,
-      events: ((w.events as number[] | undefined) ?? []).map((id) => ({ id, name: events.find((e) => e.id === id)?.code ?? `Event ${id}` })),
+      events: ((w.events as number[] | undefined) ?? []).map((id) => ({
+        id,
+        name: events.find((e) => e.id === id)?.code ?? `Event ${id}`,
+      })),
       taskStages: ((w.taskStages as number[] | undefined) ?? []).map((id) => ({ id, name: `Stage ${id}` })),
     });
     if (path === '/MSG/Webhooks' && (method === 'GET' || method === 'HEAD')) {
@@ -270,7 +284,13 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
       const all = [...webhooks.values()].map((w) => [w.id as number, w] as const).sort((a, b) => a[0] - b[0]);
       const listResult = (w: Record<string, unknown>) => {
         const last = w.lastCall as Record<string, unknown> | null | undefined;
-        return { id: w.id, name: w.name, isActive: w.isActive, callsRemaining: w.callsRemaining, lastCall: last ? { completed: last.completed ?? null, exception: last.exception ?? null } : null };
+        return {
+          id: w.id,
+          name: w.name,
+          isActive: w.isActive,
+          callsRemaining: w.callsRemaining,
+          lastCall: last ? { completed: last.completed ?? null, exception: last.exception ?? null } : null,
+        };
       };
       return list(all, (page) => Object.fromEntries(page.map(([id, w]) => [String(id), listResult(w)])));
     }
@@ -299,7 +319,11 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
       w.isActive = m[1] === 'activate';
       return send(202);
     }
-    if (path === '/COMMON/Events' && (method === 'GET' || method === 'HEAD')) return list(events.map((e) => [e.id, e] as const), (page) => page.map(([, e]) => e));
+    if (path === '/COMMON/Events' && (method === 'GET' || method === 'HEAD'))
+      return list(
+        events.map((e) => [e.id, e] as const),
+        (page) => page.map(([, e]) => e),
+      );
     return error(404, 'NotFound', `No such endpoint: ${method} ${path}`);
 
     /** Range / Content-Range as HubEx does it; `shape` turns a page of [id, item] into the answer. */
@@ -361,4 +385,3 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
       }),
   };
 }
-

@@ -4,6 +4,8 @@ import { spawnSync } from 'node:child_process';
 export default function setup(): void {
   const server = process.env.REDIS_SERVER ?? 'redis-server';
   if (spawnSync(server, ['--version'], { stdio: 'ignore' }).status !== 0 && !process.env.CI) {
-    process.stdout.write(`redis-server not found: skipping the Redis tests (test/redis-*.test.ts); install it with: apt-get install redis-server\n`);
+    process.stdout.write(
+      `redis-server not found: skipping the Redis tests (test/redis-*.test.ts); install it with: apt-get install redis-server\n`,
+    );
   }
 }

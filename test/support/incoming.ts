@@ -2,6 +2,9 @@
 import type { HubexEvent } from '../../src/events/event.js';
 import { DEFAULT_TENANT, type IncomingEvent } from '../../src/store/contract.js';
 
-export function incoming(events: readonly HubexEvent[], handlers: readonly string[] | ((event: HubexEvent) => readonly string[]) = []): IncomingEvent[] {
+export function incoming(
+  events: readonly HubexEvent[],
+  handlers: readonly string[] | ((event: HubexEvent) => readonly string[]) = [],
+): IncomingEvent[] {
   return events.map((event) => ({ event, tenant: DEFAULT_TENANT, handlers: typeof handlers === 'function' ? handlers(event) : handlers }));
 }

@@ -46,7 +46,12 @@ export function setupRecorder(runMs: number): RecorderSetup {
   const record = join(handlers.dir, 'record.log');
   writeFileSync(record, '');
   const failFile = join(handlers.dir, 'fail');
-  return { dataDir: data.dir, record, failFile, env: { HANDLERS_DIR: handlers.dir, RECORD_FILE: record, FAIL_FILE: failFile, LOG_EVENTS: 'false' } };
+  return {
+    dataDir: data.dir,
+    record,
+    failFile,
+    env: { HANDLERS_DIR: handlers.dir, RECORD_FILE: record, FAIL_FILE: failFile, LOG_EVENTS: 'false' },
+  };
 }
 
 /** The event ids of the recorded starts or ends, in order (with `pids`, the process that ran each instead). */

@@ -55,12 +55,20 @@ async function show(args: string[]): Promise<number> {
   out(`delivery ${d.id}: ${d.status}, handler ${d.handler}, ${d.attempts} attempt(s) in this cycle, ${d.replays} replay(s)`);
   out(`event ${d.eventId} (${d.eventName}), received ${when(d.event.receivedAt)}`);
   if (d.dueAt !== null) out(`${d.status === 'running' ? 'leased until' : 'due'} ${when(d.dueAt)}`);
-  if (d.lastError) out(`last error: ${d.lastError.errorClass}: ${d.lastError.message}${d.lastError.traceId ? ` (trace ${d.lastError.traceId})` : ''}`);
+  if (d.lastError)
+    out(`last error: ${d.lastError.errorClass}: ${d.lastError.message}${d.lastError.traceId ? ` (trace ${d.lastError.traceId})` : ''}`);
   out();
   out(
     formatTable(
       ['cycle', 'attempt', 'started', 'ms', 'outcome', 'error'],
-      d.history.map((h) => [h.cycle, h.attempt, when(h.startedAt), h.finishedAt - h.startedAt, h.outcome, h.error ? `${h.error.errorClass}: ${h.error.message}` : '']),
+      d.history.map((h) => [
+        h.cycle,
+        h.attempt,
+        when(h.startedAt),
+        h.finishedAt - h.startedAt,
+        h.outcome,
+        h.error ? `${h.error.errorClass}: ${h.error.message}` : '',
+      ]),
     ),
   );
   out();
@@ -77,13 +85,17 @@ async function replay(args: string[]): Promise<number> {
   const result = await withStore((s) =>
     replayDeliveries(
       s,
-      all ? { allDead: true, handler: values.handler as string | undefined, eventName: values.event as string | undefined } : { ids: positionals },
+      all
+        ? { allDead: true, handler: values.handler as string | undefined, eventName: values.event as string | undefined }
+        : { ids: positionals },
       progress(values),
     ),
   );
   if (values.json) json(result);
   else {
-    out(`${result.replayed.length} deliver${result.replayed.length === 1 ? 'y' : 'ies'} pending again; a running router picks them up within seconds.`);
+    out(
+      `${result.replayed.length} deliver${result.replayed.length === 1 ? 'y' : 'ies'} pending again; a running router picks them up within seconds.`,
+    );
     if (result.skipped.length) out(`not replayed (no such delivery, or pending or running): ${result.skipped.join(', ')}`);
   }
   return !all && result.replayed.length === 0 ? 1 : 0;

@@ -50,18 +50,29 @@ async function runChecks(config: Config): Promise<Check[]> {
           name: 'store',
           ok: false,
           detail: health.reason,
-          fix: redis ? `check that Redis runs and that ${describeStore(config)} reaches it` : `make ${config.dataDir} writable by this user, with room on its disk`,
+          fix: redis
+            ? `check that Redis runs and that ${describeStore(config)} reaches it`
+            : `make ${config.dataDir} writable by this user, with room on its disk`,
         },
   );
   let tokens: readonly string[] = [];
   try {
     tokens = resolveWebhookTokens(config).tokens;
-    checks.push({ name: 'webhook token', ok: true, detail: config.webhookTokens ? `${tokens.length} from WEBHOOK_TOKENS` : 'generated, in DATA_DIR' });
+    checks.push({
+      name: 'webhook token',
+      ok: true,
+      detail: config.webhookTokens ? `${tokens.length} from WEBHOOK_TOKENS` : 'generated, in DATA_DIR',
+    });
   } catch (err) {
     checks.push({ name: 'webhook token', ok: false, detail: (err as Error).message, fix: 'set WEBHOOK_TOKENS, or make DATA_DIR writable' });
   }
   if (!config.hubex.serviceToken && !config.hubex.accessToken) {
-    checks.push({ name: 'hubex token', ok: false, detail: 'no HUBEX_SERVICE_TOKEN or HUBEX_ACCESS_TOKEN', fix: "create an API user in HubEx, download its service token, set HUBEX_SERVICE_TOKEN" });
+    checks.push({
+      name: 'hubex token',
+      ok: false,
+      detail: 'no HUBEX_SERVICE_TOKEN or HUBEX_ACCESS_TOKEN',
+      fix: 'create an API user in HubEx, download its service token, set HUBEX_SERVICE_TOKEN',
+    });
     return checks;
   }
   const client = createHubexClient({ ...config.hubex, retries: 0 });
@@ -79,12 +90,21 @@ async function hubexChecks(client: HubexClient, config: Config, tokens: readonly
     await client.http.tokens.get();
     checks.push({ name: 'hubex token', ok: true, detail: `accepted by ${maskUrl(config.hubex.baseUrl)}` });
   } catch (err) {
-    checks.push({ name: 'hubex token', ok: false, detail: (err as Error).message, fix: 'check HUBEX_SERVICE_TOKEN (shown once when the API user was made) and HUBEX_BASE_URL' });
+    checks.push({
+      name: 'hubex token',
+      ok: false,
+      detail: (err as Error).message,
+      fix: 'check HUBEX_SERVICE_TOKEN (shown once when the API user was made) and HUBEX_BASE_URL',
+    });
     return;
   }
   try {
     const events = await client.common.events();
-    checks.push({ name: 'x-application-id', ok: true, detail: `${config.hubex.applicationId} accepted (the catalogue lists ${events.length} events)` });
+    checks.push({
+      name: 'x-application-id',
+      ok: true,
+      detail: `${config.hubex.applicationId} accepted (the catalogue lists ${events.length} events)`,
+    });
   } catch (err) {
     const forbidden = err instanceof HubexApiError && err.status === 403;
     checks.push({
@@ -98,7 +118,12 @@ async function hubexChecks(client: HubexClient, config: Config, tokens: readonly
   try {
     checks.push(webhookCheck(await webhookDetails(client), config, tokens));
   } catch (err) {
-    checks.push({ name: 'webhook registered', ok: false, detail: (err as Error).message, fix: "the API user needs the right to read webhooks (MSG)" });
+    checks.push({
+      name: 'webhook registered',
+      ok: false,
+      detail: (err as Error).message,
+      fix: 'the API user needs the right to read webhooks (MSG)',
+    });
   }
 }
 
@@ -120,6 +145,8 @@ function webhookCheck(hooks: Record<string, unknown>[], config: Config, tokens: 
     name: 'webhook registered',
     ok: false,
     detail: here.length ? 'a webhook points here but is not active' : 'no HubEx webhook points at this router',
-    fix: here.length ? `hubex-router webhooks activate ${here[0]!.id}` : 'hubex-router webhooks register --events 40,41 (with PUBLIC_URL set)',
+    fix: here.length
+      ? `hubex-router webhooks activate ${here[0]!.id}`
+      : 'hubex-router webhooks register --events 40,41 (with PUBLIC_URL set)',
   };
 }

@@ -8,7 +8,12 @@ export function events(args: string[]): number {
   const { values } = parse(args);
   if (values.json) json(KNOWN_EVENTS);
   else {
-    out(formatTable(['id', 'name', 'entity'], KNOWN_EVENTS.map((e) => [e.id, e.name, e.entity ?? ''])));
+    out(
+      formatTable(
+        ['id', 'name', 'entity'],
+        KNOWN_EVENTS.map((e) => [e.id, e.name, e.entity ?? '']),
+      ),
+    );
     out('\nOther ids arrive as event.<id>; handlers may subscribe to either form.');
   }
   return 0;

@@ -19,7 +19,13 @@ export async function webhooks(args: string[]): Promise<number> {
     return 0;
   }
   if (sub === 'register') {
-    const { values } = parse(rest, { events: { type: 'string' }, stages: { type: 'string' }, name: { type: 'string' }, url: { type: 'string' }, inactive: { type: 'boolean' } });
+    const { values } = parse(rest, {
+      events: { type: 'string' },
+      stages: { type: 'string' },
+      name: { type: 'string' },
+      url: { type: 'string' },
+      inactive: { type: 'boolean' },
+    });
     const id = await withClient(c, (client) =>
       registerWebhook(client, c, {
         url: values.url as string | undefined,
@@ -30,7 +36,10 @@ export async function webhooks(args: string[]): Promise<number> {
       }),
     );
     if (values.json) json({ id });
-    else out(`Webhook ${id} registered${values.inactive ? ' (inactive)' : ''}: HubEx now calls this router. Check it with: hubex-router webhooks list`);
+    else
+      out(
+        `Webhook ${id} registered${values.inactive ? ' (inactive)' : ''}: HubEx now calls this router. Check it with: hubex-router webhooks list`,
+      );
     return 0;
   }
   if (sub === 'activate' || sub === 'deactivate' || sub === 'delete') {
@@ -48,7 +57,7 @@ export async function webhooks(args: string[]): Promise<number> {
 /** Runs `fn` with a HubEx client, closed after; without a HubEx token that is a NeedsConfigError (exit 78). */
 async function withClient<T>(c: Config, fn: (client: HubexClient) => Promise<T>): Promise<T> {
   if (!c.hubex.serviceToken && !c.hubex.accessToken) {
-    throw new NeedsConfigError('Set HUBEX_SERVICE_TOKEN (the API user\'s service token) or HUBEX_ACCESS_TOKEN to talk to HubEx.');
+    throw new NeedsConfigError("Set HUBEX_SERVICE_TOKEN (the API user's service token) or HUBEX_ACCESS_TOKEN to talk to HubEx.");
   }
   const client = createHubexClient({ ...c.hubex, retries: 1 });
   try {
@@ -70,6 +79,7 @@ function registerWebhook(
   c: Config,
   o: { url?: string | undefined; events: number[]; stages: number[]; name: string; active: boolean },
 ): Promise<number> {
-  if (o.events.length === 0) throw new NeedsConfigError('Name the events to send with --events (ids, e.g. 40,41; see hubex-router events).');
+  if (o.events.length === 0)
+    throw new NeedsConfigError('Name the events to send with --events (ids, e.g. 40,41; see hubex-router events).');
   return client.msg.webhooks.create({ name: o.name, uri: routerUrl(c, o.url), events: o.events, taskStages: o.stages, isActive: o.active });
 }

@@ -47,20 +47,24 @@ export class RedisDispatcher implements DeliveryWorker {
     const o = this.#o;
     this.#connection = redisConnection(o.url, { failFast: false });
     this.#connection.on('error', () => {}); // the store logs Redis going away, once
-    this.#worker = new Worker<DeliveryJobData, DeliveryJobResult | undefined, string>(QUEUE_NAME, (job, token) => this.#process(job, token), {
-      connection: this.#connection,
-      prefix: o.prefix,
-      concurrency: o.concurrency,
-      lockDuration: o.leaseMs,
-      stalledInterval: o.leaseMs,
-      // A job whose instance died runs again; one that kills its instance every time is dead at
-      // its MAX_ATTEMPTS-th stall (BullMQ fails a job on the stall after maxStalledCount).
-      maxStalledCount: Math.max(0, o.maxAttempts - 1),
-      // After a Redis error (out of memory, READONLY during a failover), BullMQ waits this long
-      // before fetching again: its default, 15 s, delayed every delivery (and a shutdown) by as much.
-      runRetryDelay: 1000,
-      autorun: true,
-    });
+    this.#worker = new Worker<DeliveryJobData, DeliveryJobResult | undefined, string>(
+      QUEUE_NAME,
+      (job, token) => this.#process(job, token),
+      {
+        connection: this.#connection,
+        prefix: o.prefix,
+        concurrency: o.concurrency,
+        lockDuration: o.leaseMs,
+        stalledInterval: o.leaseMs,
+        // A job whose instance died runs again; one that kills its instance every time is dead at
+        // its MAX_ATTEMPTS-th stall (BullMQ fails a job on the stall after maxStalledCount).
+        maxStalledCount: Math.max(0, o.maxAttempts - 1),
+        // After a Redis error (out of memory, READONLY during a failover), BullMQ waits this long
+        // before fetching again: its default, 15 s, delayed every delivery (and a shutdown) by as much.
+        runRetryDelay: 1000,
+        autorun: true,
+      },
+    );
     this.#worker.on('error', (err) => {
       if (this.#errors++ % 100 === 0) o.log.warn({ error: err.message }, 'the delivery worker cannot reach Redis; it keeps trying');
     });
@@ -163,5 +167,4 @@ export class RedisDispatcher implements DeliveryWorker {
         throw new DelayedError();
     }
   }
-
 }

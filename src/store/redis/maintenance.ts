@@ -98,7 +98,12 @@ export async function prune(r: RedisParts, cutoff: number): Promise<PruneResult>
           deliveries++;
         }
       }
-      await r.redis.multi().del(r.key(`ev:${e.id}`)).zrem(r.key('events'), e.id).zrem(r.key('unrouted'), e.id).exec();
+      await r.redis
+        .multi()
+        .del(r.key(`ev:${e.id}`))
+        .zrem(r.key('events'), e.id)
+        .zrem(r.key('unrouted'), e.id)
+        .exec();
       events++;
     }
     if (!old || rows.at(-1)!.receivedAt >= cutoff) break;

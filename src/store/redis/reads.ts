@@ -28,10 +28,17 @@ export async function backlog(r: RedisParts): Promise<Backlog> {
   const [c, unrouted, oldest] = await Promise.all([
     r.queue.getJobCounts(...STATES.pending, ...STATES.running, ...STATES.dead),
     r.redis.zcard(r.key('unrouted')),
-    Promise.all([r.queue.getJobs(['waiting'], 0, 0, true), r.queue.getJobs(['active'], 0, 9, true), r.queue.getJobs(['delayed'], 0, 49, true)]),
+    Promise.all([
+      r.queue.getJobs(['waiting'], 0, 0, true),
+      r.queue.getJobs(['active'], 0, 9, true),
+      r.queue.getJobs(['delayed'], 0, 49, true),
+    ]),
   ]);
   const sum = (s: DeliveryStatus) => countOf(c, s);
-  const created = oldest.flat().filter(Boolean).map((j) => (j as DeliveryJob).data.createdAt);
+  const created = oldest
+    .flat()
+    .filter(Boolean)
+    .map((j) => (j as DeliveryJob).data.createdAt);
   return {
     pending: sum('pending'),
     running: sum('running'),
@@ -81,14 +88,18 @@ export async function show(r: RedisParts, id: DeliveryId): Promise<DeliveryDetai
   if (!job) return undefined;
   const status = statusOfState(await job.getState());
   if (!status) return undefined;
-  return { ...recordOf(job, status), event: { ...job.data.event, tenant: job.data.event.tenant ?? DEFAULT_TENANT }, history: settledData(job).history };
+  return {
+    ...recordOf(job, status),
+    event: { ...job.data.event, tenant: job.data.event.tenant ?? DEFAULT_TENANT },
+    history: settledData(job).history,
+  };
 }
 
 export async function listEvents(r: RedisParts, filter: EventFilter = {}): Promise<EventRecord[]> {
   const limit = filter.limit ?? 100;
   const out: EventRecord[] = [];
   let after = filter.afterSeq ?? 0;
-  for (let scanned = 0; out.length < limit && scanned < 50_000; ) {
+  for (let scanned = 0; out.length < limit && scanned < 50_000;) {
     const ids = await r.redis.zrangebyscore(r.key('events'), `(${after}`, '+inf', 'LIMIT', 0, 200);
     if (ids.length === 0) break;
     scanned += ids.length;
@@ -120,7 +131,10 @@ export async function eventsOf(r: RedisParts, ids: readonly string[]): Promise<(
   for (const id of ids) pipe.hmget(r.key(`ev:${id}`), ...EVENT_FIELDS);
   const res = (await pipe.exec()) ?? [];
   return res
-    .map(([, values]) => Object.fromEntries(EVENT_FIELDS.map((f, i) => [f, (values as (string | null)[])[i] ?? undefined])) as Record<string, string>)
+    .map(
+      ([, values]) =>
+        Object.fromEntries(EVENT_FIELDS.map((f, i) => [f, (values as (string | null)[])[i] ?? undefined])) as Record<string, string>,
+    )
     .filter((h) => h.seq !== undefined)
     .map((h) => ({ ...eventRecordOf(h), handlers: JSON.parse(h.handlers ?? '[]') as string[] }));
 }

@@ -172,7 +172,9 @@ export class RedisStore implements Store {
     for (const [i, e] of input.entries()) {
       for (const [field, value] of Object.entries(e)) {
         if (!value.isWellFormed()) {
-          return new UnstorableEventError(`The ${FIELD_NAMES[field] ?? field} of event ${i} holds text Redis cannot store (a lone UTF-16 surrogate).`);
+          return new UnstorableEventError(
+            `The ${FIELD_NAMES[field] ?? field} of event ${i} holds text Redis cannot store (a lone UTF-16 surrogate).`,
+          );
         }
       }
     }
@@ -249,7 +251,10 @@ export class RedisStore implements Store {
       };
       const onReady = () => done();
       const onError = (err: Error) => done(new StoreUnavailableError(`Redis is not connected (${err.message}).`));
-      const timer = setTimeout(() => done(new StoreUnavailableError(`Redis did not answer within ${this.#o.commandTimeoutMs} ms.`)), this.#o.commandTimeoutMs);
+      const timer = setTimeout(
+        () => done(new StoreUnavailableError(`Redis did not answer within ${this.#o.commandTimeoutMs} ms.`)),
+        this.#o.commandTimeoutMs,
+      );
       this.redis.once('ready', onReady);
       this.redis.once('error', onError);
     });

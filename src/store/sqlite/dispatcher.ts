@@ -134,7 +134,8 @@ export class SqliteDispatcher implements DeliveryWorker {
       }
       this.#ready.push(...deliveries);
       this.#fill();
-      if (deliveries.length === want) this.#again = true; // there may be more
+      if (deliveries.length === want)
+        this.#again = true; // there may be more
       else this.#schedule(nextDueAt);
     } catch (err) {
       // The store is unavailable: try again later (what is stored waits, nothing is lost).
@@ -177,7 +178,10 @@ export class SqliteDispatcher implements DeliveryWorker {
     } catch (err) {
       // The run function records every failure of the handler as an outcome; this is a fault of
       // ours. The lease runs out and the delivery runs again, its attempt counted: never lost, never for ever.
-      this.#o.log.error({ err, handler: d.handler, deliveryId: d.id }, 'a run failed inside the dispatcher; it runs again once its lease ends');
+      this.#o.log.error(
+        { err, handler: d.handler, deliveryId: d.id },
+        'a run failed inside the dispatcher; it runs again once its lease ends',
+      );
       this.#recorded.delete(d.id);
       this.#finish(d.id);
       return;

@@ -34,7 +34,15 @@ export class EventIds {
   // the groups in key order, so each slice is a run of neighbouring keys without a sort of them all.
   #unmerged = new Map<string, IdEntry[]>();
   #unmergedCount = 0;
-  #merge: { readonly groups: ReadonlyMap<string, IdEntry[]>; readonly order: readonly string[]; group: number; offset: number; readonly through: number } | undefined;
+  #merge:
+    | {
+        readonly groups: ReadonlyMap<string, IdEntry[]>;
+        readonly order: readonly string[];
+        group: number;
+        offset: number;
+        readonly through: number;
+      }
+    | undefined;
   /** Repeat ids ('<key>.<n>') held in #recent, by key: the repeats not yet in event_ids. */
   #recentRepeats = new Map<string, string[]>();
   /** Ids put in #recent by the transaction under way: forgotten again if it rolls back. */

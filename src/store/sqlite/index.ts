@@ -16,6 +16,12 @@ export interface SqliteBackendOptions extends SqliteStoreOptions {
 
 export function createSqliteBackend(o: SqliteBackendOptions): Backend & { readonly store: SqliteStore } {
   const store = new SqliteStore(o);
-  const worker = new SqliteDispatcher({ store, log: o.workerLog ?? o.log, concurrency: o.concurrency, leaseMs: o.leaseMs, ...(o.now ? { now: o.now } : {}) });
+  const worker = new SqliteDispatcher({
+    store,
+    log: o.workerLog ?? o.log,
+    concurrency: o.concurrency,
+    leaseMs: o.leaseMs,
+    ...(o.now ? { now: o.now } : {}),
+  });
   return { store, worker };
 }

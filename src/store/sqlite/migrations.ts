@@ -130,9 +130,7 @@ export function migrate(db: Database, migrations: readonly Migration[] = MIGRATI
   let current = db.pragma('user_version', { simple: true }) as number;
   const newest = migrations.at(-1)?.version ?? 0;
   if (current > newest) {
-    throw new Error(
-      `The database is at schema version ${current}, newer than this router knows (${newest}); run a newer hubex-router.`,
-    );
+    throw new Error(`The database is at schema version ${current}, newer than this router knows (${newest}); run a newer hubex-router.`);
   }
   for (const m of migrations) {
     if (m.version <= current) continue;

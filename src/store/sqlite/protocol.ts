@@ -3,7 +3,22 @@
 import type { AcceptResult } from '../contract.js';
 import type { EventInput } from './writer.js';
 
-export type Op = 'accept' | 'claim' | 'settle' | 'extend' | 'release' | 'replay' | 'probe' | 'list' | 'show' | 'counts' | 'backlog' | 'listEvents' | 'showEvent' | 'prune' | 'stats';
+export type Op =
+  | 'accept'
+  | 'claim'
+  | 'settle'
+  | 'extend'
+  | 'release'
+  | 'replay'
+  | 'probe'
+  | 'list'
+  | 'show'
+  | 'counts'
+  | 'backlog'
+  | 'listEvents'
+  | 'showEvent'
+  | 'prune'
+  | 'stats';
 
 export interface Call {
   readonly id: number;

@@ -18,7 +18,13 @@ const limitOf = (limit: number | undefined) => Math.min(Math.max(limit ?? 100, 1
 
 export function list(s: Statements, f: DeliveryFilter): DeliveryRecord[] {
   return s.list
-    .all({ status: f.status ?? null, handler: f.handler ?? null, eventName: f.eventName ?? null, afterId: f.afterId ?? 0, limit: limitOf(f.limit) })
+    .all({
+      status: f.status ?? null,
+      handler: f.handler ?? null,
+      eventName: f.eventName ?? null,
+      afterId: f.afterId ?? 0,
+      limit: limitOf(f.limit),
+    })
     .map(toRecord);
 }
 

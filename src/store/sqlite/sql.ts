@@ -75,7 +75,14 @@ export const toEventRecord = (r: EventListRow): EventRecord => ({
 
 const EVENT_COLUMNS = 'seq, id, tenant, name, event_id, entity_type, entity_id, received_at, duplicates, routed';
 
-export const toStoredEvent = (r: EventRow): StoredEvent => ({ seq: r.seq, id: r.id, tenant: r.tenant, name: r.name, receivedAt: r.received_at, raw: r.raw });
+export const toStoredEvent = (r: EventRow): StoredEvent => ({
+  seq: r.seq,
+  id: r.id,
+  tenant: r.tenant,
+  name: r.name,
+  receivedAt: r.received_at,
+  raw: r.raw,
+});
 
 export function errorOf(message: string | null, errorClass: string | null, traceId: string | null): AttemptError | null {
   if (message === null) return null;
@@ -103,9 +110,7 @@ const DELIVERY_COLUMNS = `d.id, d.event_seq, e.id AS event_id, e.name AS event_n
 export function prepare(db: Database) {
   const p = <T = unknown>(sql: string) => db.prepare(sql) as unknown as Stmt<T>;
   return {
-    byIndexedId: p<KnownId>(
-      'SELECT e.seq, e.id_source, e.received_at FROM event_ids k JOIN events e ON e.seq = k.seq WHERE k.id = ?',
-    ),
+    byIndexedId: p<KnownId>('SELECT e.seq, e.id_source, e.received_at FROM event_ids k JOIN events e ON e.seq = k.seq WHERE k.id = ?'),
     // Repeats of a content hash are '<key>.2', '<key>.3', ...: a range of event_ids' key.
     repeatsIndexed: p<IdRow>(`SELECT k.id, e.seq, e.id_source, e.received_at FROM event_ids k JOIN events e ON e.seq = k.seq
                                WHERE k.id > ? AND k.id < ?`),
@@ -178,7 +183,16 @@ export function prepare(db: Database) {
         AND (@eventName IS NULL OR e.name = @eventName) AND d.id > @afterId
       ORDER BY d.id LIMIT @limit`),
     one: p<DeliveryRow>(`SELECT ${DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id = ?`),
-    history: p<{ cycle: number; attempt: number; started_at: number; finished_at: number; outcome: string; error: string | null; error_class: string | null; trace_id: string | null }>(
+    history: p<{
+      cycle: number;
+      attempt: number;
+      started_at: number;
+      finished_at: number;
+      outcome: string;
+      error: string | null;
+      error_class: string | null;
+      trace_id: string | null;
+    }>(
       'SELECT cycle, attempt, started_at, finished_at, outcome, error, error_class, trace_id FROM delivery_attempts WHERE delivery_id = ? ORDER BY id',
     ),
     events: p<EventListRow>(`SELECT ${EVENT_COLUMNS} FROM events

@@ -95,10 +95,23 @@ export class SqliteStore implements Store, ClaimStore {
     const inputs = incoming.map(({ event: e, tenant, handlers }): WireEvent => {
       if (handlers.length > 0) fannedOut = true;
       const entity = e.entity;
-      return [e.id, tenant, e.idSource, e.eventID, e.name, entity?.type ?? null, entity === null ? null : String(entity.id), e.raw, handlers];
+      return [
+        e.id,
+        tenant,
+        e.idSource,
+        e.eventID,
+        e.name,
+        entity?.type ?? null,
+        entity === null ? null : String(entity.id),
+        e.raw,
+        handlers,
+      ];
     });
     const wire = (await this.#call('accept', [inputs])) as WireAccepted;
-    const result = fromWireAccepted(wire, incoming.map((i) => i.event.name));
+    const result = fromWireAccepted(
+      wire,
+      incoming.map((i) => i.event.name),
+    );
     if (fannedOut && result.accepted > 0) this.#emitDue();
     return result;
   }
@@ -292,7 +305,11 @@ function startWorker(workerData: Record<string, unknown>): Worker {
   const url = new URL(fromSource ? './thread.ts' : './thread.js', import.meta.url);
   if (!fromSource) return new Worker(url, { workerData });
   // The ESM build of tsx's API (require.resolve finds the CommonJS one, which cannot register here).
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+  const tsx = pathToFileURL(
+    createRequire(import.meta.url)
+      .resolve('tsx/esm/api')
+      .replace(/\.cjs$/, '.mjs'),
+  ).href;
   const source = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`;
   return new Worker(source, { eval: true, workerData });
 }

@@ -25,7 +25,9 @@ port.on('message', (msg: { calls: Call[] } | 'close') => {
     return;
   }
   if (closing) {
-    reply(msg.calls.map((c) => ({ id: c.id, error: wireError(new StoreUnavailableError('The store is closed: the router is stopping.')) })));
+    reply(
+      msg.calls.map((c) => ({ id: c.id, error: wireError(new StoreUnavailableError('The store is closed: the router is stopping.')) })),
+    );
     return;
   }
   queue.push(...msg.calls);

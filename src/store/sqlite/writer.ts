@@ -228,7 +228,12 @@ export class SqliteWriter {
   }
 
   // The delivery state machine, inside transaction().
-  claim(limit: number, leaseMs: number, exclude: readonly number[], now: number): { deliveries: ClaimedDelivery[]; nextDueAt: number | null } {
+  claim(
+    limit: number,
+    leaseMs: number,
+    exclude: readonly number[],
+    now: number,
+  ): { deliveries: ClaimedDelivery[]; nextDueAt: number | null } {
     return deliveries.claim(this.#s!, limit, leaseMs, exclude, now);
   }
 
