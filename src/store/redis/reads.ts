@@ -84,10 +84,20 @@ export async function list(r: RedisParts, filter: DeliveryFilter = {}): Promise<
 }
 
 export async function show(r: RedisParts, id: DeliveryId): Promise<DeliveryDetail | undefined> {
-  const job = (await r.queue.getJob(String(id))) as DeliveryJob | undefined;
-  if (!job) return undefined;
-  const status = statusOfState(await job.getState());
-  if (!status) return undefined;
+  // The job and its state are two reads: a run that finishes between them would pair a
+  // finished state with the data from before the run. Read the state on both sides, and again
+  // until they agree (a handful of tries; a job that keeps moving is shown as last read).
+  let job: DeliveryJob | undefined;
+  let state = await r.queue.getJobState(String(id));
+  for (let tries = 0; tries < 5; tries++) {
+    job = (await r.queue.getJob(String(id))) as DeliveryJob | undefined;
+    if (!job) return undefined;
+    const after = await job.getState();
+    if (after === state) break;
+    state = after;
+  }
+  const status = statusOfState(state);
+  if (!job || !status) return undefined;
   return {
     ...recordOf(job, status),
     event: { ...job.data.event, tenant: job.data.event.tenant ?? DEFAULT_TENANT },

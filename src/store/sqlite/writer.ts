@@ -1,8 +1,6 @@
-// The SQLite side of the store: the connection (opened, failed, opened again), the transactions
-// (group commit, a bad item failing alone), and the accept with its dedup. It runs in the store's
-// thread (./thread.ts), so that commits, fsyncs and checkpoints never hold up the event loop that
-// answers HubEx. Everything here is synchronous.
-import { mkdirSync } from 'node:fs';
+// The SQLite side of the store, in its thread (./thread.ts): the transactions (group commit, a bad
+// item failing alone, the dedup index rolled back with them), the accept, the merge of ids, and the
+// delivery state machine and reads over ./connection.ts. Everything here is synchronous.
 import { join } from 'node:path';
 import type {
   AcceptResult,
@@ -22,12 +20,11 @@ import { StoreUnavailableError } from '../../errors.js';
 import { acceptEvents, type EventInput } from './accept.js';
 import type { ClaimedDelivery, Settlement } from './claims.js';
 import * as deliveries from './deliveries.js';
-import { Database, DRIVER } from './driver.js';
+import { Connection } from './connection.js';
 import { EventIds } from './event-ids.js';
 import type { MergeState } from './merge-pacer.js';
-import { migrate } from './migrations.js';
 import * as reads from './reads.js';
-import { prepare, type Statements } from './sql.js';
+import type { Statements } from './sql.js';
 
 export const DB_FILE = 'hubex-router.db';
 
@@ -54,74 +51,30 @@ type ItemResult = { ok: true; value: unknown } | { ok: false; error: unknown };
 export class SqliteWriter {
   readonly file: string;
   readonly stats = { commits: 0, accepted: 0, duplicates: 0 };
-  #db: Database | undefined;
-  #s: Statements | undefined;
-  #lastOpenAttempt = Number.NEGATIVE_INFINITY;
-  #reason = 'the store has not been opened';
-  #closed = false;
+  readonly #c: Connection;
   readonly #ids: EventIds;
 
   constructor(private readonly opts: WriterOptions) {
     this.file = join(opts.dataDir, DB_FILE);
     this.#ids = new EventIds({ mergeAt: opts.idMergeAt, slice: opts.idMergeSlice });
+    this.#c = new Connection({
+      dataDir: opts.dataDir,
+      file: this.file,
+      reopenIntervalMs: opts.reopenIntervalMs,
+      log: opts.log,
+      // One read transaction: a router may write meanwhile.
+      loaded: (db, s) => db.transaction(() => this.#ids.load(s))(),
+    });
   }
 
   /** Opens the store when it is not open and the last try is not too recent; throws when unavailable. */
   ensureOpen(now: number): void {
-    if (this.#closed) throw new StoreUnavailableError('The store is closed: the router is stopping.');
-    if (this.#db?.open) return;
-    if (now - this.#lastOpenAttempt >= this.opts.reopenIntervalMs) this.#open(now);
-    if (!this.#db?.open) throw new StoreUnavailableError(this.#reason);
+    this.#c.ensureOpen(now);
   }
 
-  #open(now: number): void {
-    this.#lastOpenAttempt = now;
-    let db: Database | undefined;
-    try {
-      mkdirSync(this.opts.dataDir, { recursive: true });
-      db = new Database(this.file);
-      db.pragma('journal_mode = WAL');
-      // FULL: a commit survives power loss, not only a crash. Group commit makes it cheap.
-      db.pragma('synchronous = FULL');
-      db.pragma('busy_timeout = 5000');
-      // Checkpoints are SQLite's own (wal_autocheckpoint, 1,000 pages) on this thread: a passive
-      // checkpoint on another connection never catches up with a writer that never pauses, and
-      // the WAL grows. After a checkpoint resets the WAL, it is cut back to this size.
-      db.pragma('journal_size_limit = 67108864');
-      migrate(db);
-      const s = prepare(db);
-      s.probe.run(new Date(now).toISOString()); // proves that the file takes writes
-      db.transaction(() => this.#ids.load(s))(); // one read transaction: a router may write meanwhile
-      this.#db = db;
-      this.#s = s;
-      this.opts.log('info', 'store open', { file: this.file, driver: DRIVER });
-    } catch (err) {
-      try {
-        db?.close();
-      } catch {
-        // already unusable
-      }
-      this.fail(err);
-    }
-  }
-
-  /** Records why the store cannot take writes (logged once per distinct reason) and returns the error. */
+  /** Records why the store cannot take writes and returns the error (the connection is dropped). */
   fail(err: unknown): StoreUnavailableError {
-    if (err instanceof StoreUnavailableError) return err;
-    // The answer (readyz) names no path: it may be reachable from outside. The log has the file.
-    const detail = (err instanceof Error ? err.message : String(err)).split(this.opts.dataDir).join('DATA_DIR');
-    const reason = `The store cannot take writes (${detail}); check that DATA_DIR is writable and the disk has room.`;
-    if (reason !== this.#reason) this.opts.log('error', 'store unavailable', { file: this.file, reason });
-    this.#reason = reason;
-    // A connection that failed a write may be in a bad state: open a fresh one next time.
-    try {
-      this.#db?.close();
-    } catch {
-      // already closed
-    }
-    this.#db = undefined;
-    this.#s = undefined;
-    return new StoreUnavailableError(reason);
+    return this.#c.fail(err);
   }
 
   /**
@@ -136,7 +89,7 @@ export class SqliteWriter {
       if (err instanceof StoreUnavailableError) throw err; // the whole commit failed, and every caller hears it
     }
     return this.#tx(now, () => {
-      const db = this.#db!;
+      const db = this.#c.db!;
       return items.map((item): ItemResult => {
         const mark = this.#ids.mark();
         try {
@@ -156,7 +109,7 @@ export class SqliteWriter {
     this.#ids.settle();
     const mark = this.#ids.mark();
     try {
-      const out = this.#db!.transaction(fn)();
+      const out = this.#c.db!.transaction(fn)();
       this.stats.commits++;
       return out;
     } catch (err) {
@@ -170,7 +123,7 @@ export class SqliteWriter {
 
   /** PRAGMA synchronous of the connection (2 = FULL): every accept's commit is synced. */
   get synchronous(): number | undefined {
-    return this.#db?.open ? (this.#db.pragma('synchronous', { simple: true }) as number) : undefined;
+    return this.#c.db?.open ? (this.#c.db.pragma('synchronous', { simple: true }) as number) : undefined;
   }
 
   get mergeState(): MergeState {
@@ -188,11 +141,11 @@ export class SqliteWriter {
    * written (false: nothing waits, or the store is not open).
    */
   indexIds(now: number): boolean {
-    const db = this.#db;
+    const db = this.#c.db;
     if (!db?.open) return false; // unavailable: nothing done, the caller waits
     const slice = this.#ids.nextSlice();
     if (!slice) return false;
-    const s = this.#s!;
+    const s = this.#c.s!;
     // NORMAL: no fsync at this commit (a merge lost to a power cut is made again from the events
     // at the next open; the next accept's fsync of the WAL takes these frames along), but a
     // checkpoint that this commit sets off still syncs the WAL and the database file (with OFF it
@@ -213,7 +166,7 @@ export class SqliteWriter {
   probe(now: number): void {
     this.ensureOpen(now);
     try {
-      this.#s!.probe.run(new Date(now).toISOString());
+      this.#c.s!.probe.run(new Date(now).toISOString());
     } catch (err) {
       throw this.fail(err); // any failure of this one write means the store cannot take writes
     }
@@ -221,7 +174,7 @@ export class SqliteWriter {
 
   /** Stores one request's events (inside transaction()). */
   accept(events: readonly EventInput[], now: number, windowMs = this.opts.dedupWindowMs): AcceptResult {
-    const result = acceptEvents(this.#s!, this.#ids, events, now, windowMs);
+    const result = acceptEvents(this.#c.s!, this.#ids, events, now, windowMs);
     this.stats.accepted += result.accepted;
     this.stats.duplicates += result.duplicates;
     return result;
@@ -234,23 +187,23 @@ export class SqliteWriter {
     exclude: readonly number[],
     now: number,
   ): { deliveries: ClaimedDelivery[]; nextDueAt: number | null } {
-    return deliveries.claim(this.#s!, limit, leaseMs, exclude, now);
+    return deliveries.claim(this.#c.s!, limit, leaseMs, exclude, now);
   }
 
   settle(x: Settlement, now: number): void {
-    deliveries.settle(this.#s!, x, now);
+    deliveries.settle(this.#c.s!, x, now);
   }
 
   releaseClaims(ids: readonly number[], now: number): void {
-    deliveries.releaseClaims(this.#s!, ids, now);
+    deliveries.releaseClaims(this.#c.s!, ids, now);
   }
 
   extendLeases(ids: readonly number[], leaseMs: number, now: number): void {
-    deliveries.extendLeases(this.#s!, ids, leaseMs, now);
+    deliveries.extendLeases(this.#c.s!, ids, leaseMs, now);
   }
 
   replay(sel: ReplaySelector, now: number): ReplayResult {
-    return deliveries.replay(this.#s!, sel, now);
+    return deliveries.replay(this.#c.s!, sel, now);
   }
 
   /** Deletes, in slices, finished events received before `cutoff` with their deliveries and history. */
@@ -259,7 +212,7 @@ export class SqliteWriter {
     let removed = 0;
     for (;;) {
       const [e, d, rows] = this.#tx(now, () => {
-        const s = this.#s!;
+        const s = this.#c.s!;
         const rows = s.prunable.all(cutoff, slice);
         const json = JSON.stringify(rows.map((r) => r.seq));
         s.pruneAttempts.run(json);
@@ -278,7 +231,7 @@ export class SqliteWriter {
   // Reads, outside any transaction.
   #read<T>(now: number, fn: (s: Statements) => T): T {
     this.ensureOpen(now);
-    return fn(this.#s!);
+    return fn(this.#c.s!);
   }
 
   list(f: DeliveryFilter, now: number): DeliveryRecord[] {
@@ -307,14 +260,6 @@ export class SqliteWriter {
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    try {
-      this.#db?.close();
-    } catch {
-      // nothing more to do
-    }
-    this.#db = undefined;
-    this.#s = undefined;
+    this.#c.close();
   }
 }
