@@ -1,6 +1,15 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // The shipped handlers import the package by name, as a user's do.
+  resolve: {
+    alias: [
+      { find: /^hubex-router$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
+      { find: /^hubex-router\/testing$/, replacement: fileURLToPath(new URL('./src/testing/index.ts', import.meta.url)) },
+      { find: /^hubex-router\/hubex$/, replacement: fileURLToPath(new URL('./src/hubex/index.ts', import.meta.url)) },
+    ],
+  },
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],

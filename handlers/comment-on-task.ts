@@ -5,9 +5,7 @@
 //   TASK_COMMENT_TEXT='Seen by the integration'   the message (optional)
 //
 // It needs ctx.hubex, the HubEx client (HUBEX_SERVICE_TOKEN or HUBEX_ACCESS_TOKEN).
-import { defineHandler, type EventSelector } from '../src/delivery/define-handler.js';
-import { PermanentError } from '../src/errors.js';
-import type { HubexClient } from '../src/hubex/client.js';
+import { defineHandler, type EventSelector } from 'hubex-router';
 
 export interface CommentOnTaskOptions {
   /** The events to react to; none leaves the handler off. */
@@ -18,14 +16,13 @@ export interface CommentOnTaskOptions {
 
 /** The handler, configured in code (the default export below configures it from the environment). */
 export function commentOnTask({ on, text = 'Received by hubex-router' }: CommentOnTaskOptions) {
-  return defineHandler<HubexClient | undefined>({
+  return defineHandler({
     name: 'comment-on-task',
     on: on.length > 0 ? on : ['*'],
     enabled: on.length > 0,
     // Events without a task are not for this handler: skipped, not failed.
     where: (event) => event.taskID !== undefined,
     async handle({ event, hubex, log, signal }) {
-      if (!hubex) throw new PermanentError('ctx.hubex is not configured: set HUBEX_SERVICE_TOKEN or HUBEX_ACCESS_TOKEN.');
       const taskID = event.taskID!;
       // Pass `signal` on: a timeout or a shutdown then cancels the call instead of leaving it running.
       const task = await hubex.work.getTask(taskID, { signal }); // GET /WORK/Tasks/{taskID}

@@ -1,6 +1,6 @@
 // Logs every event, one line each: the simplest handler, and a template to copy.
 // On by default; LOG_EVENTS=false turns it off (for example once your own handlers run).
-import { defineHandler } from '../src/delivery/define-handler.js';
+import { defineHandler } from 'hubex-router';
 
 export default defineHandler({
   // Defaults to the file name; shown in `hubex-router deliveries list` and in the logs.

@@ -125,8 +125,12 @@ export const isPermanentError = (err: unknown): boolean =>
 export class HandlerTimeoutError extends Error {
   override readonly name = 'HandlerTimeoutError';
   readonly code = 'HANDLER_TIMEOUT';
-  constructor(readonly timeoutMs: number) {
-    super(`The handler did not finish within ${timeoutMs} ms (HANDLER_TIMEOUT_MS) and was aborted.`);
+  /** `setting`: where the limit comes from (the router's variable, or the handler's timeoutMs). */
+  constructor(
+    readonly timeoutMs: number,
+    setting = 'HANDLER_TIMEOUT_MS',
+  ) {
+    super(`The handler did not finish within ${timeoutMs} ms (${setting}) and was aborted.`);
   }
 }
 

@@ -79,6 +79,15 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const hubex = deps.hubex ?? hubexClient(config, logger, metrics);
   // Before the first webhook: routing by name ('task.created') needs the installation's names.
   if (hubex && deps.loadCatalogue !== false) await loadCatalogue(catalogue, hubex, logger.child({ part: 'catalogue' }));
+  for (const { handler, name } of registry.unknownSubscriptions()) {
+    logger.warn(
+      { handler, name },
+      `handler ${handler} subscribes to "${name}", which no event is named: it gets no such event until the name is known (check the spelling; \`hubex-router events\` lists the names, numeric ids always work)`,
+    );
+  }
+
+  // Without a HubEx token handlers still get a client: its calls fail with HubexConfigError (dead, not retried).
+  const handlersHubex = hubex ?? createHubexClient({ ...config.hubex, serviceToken: undefined, accessToken: undefined });
 
   const dispatcher = deps.dispatch === false ? undefined : worker;
   const retention = dispatcher && startRetention(store, config.retentionDays, logger.child({ part: 'retention' }));
@@ -88,6 +97,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     await dispatcher?.stop(config.shutdownTimeoutMs);
     if (ownsBackend) await store.close();
     if (ownsHubex) hubex?.close();
+    if (handlersHubex !== hubex) handlersHubex.close();
   });
   app.decorate('store', store);
   app.decorate('catalogue', catalogue);
@@ -120,7 +130,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const runner: RunnerOptions = {
     registry,
     rebuild: eventRebuilder(createNormalizer({ catalogue, maxBatch: Number.POSITIVE_INFINITY, strict: false })),
-    hubexFor: deps.hubexFor ?? (() => hubex),
+    hubexFor: deps.hubexFor ?? (() => handlersHubex),
     log: logger.child({ part: 'dispatcher' }),
     timeoutMs: config.handlerTimeoutMs,
     maxAttempts: config.maxAttempts,

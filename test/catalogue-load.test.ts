@@ -4,7 +4,7 @@ import { defineHandler } from '../src/delivery/define-handler.js';
 import { checkHandler } from '../src/delivery/loader.js';
 import { nameFromCode } from '../src/events/load-catalogue.js';
 import { createHubexClient, type HubexClient } from '../src/hubex/client.js';
-import { type FakeHubex, startFakeHubex } from './support/fake-hubex.js';
+import { type FakeHubex, startFakeHubex } from '../src/testing/fake-hubex.js';
 import { makeApp, type TestApp } from './support/test-app.js';
 import { waitFor } from './support/wait.js';
 

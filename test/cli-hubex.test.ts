@@ -1,7 +1,9 @@
 // `webhooks` and `doctor`, spawned as a user runs them, against the fake HubEx and a real store.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cli } from './support/cli.js';
-import { type FakeHubex, startFakeHubex } from './support/fake-hubex.js';
+import { type FakeHubex, startFakeHubex } from '../src/testing/fake-hubex.js';
 import { tempDir, TOKEN } from './support/test-app.js';
 
 let hubex: FakeHubex;
@@ -86,7 +88,30 @@ describe('doctor', () => {
       ['ok', 'hubex token'],
       ['ok', 'x-application-id'],
       ['ok', 'webhook registered'],
+      ['ok', 'handlers'],
     ]);
+  });
+
+  it("names each handler subscribed to a name no event has, with HubEx's catalogue read and without it", async () => {
+    await cli(['webhooks', 'register', '--events', '40'], env);
+    const handlers = join(dir, 'handlers');
+    mkdirSync(handlers);
+    writeFileSync(
+      join(handlers, 'typo.mjs'),
+      "import { defineHandler } from 'hubex-router';\nexport default defineHandler({ on: ['task.created', 'task.craeted', 40], handle() {} });\n",
+    );
+    const run = await cli(['doctor'], { ...env, HANDLERS_DIR: handlers });
+    expect(run.code).toBe(1);
+    // task.created is in the fake's catalogue (TaskCreated, 12); the typo is not.
+    expect(run.stdout).toMatch(/FAIL\s+handlers\s+subscribed to names no event has: typo -> "task.craeted"\n/);
+    expect(run.stdout).toContain('-> check the spelling against `hubex-router events`');
+
+    const offline = await cli(['doctor', '--json'], { DATA_DIR: dir, HANDLERS_DIR: handlers });
+    const check = (JSON.parse(offline.stdout) as { name: string; ok: boolean; detail: string; fix: string }[]).find(
+      (c) => c.name === 'handlers',
+    );
+    expect(check).toMatchObject({ ok: false, fix: expect.stringContaining("HubEx's catalogue") });
+    expect(check!.detail).toContain('typo -> "task.created", typo -> "task.craeted"');
   });
 
   it('fails with what to do: no webhook pointing here, a refused service token, no token at all', async () => {
@@ -104,7 +129,7 @@ describe('doctor', () => {
 
     const none = await cli(['doctor', '--json'], { DATA_DIR: dir });
     expect(none.code).toBe(1);
-    expect(JSON.parse(none.stdout).at(-1)).toMatchObject({
+    expect((JSON.parse(none.stdout) as { name: string }[]).find((c) => c.name === 'hubex token')).toMatchObject({
       name: 'hubex token',
       ok: false,
       fix: expect.stringMatching(/HUBEX_SERVICE_TOKEN/),

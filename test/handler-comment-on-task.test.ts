@@ -2,8 +2,8 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { commentOnTask } from '../handlers/comment-on-task.js';
 import { createHubexClient, type HubexClient } from '../src/hubex/client.js';
-import { createTestRouter, type TestRouter } from '../src/testing.js';
-import { type FakeHubex, startFakeHubex } from './support/fake-hubex.js';
+import { createTestRouter, type TestRouter } from '../src/testing/index.js';
+import { type FakeHubex, startFakeHubex } from '../src/testing/fake-hubex.js';
 
 let hubex: FakeHubex;
 let client: HubexClient;

@@ -1,10 +1,40 @@
-// The handler test that docs/handlers.md shows users (the part between the docs markers is
-// copied there verbatim; test/handlers-doc.test.ts checks that it still is).
+// The handler tests that docs/handlers.md shows users (each part between docs markers is copied
+// there verbatim; test/handlers-doc.test.ts checks that it still is). They import the package by
+// name, as a user's tests do (vitest.config.ts maps the name to the sources).
+// docs:begin
 import { expect, it } from 'vitest';
-import { PermanentError } from '../src/errors.js';
-import { defineHandler } from '../src/delivery/define-handler.js';
-import { createTestRouter } from '../src/testing.js';
+import { defineHandler, PermanentError } from 'hubex-router';
+import { createTestRouter, runHandler, startFakeHubex } from 'hubex-router/testing';
+import { createHubexClient } from 'hubex-router/hubex';
 import logEvents from '../handlers/log-events.js';
+
+const addNote = defineHandler({
+  name: 'add-note',
+  on: 'task.created',
+  async handle({ event, hubex, signal }) {
+    // event.taskID is a number here: the router runs this handler only for events that have one.
+    await hubex.work.addMessage(event.taskID, { message: `seen: ${event.id}` }, { signal });
+  },
+});
+
+it('adds a message to the task, against the fake HubEx', async () => {
+  const fake = await startFakeHubex();
+  const hubex = createHubexClient(fake.clientOptions);
+  try {
+    fake.tasks.set(5, { notes: 'Fix the pump' });
+    // The installation's own event names, as HubEx's catalogue gives them at start.
+    const events = [{ id: 12, name: 'task.created' }];
+    const result = await runHandler(addNote, { EventID: 12, TaskID: 5 }, { hubex, events });
+    expect(result.status).toBe('done');
+    expect(fake.conversations.get(5)).toMatchObject([{ message: `seen: ${result.event.id}` }]);
+    // A task that does not exist: HubEx answers 404, which no retry can fix.
+    expect((await runHandler(addNote, { EventID: 12, TaskID: 99 }, { hubex, events })).status).toBe('dead');
+  } finally {
+    hubex.close();
+    await fake.close();
+  }
+});
+// docs:end
 
 // docs:begin
 it('logs each event once, with its name and entity', async () => {

@@ -1,7 +1,7 @@
 // The fake HubEx itself, spoken to with plain fetch: it must behave as ../shared/HUBEX.md says, or
 // the client's tests (and users' handler tests) would prove nothing.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type FakeHubex, startFakeHubex } from './support/fake-hubex.js';
+import { type FakeHubex, startFakeHubex } from '../src/testing/fake-hubex.js';
 
 let hubex: FakeHubex;
 beforeEach(async () => {

@@ -2,7 +2,7 @@
 // or repeated at page edges, map-shaped answers, pages shorter than asked, totals through HEAD.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHubexClient, type HubexClient } from '../src/hubex/client.js';
-import { type FakeHubex, type FakeHubexOptions, startFakeHubex } from './support/fake-hubex.js';
+import { type FakeHubex, type FakeHubexOptions, startFakeHubex } from '../src/testing/fake-hubex.js';
 
 let hubex: FakeHubex;
 let c: HubexClient;

@@ -6,6 +6,7 @@ import { ConfigError } from '../config.js';
 import { deliveries } from './commands/deliveries.js';
 import { doctor } from './commands/doctor.js';
 import { events } from './commands/events.js';
+import { fakeHubex } from './commands/fake-hubex.js';
 import { send } from './commands/send.js';
 import { token } from './commands/token.js';
 import { webhooks } from './commands/webhooks.js';
@@ -42,6 +43,8 @@ export async function run(argv: string[]): Promise<number> {
       return deliveries(args);
     case 'send':
       return send(args);
+    case 'fake-hubex':
+      return fakeHubex(args);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }

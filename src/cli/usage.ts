@@ -22,6 +22,7 @@ Commands:
   send FILE | -                 post a payload (a file, or stdin) to a running router
   send EVENT [--asset N] [--task N]   post a built-in sample (${Object.keys(FIXTURES).join(', ')})
       [--url URL]               the router's base URL (default http://127.0.0.1:PORT)
+  fake-hubex [--port N] [--token T]   a fake HubEx API on 127.0.0.1 (default port 4010), for developing handlers
 
 Options: --json (machine-readable output), --help.
 Settings come from the environment and .env, as for serve (DATA_DIR, PORT, WEBHOOK_TOKENS, ...).

@@ -29,6 +29,22 @@ export class HandlerRegistry {
     return [...this.#handlers.keys()];
   }
 
+  /**
+   * Subscriptions by a name that no event has: a typo, or a name of the installation's own
+   * catalogue that has not loaded (no HubEx token, HubEx away). Such a subscription never matches
+   * until the name becomes known. Numeric ids, '*' and `event.<id>` always resolve.
+   */
+  unknownSubscriptions(): { handler: string; name: string }[] {
+    const out: { handler: string; name: string }[] = [];
+    for (const h of this.#handlers.values()) {
+      if (h.enabled === false) continue;
+      for (const sel of h.on) {
+        if (typeof sel === 'string' && sel !== '*' && this.catalogue.idOf(sel) === undefined) out.push({ handler: h.name, name: sel });
+      }
+    }
+    return out;
+  }
+
   /** Names of the handlers subscribed to this event (enabled ones only). */
   match(event: Pick<HubexEvent, 'name' | 'eventID'>): string[] {
     const out: string[] = [];

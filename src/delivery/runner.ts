@@ -9,6 +9,7 @@ import type { HubexEvent } from '../events/event.js';
 import type { AttemptError, Outcome, RunnableDelivery, RunResult, StoredEvent } from '../store/contract.js';
 import { type BackoffOptions, retryDelay } from './backoff.js';
 import { classify } from './classify.js';
+import type { DeadContext, Handler } from './define-handler.js';
 import { inTurn } from './turns.js';
 import type { HandlerRegistry } from './registry.js';
 
@@ -42,44 +43,57 @@ export async function runDelivery(o: RunnerOptions, d: RunnableDelivery, control
   const log = o.log.child({ handler: d.handler, deliveryId: d.id, eventId: d.event.id, attempt: d.attempt });
   let outcome: Outcome;
   let work: Promise<unknown> | undefined;
+  let policy: Policy = policyOf(o, undefined);
+  let handler: Handler | undefined;
+  let event: HubexEvent | undefined;
   try {
-    if (d.recovered && d.attempt > o.maxAttempts) {
+    handler = o.registry.get(d.handler);
+    policy = policyOf(o, handler);
+    if (d.recovered && d.attempt > policy.maxAttempts) {
       // Its attempts are used up and its last run never finished: the process stopped during it
       // (a crash, kill -9, an uncaught error). Not run again, or a handler that takes the process
       // down would do so for ever. (The dispatcher runs a recovered delivery alone, so that only
       // the culprit's attempts are counted by such crashes, not those of runs beside it.)
       throw new PermanentError(
-        `Run ${d.attempt} of at most ${o.maxAttempts} (MAX_ATTEMPTS), and the last run was cut short: the router stopped during it; not run again.`,
+        `Run ${d.attempt} of at most ${policy.maxAttempts} (${handler?.maxAttempts ? 'its maxAttempts' : 'MAX_ATTEMPTS'}), and the last run was cut short: the router stopped during it; not run again.`,
       );
     }
-    const handler = o.registry.get(d.handler);
     if (!handler) {
       if (o.missingHandler === 'retry') throw new Error(`No handler named "${d.handler}" is loaded on this instance.`);
       throw new PermanentError(`No handler named "${d.handler}" is loaded now; load it again and replay this delivery.`);
     }
-    let event: HubexEvent;
     try {
       event = o.rebuild(d.event);
     } catch (err) {
       // What is stored does not change: no retry can help.
       throw new PermanentError(`The stored event cannot be read back (${classify(err).message}).`, { cause: err });
     }
-    if (handler.where && !(await handler.where(event))) {
-      outcome = { kind: 'skipped' };
-    } else {
-      const timer = setTimeout(() => controller.abort(new HandlerTimeoutError(o.timeoutMs)), o.timeoutMs);
-      try {
-        const ctx = { event, hubex: o.hubexFor(event), log, signal: controller.signal, attempt: d.attempt, deliveryId: d.id };
+    if (handler.requires && typeof event[handler.requires] !== 'number') {
+      // Its subscriptions type the event with this id; a handler must not get one without it.
+      throw new PermanentError(`The event has no ${handler.requires}, which every event of this handler's subscriptions must have.`);
+    }
+    // The timeout covers `where` too: an async one that never settles must not hold its slot for ever.
+    const timeoutMs = policy.timeoutMs;
+    const setting = handler.timeoutMs === undefined ? 'HANDLER_TIMEOUT_MS' : 'its timeoutMs';
+    const timer = setTimeout(() => controller.abort(new HandlerTimeoutError(timeoutMs, setting)), timeoutMs);
+    try {
+      const h = handler;
+      const e = event;
+      if (h.where) work = Promise.resolve().then(() => h.where!(e));
+      if (h.where && !(await untilAborted(work!, controller.signal))) {
+        outcome = { kind: 'skipped' };
+      } else {
+        const ctx = { event: e, hubex: o.hubexFor(e), log, signal: controller.signal, attempt: d.attempt, deliveryId: d.id };
         // In a turn of its own, after the I/O waiting: webhooks are not held up behind a queue of runs.
-        work = inTurn(() => handler.handle(ctx), o.blocked && ((ms) => o.blocked!(d.handler, ms)));
+        work = inTurn(() => h.handle(ctx), o.blocked && ((ms) => o.blocked!(d.handler, ms)));
         await untilAborted(work, controller.signal);
-      } finally {
-        clearTimeout(timer);
+        outcome = { kind: 'done' };
       }
-      outcome = { kind: 'done' };
+    } finally {
+      clearTimeout(timer);
     }
   } catch (err) {
-    outcome = failure(o, err, d, controller.signal, log);
+    outcome = failure(o, policy, err, d, controller.signal, log);
   }
   const ms = now() - startedAt;
   try {
@@ -88,10 +102,70 @@ export async function runDelivery(o: RunnerOptions, d: RunnableDelivery, control
     log.error({ err }, 'could not count the run in the metrics');
   }
   if (outcome.kind === 'done' || outcome.kind === 'skipped') log.debug({ ms, outcome: outcome.kind }, 'delivery finished');
+  const dead = outcome.kind === 'dead' ? outcome.error : undefined;
+  const onDead = handler?.onDead;
+  if (dead && onDead) {
+    const deadEvent = event ?? tryRebuild(o, d);
+    if (deadEvent) {
+      const ctx = { event: deadEvent, hubex: o.hubexFor(deadEvent), log, attempts: d.attempt, deliveryId: d.id };
+      return { outcome, startedAt, ms, work, onRecorded: () => runOnDead(onDead, ctx, dead, policy.timeoutMs) };
+    }
+  }
   return { outcome, startedAt, ms, work };
 }
 
-function failure(o: RunnerOptions, err: unknown, d: RunnableDelivery, signal: AbortSignal, log: Logger): Outcome {
+/** The timeout, attempts and backoff of a handler's runs: its own policy over the router's settings. */
+interface Policy {
+  readonly timeoutMs: number;
+  readonly maxAttempts: number;
+  readonly retry: BackoffOptions;
+}
+
+function policyOf(o: RunnerOptions, h: Handler | undefined): Policy {
+  return {
+    timeoutMs: h?.timeoutMs ?? o.timeoutMs,
+    maxAttempts: h?.maxAttempts ?? o.maxAttempts,
+    retry: { baseMs: h?.retry?.baseMs ?? o.retry.baseMs, maxMs: h?.retry?.maxMs ?? o.retry.maxMs },
+  };
+}
+
+function tryRebuild(o: RunnerOptions, d: RunnableDelivery): HubexEvent | undefined {
+  try {
+    return o.rebuild(d.event);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A handler's onDead, once its delivery is recorded dead: under the handler's timeout, its failure
+ * logged and never retried (a dead letter must not turn into a loop). Never throws.
+ */
+async function runOnDead(
+  onDead: NonNullable<Handler['onDead']>,
+  base: Omit<DeadContext<HubexEvent, unknown>, 'signal'>,
+  error: AttemptError,
+  timeoutMs: number,
+): Promise<void> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new HandlerTimeoutError(timeoutMs, 'its timeoutMs')), timeoutMs);
+  try {
+    const work = Promise.resolve().then(() => onDead({ ...base, signal: controller.signal }, error));
+    await untilAborted(work, controller.signal);
+    base.log.info('onDead ran');
+  } catch (err) {
+    const f = classify(err);
+    try {
+      base.log.error({ error: f.message, errorClass: f.errorClass }, 'onDead failed; it is not run again');
+    } catch {
+      // a logger that throws: nothing more to do
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function failure(o: RunnerOptions, p: Policy, err: unknown, d: RunnableDelivery, signal: AbortSignal, log: Logger): Outcome {
   const reason = signal.aborted ? signal.reason : undefined;
   if (reason instanceof ShutdownAbortError) {
     log.info('aborted by the shutdown; released to run after the restart');
@@ -100,12 +174,12 @@ function failure(o: RunnerOptions, err: unknown, d: RunnableDelivery, signal: Ab
   // A timeout: the handler may have rejected with its own AbortError; the timeout is the story.
   const f = classify(reason instanceof HandlerTimeoutError ? reason : err);
   const error: AttemptError = { message: f.message, errorClass: f.errorClass, traceId: f.traceId };
-  if (!f.retry || d.attempt >= o.maxAttempts) {
+  if (!f.retry || d.attempt >= p.maxAttempts) {
     const why = f.retry ? `dead after ${d.attempt} attempts` : 'dead: a retry cannot help';
     log.error({ error: error.message, errorClass: error.errorClass, traceId: error.traceId }, `delivery ${why}`);
     return { kind: 'dead', error };
   }
-  const delay = retryDelay(d.attempt, o.retry, o.random ?? Math.random, f.notBeforeMs ?? 0);
+  const delay = retryDelay(d.attempt, p.retry, o.random ?? Math.random, f.notBeforeMs ?? 0);
   log.warn({ error: error.message, errorClass: error.errorClass, traceId: error.traceId, retryInMs: delay }, 'delivery failed; retrying');
   return { kind: 'retry', runAt: (o.now ?? Date.now)() + delay, error };
 }

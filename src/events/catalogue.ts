@@ -11,13 +11,17 @@ export interface CatalogueEntry {
   readonly code?: string;
 }
 
-export const KNOWN_EVENTS: readonly CatalogueEntry[] = [
+/** The events HubEx publishes (../shared/HUBEX.md); an installation's own come from HubEx at start. */
+export const KNOWN_EVENTS = [
   { id: 40, name: 'asset.created', entity: 'asset' },
   { id: 41, name: 'asset.updated', entity: 'asset' },
   { id: 42, name: 'asset.deleted', entity: 'asset' },
   { id: 43, name: 'asset.published', entity: 'asset' },
   { id: 44, name: 'asset.unpublished', entity: 'asset' },
-];
+] as const satisfies readonly CatalogueEntry[];
+
+/** The names known before the catalogue loads: what `on` autocompletes. */
+export type KnownEventName = (typeof KNOWN_EVENTS)[number]['name'];
 
 const NAME_RE = /^[a-z][a-z0-9]*(\.[a-z0-9_]+)+$/;
 

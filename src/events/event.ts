@@ -1,4 +1,5 @@
-// The normalised event: what the inbox stores and what handlers receive as ctx.event.
+// The normalised event: what the store keeps and what handlers receive as ctx.event.
+export type { KnownEventName } from './catalogue.js';
 
 export interface EntityRef {
   /** task, asset, company, location, ... (lower case). */

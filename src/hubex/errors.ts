@@ -33,6 +33,20 @@ const ADVICE: Record<number, string> = {
   429: 'too many requests: HubEx asks to slow down',
 };
 
+/**
+ * A call made by a client that has no HubEx token (neither HUBEX_SERVICE_TOKEN nor
+ * HUBEX_ACCESS_TOKEN): no call was sent, and none can succeed until one is set. Not retryable.
+ */
+export class HubexConfigError extends Error {
+  override readonly name = 'HubexConfigError';
+  readonly code = 'HUBEX_NOT_CONFIGURED';
+  readonly retryable = false;
+
+  constructor() {
+    super('No HubEx token is configured, so no HubEx call can be made: set HUBEX_SERVICE_TOKEN (or HUBEX_ACCESS_TOKEN) and restart.');
+  }
+}
+
 /** Statuses that a retry can help: HubEx is busy or briefly down. */
 export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
 

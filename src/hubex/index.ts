@@ -21,7 +21,7 @@ export {
   type WebhookListItem,
   type WebhookMergeData,
 } from './types.js';
-export { HubexApiError, isHubexApiError, RETRYABLE_STATUSES, retryAfter, type HubexErrorFields } from './errors.js';
+export { HubexApiError, HubexConfigError, isHubexApiError, RETRYABLE_STATUSES, retryAfter, type HubexErrorFields } from './errors.js';
 export { HubexHttp } from './http.js';
 export type { CallOptions, HubexHttpOptions, HubexResponse, Method } from './http-types.js';
 export { count, itemsOf, paginate, parseContentRange, type ContentRange, type PageOptions } from './paginate.js';

@@ -3,6 +3,7 @@
 // (POST /AUTHZ/RefreshTokens), and later access tokens come from it ({refreshJwt}), falling back
 // to the service token when that fails. Renewal happens ahead of expiry, one at a time however
 // many calls wait for it. No token ever reaches a log.
+import { HubexConfigError } from './errors.js';
 import type { Logger } from 'pino';
 
 /** What HubEx answers to AccessTokens and RefreshTokens (JwtResultBase). */
@@ -41,9 +42,6 @@ export class TokenManager {
   #refreshing: Promise<void> | undefined;
 
   constructor(options: TokenManagerOptions) {
-    if (!options.serviceToken && !options.accessToken) {
-      throw new TypeError('HubEx needs HUBEX_SERVICE_TOKEN or HUBEX_ACCESS_TOKEN');
-    }
     this.#o = { marginMs: 120_000, now: Date.now, ...options };
     if (options.accessToken && !options.serviceToken) {
       this.#access = options.accessToken;
@@ -75,7 +73,8 @@ export class TokenManager {
     if (rejected !== undefined && this.#access !== undefined && this.#access !== rejected) return Promise.resolve(this.#access);
     if (!this.canRenew) {
       if (this.#access) return Promise.resolve(this.#access);
-      return Promise.reject(new TypeError('no HubEx token'));
+      // A client made without a token (what handlers get when none is set): each call fails, clearly.
+      return Promise.reject(new HubexConfigError());
     }
     this.#renewing ??= this.#doRenew().finally(() => {
       this.#renewing = undefined;

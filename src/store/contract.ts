@@ -207,6 +207,11 @@ export interface RunResult {
   readonly ms: number;
   /** The handler's own promise, when it was called: it may outlive an abort it ignores. */
   readonly work: Promise<unknown> | undefined;
+  /**
+   * Called by the worker once the outcome is stored (not when storing it failed: the delivery runs
+   * again then). What a dead delivery's handler asked for (onDead) runs here, once per death.
+   */
+  readonly onRecorded?: () => Promise<void>;
 }
 
 /**

@@ -44,24 +44,42 @@ export class Runs<Id> {
     return controller;
   }
 
-  /** The run is over; its handler's promise (`work`), if the run was aborted and it has not returned, lingers. */
+  /**
+   * The run is over. If it was aborted (its timeout, the shutdown) and its handler's promise
+   * (`work`) has not settled, it lingers from this moment until it does: it keeps its slot, its
+   * lease, and its delivery is not taken again.
+   */
   end(id: Id, work?: Promise<unknown>, o: { readonly handler?: string; readonly onReturned?: () => void } = {}): void {
-    const { onReturned } = o;
     const controller = this.#running.get(id);
     this.#running.delete(id);
     if (work && controller?.signal.aborted) {
-      watchLingering(
-        work,
-        this.log.child({ handler: o.handler, deliveryId: id }),
-        () => this.#lingering.set(id, work),
-        () => {
-          this.#lingering.delete(id);
-          onReturned?.();
-          this.notifyIdle();
-        },
-      );
+      this.#lingering.set(id, work);
+      let returned = false;
+      const done = () => {
+        returned = true;
+        if (this.#lingering.get(id) === work) this.#lingering.delete(id);
+        o.onReturned?.();
+        this.notifyIdle();
+      };
+      void work.then(done, done);
+      // One turn to react to the abort before it is called lingering in the log.
+      setImmediate(() => {
+        if (!returned)
+          this.log.warn(
+            { handler: o.handler, deliveryId: id },
+            'the handler ignored its abort signal; its slot stays taken until it returns',
+          );
+      });
     }
     this.notifyIdle();
+  }
+
+  /** Settles when the handler of a lingering run returns, or at once when `id` does not linger. */
+  returned(id: Id): Promise<unknown> {
+    return (this.#lingering.get(id) ?? Promise.resolve()).then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
   /** Resolves when nothing runs and the worker is not busy. */
@@ -84,7 +102,7 @@ export class Runs<Id> {
    * `deadlineMs`; then the runs still going are aborted through their signal (their outcome is
    * 'released': due again at once, the attempt not counted) and `settled` is awaited.
    */
-  async drain(settled: () => Promise<unknown>, deadlineMs: number): Promise<void> {
+  async drain(settled: () => Promise<unknown>, deadlineMs: number, onDeadline?: () => void): Promise<void> {
     if (this.#running.size > 0) this.log.info({ running: this.#running.size, deadlineMs }, 'waiting for running handlers');
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'deadline'>((resolve) => {
@@ -98,6 +116,7 @@ export class Runs<Id> {
         'shutdown deadline reached: aborting running handlers; they run again after the restart',
       );
       for (const c of this.#running.values()) c.abort(new ShutdownAbortError());
+      onDeadline?.();
       await settled();
     }
   }
@@ -115,22 +134,4 @@ export class Runs<Id> {
   #isIdle(): boolean {
     return this.active === 0 && !this.busy();
   }
-}
-
-/**
- * Watches a handler that was aborted but has not returned: after one turn to react, it is logged
- * as lingering and `onLinger` is called; `onDone` when it finally returns.
- */
-export function watchLingering(work: Promise<unknown>, log: Logger, onLinger: () => void, onDone: () => void): void {
-  let finished = false;
-  void work.then(
-    () => (finished = true),
-    () => (finished = true),
-  );
-  setImmediate(() => {
-    if (finished) return;
-    log.warn('the handler ignored its abort signal; its slot stays taken until it returns');
-    onLinger();
-    void work.then(onDone, onDone);
-  });
 }

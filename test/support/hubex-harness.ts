@@ -3,7 +3,7 @@
 import { afterEach, beforeEach } from 'vitest';
 import { createHubexClient, type HubexClient, type HubexClientOptions } from '../../src/hubex/client.js';
 import { createLogger } from '../../src/observability/log.js';
-import { type FakeHubex, startFakeHubex } from './fake-hubex.js';
+import { type FakeHubex, startFakeHubex } from '../../src/testing/fake-hubex.js';
 import { LogCapture } from './test-app.js';
 
 export interface HubexHarness {

@@ -20,6 +20,8 @@ export interface SpawnRouterOptions {
   /** Run the child as this user / group (needs root). */
   readonly uid?: number;
   readonly gid?: number;
+  /** The node arguments that start it, and where; default `--import tsx src/main.ts` in the repository. */
+  readonly command?: { readonly args: readonly string[]; readonly cwd: string };
   /** How long to wait for "listening" before giving up. Default 20 s. */
   readonly startTimeoutMs?: number;
   /** Kill the child (SIGKILL) when the current test finishes. Default true; needs to be called inside a test. */
@@ -81,8 +83,8 @@ function childEnv(opts: SpawnRouterOptions): Record<string, string> {
 }
 
 export async function spawnRouter(opts: SpawnRouterOptions): Promise<SpawnedRouter> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: REPO_ROOT,
+  const child = spawn(process.execPath, opts.command?.args ?? ['--import', 'tsx', 'src/main.ts'], {
+    cwd: opts.command?.cwd ?? REPO_ROOT,
     env: childEnv(opts),
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(opts.uid === undefined ? {} : { uid: opts.uid }),

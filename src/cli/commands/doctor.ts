@@ -1,6 +1,11 @@
 // `doctor`: checks each part in order and says what to do about one that fails (exit 1 then).
 import { type Config, configWarnings, maskUrl } from '../../config.js';
-import { createHubexClient, type HubexClient } from '../../hubex/client.js';
+import { BUILTIN_HANDLERS_DIR, loadHandlers } from '../../delivery/loader.js';
+import { HandlerRegistry } from '../../delivery/registry.js';
+import { EventCatalogue } from '../../events/catalogue.js';
+import { loadCatalogue } from '../../events/load-catalogue.js';
+import { createHubexClient, type EventCatalogueItem, type HubexClient } from '../../hubex/client.js';
+import { createLogger } from '../../observability/log.js';
 import { HubexApiError } from '../../hubex/errors.js';
 import { describeStore } from '../../store/open.js';
 import { resolveWebhookTokens } from '../../webhook-tokens.js';
@@ -66,6 +71,7 @@ async function runChecks(config: Config): Promise<Check[]> {
   } catch (err) {
     checks.push({ name: 'webhook token', ok: false, detail: (err as Error).message, fix: 'set WEBHOOK_TOKENS, or make DATA_DIR writable' });
   }
+  let events: readonly EventCatalogueItem[] | undefined;
   if (!config.hubex.serviceToken && !config.hubex.accessToken) {
     checks.push({
       name: 'hubex token',
@@ -73,19 +79,57 @@ async function runChecks(config: Config): Promise<Check[]> {
       detail: 'no HUBEX_SERVICE_TOKEN or HUBEX_ACCESS_TOKEN',
       fix: 'create an API user in HubEx, download its service token, set HUBEX_SERVICE_TOKEN',
     });
-    return checks;
+  } else {
+    const client = createHubexClient({ ...config.hubex, retries: 0 });
+    try {
+      events = await hubexChecks(client, config, tokens, checks);
+    } finally {
+      client.close();
+    }
   }
-  const client = createHubexClient({ ...config.hubex, retries: 0 });
-  try {
-    await hubexChecks(client, config, tokens, checks);
-  } finally {
-    client.close();
-  }
+  checks.push(await handlersCheck(config, events));
   return checks;
 }
 
+/** Whether the handlers load, and whether each name they subscribe to is an event's (with HubEx's catalogue when it was read). */
+async function handlersCheck(config: Config, events: readonly EventCatalogueItem[] | undefined): Promise<Check> {
+  let handlers;
+  try {
+    handlers = await loadHandlers([
+      { dir: BUILTIN_HANDLERS_DIR },
+      ...(config.handlersDir ? [{ dir: config.handlersDir, required: true }] : []),
+    ]);
+  } catch (err) {
+    return { name: 'handlers', ok: false, detail: (err as Error).message, fix: 'fix the module it names (docs/handlers.md)' };
+  }
+  const catalogue = new EventCatalogue();
+  if (events) await loadCatalogue(catalogue, { common: { events: () => Promise.resolve(events) } }, silentLogger());
+  const unknown = new HandlerRegistry(handlers, catalogue).unknownSubscriptions();
+  const enabled = handlers.filter((h) => h.enabled !== false).length;
+  if (unknown.length === 0)
+    return { name: 'handlers', ok: true, detail: `${enabled} enabled of ${handlers.length} loaded; every name they subscribe to is known` };
+  return {
+    name: 'handlers',
+    ok: false,
+    detail: `subscribed to names no event has: ${unknown
+      .slice(0, 20)
+      .map((u) => `${u.handler} -> "${u.name}"`)
+      .join(
+        ', ',
+      )}${unknown.length > 20 ? `, and ${unknown.length - 20} more` : ''}${events ? '' : " (HubEx's catalogue could not be read)"}`,
+    fix: events
+      ? 'check the spelling against `hubex-router events`; numeric event ids always work'
+      : "names other than the asset events come from HubEx's catalogue: fix the HubEx checks above, or subscribe by numeric id",
+  };
+}
+
 /** The token, X-Application-ID and webhook checks, each only after the one before it passed. */
-async function hubexChecks(client: HubexClient, config: Config, tokens: readonly string[], checks: Check[]): Promise<void> {
+async function hubexChecks(
+  client: HubexClient,
+  config: Config,
+  tokens: readonly string[],
+  checks: Check[],
+): Promise<readonly EventCatalogueItem[] | undefined> {
   try {
     await client.http.tokens.get();
     checks.push({ name: 'hubex token', ok: true, detail: `accepted by ${maskUrl(config.hubex.baseUrl)}` });
@@ -96,10 +140,11 @@ async function hubexChecks(client: HubexClient, config: Config, tokens: readonly
       detail: (err as Error).message,
       fix: 'check HUBEX_SERVICE_TOKEN (shown once when the API user was made) and HUBEX_BASE_URL',
     });
-    return;
+    return undefined;
   }
+  let events: readonly EventCatalogueItem[];
   try {
-    const events = await client.common.events();
+    events = await client.common.events();
     checks.push({
       name: 'x-application-id',
       ok: true,
@@ -113,7 +158,7 @@ async function hubexChecks(client: HubexClient, config: Config, tokens: readonly
       detail: (err as Error).message,
       fix: forbidden ? "check HUBEX_APPLICATION_ID (5 = Api) and the API user's roles" : 'check HUBEX_BASE_URL and the network',
     });
-    return;
+    return undefined;
   }
   try {
     checks.push(webhookCheck(await webhookDetails(client), config, tokens));
@@ -125,6 +170,7 @@ async function hubexChecks(client: HubexClient, config: Config, tokens: readonly
       fix: 'the API user needs the right to read webhooks (MSG)',
     });
   }
+  return events;
 }
 
 /** Whether an active HubEx webhook calls this router (its token, and PUBLIC_URL when set), and its last call went through. */
@@ -150,3 +196,5 @@ function webhookCheck(hooks: Record<string, unknown>[], config: Config, tokens: 
       : 'hubex-router webhooks register --events 40,41 (with PUBLIC_URL set)',
   };
 }
+
+const silentLogger = () => createLogger('silent');

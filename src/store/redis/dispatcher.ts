@@ -34,11 +34,17 @@ export class RedisDispatcher implements DeliveryWorker {
   #connection: Redis | undefined;
   #errors = 0;
   #stopping = false;
+  /** What waits for a job's dead outcome to be stored (onDead), by job id. */
+  readonly #whenFailed = new Map<string, () => Promise<void>>();
+  /** Resolved when a stop's deadline has passed: lingering handlers are no longer waited for. */
+  readonly #gaveUp = resolvers();
+  /** Follow-ups under way: a stop waits for them. */
+  readonly #followUps = new Set<Promise<void>>();
 
   constructor(options: RedisDispatcherOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
-    this.#runs = new Runs(options.log);
+    this.#runs = new Runs(options.log, () => this.#followUps.size > 0);
   }
 
   start(run: RunDelivery): void {
@@ -67,6 +73,18 @@ export class RedisDispatcher implements DeliveryWorker {
     );
     this.#worker.on('error', (err) => {
       if (this.#errors++ % 100 === 0) o.log.warn({ error: err.message }, 'the delivery worker cannot reach Redis; it keeps trying');
+    });
+    // BullMQ says 'failed' once the job is stored failed (dead): then, and only then, its follow-up.
+    this.#worker.on('failed', (job) => {
+      const followUp = job?.id === undefined ? undefined : this.#whenFailed.get(job.id);
+      if (!followUp) return;
+      this.#whenFailed.delete(job!.id!);
+      const p = followUp().catch(() => {}); // the runner's follow-ups log their own failures
+      this.#followUps.add(p);
+      void p.then(() => {
+        this.#followUps.delete(p);
+        this.#runs.notifyIdle();
+      });
     });
     this.#worker.on('ready', () => {
       this.#errors = 0;
@@ -105,7 +123,12 @@ export class RedisDispatcher implements DeliveryWorker {
       await worker.close(true).catch(() => {});
     } else {
       const closing = worker.close().catch((err: unknown) => this.#o.log.warn({ err }, 'the delivery worker did not close cleanly'));
-      await this.#runs.drain(() => closing, deadlineMs);
+      await this.#runs.drain(
+        () => closing,
+        deadlineMs,
+        () => this.#gaveUp.resolve(),
+      );
+      await Promise.all(this.#followUps);
     }
     if (this.#connection) await closeConnection(this.#connection);
     this.#runs.reportAtStop();
@@ -122,13 +145,18 @@ export class RedisDispatcher implements DeliveryWorker {
     const controller = this.#runs.start(id);
     let outcome: Outcome;
     let startedAt: number;
+    let onRecorded: (() => Promise<void>) | undefined;
     try {
       const run = await this.#run!({ id, handler: data.handler, attempt: data.attempt + 1, event: data.event }, controller);
-      ({ outcome, startedAt } = run);
+      ({ outcome, startedAt, onRecorded } = run);
       this.#runs.end(id, run.work, { handler: data.handler });
       // A handler that ignores its abort keeps its job (and its lock, and its slot) until it
-      // returns: its retry must not run beside it.
-      if (run.work && controller.signal.aborted) await run.work.catch(() => {});
+      // returns: its retry must not run beside it. Not past the shutdown's deadline: the process
+      // is about to exit, and the handler with it.
+      // A dead one is recorded at once: nothing runs it again unless a person replays it.
+      if (run.work && controller.signal.aborted && outcome.kind !== 'dead') {
+        await Promise.race([this.#runs.returned(id), this.#gaveUp.promise]);
+      }
     } catch (err) {
       this.#runs.end(id);
       throw err; // a fault of ours: BullMQ runs the job again a second later
@@ -160,6 +188,8 @@ export class RedisDispatcher implements DeliveryWorker {
     await job.updateData(next);
     switch (outcome.kind) {
       case 'dead':
+        if (onRecorded) this.#whenFailed.set(id, onRecorded);
+        else this.#whenFailed.delete(id);
         throw new UnrecoverableError(outcome.error.message);
       case 'retry':
       case 'released':
@@ -167,4 +197,11 @@ export class RedisDispatcher implements DeliveryWorker {
         throw new DelayedError();
     }
   }
+}
+
+/** Promise.withResolvers, which Node 20 lacks. */
+function resolvers(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
 }

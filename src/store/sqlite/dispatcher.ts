@@ -108,7 +108,9 @@ export class SqliteDispatcher implements DeliveryWorker {
     while (!this.#stopping && this.#ready.length > 0 && this.active < this.#o.concurrency && this.#solo === undefined) {
       const next = this.#ready[0]!;
       if (next.recovered) {
-        if (this.active > 0) return; // once the runs under way have ended
+        // Once the runs under way have ended. Lingering ones (aborted, their handler not
+        // returning) do not count: they may never end, and they are not what crashed.
+        if (this.#runs.running > 0) return;
         this.#solo = next.id;
       }
       this.#start(this.#ready.shift()!);
@@ -126,7 +128,11 @@ export class SqliteDispatcher implements DeliveryWorker {
     this.#claiming = true;
     this.#again = false;
     try {
-      const { deliveries, nextDueAt } = await this.#o.store.claim(want, this.#o.leaseMs, this.#runs.lingeringIds());
+      // Never its own: a delivery whose lease lapsed (the loop was blocked, renewals failed) is
+      // still this instance's while it waits to start, runs or lingers. (Once its run has ended,
+      // its outcome is on its way to the store ahead of this claim.)
+      const own = [...this.#runs.ids(), ...this.#ready.map((d) => d.id)];
+      const { deliveries, nextDueAt } = await this.#o.store.claim(want, this.#o.leaseMs, own);
       this.#claimFailures = 0;
       if (this.#stopping) {
         await this.#o.store.releaseClaims(deliveries.map((d) => d.id));
@@ -187,21 +193,34 @@ export class SqliteDispatcher implements DeliveryWorker {
       return;
     }
     const { outcome, startedAt, work } = result;
-    // The slot is free now: the next claim and this outcome travel to the store together, in one
-    // transaction. The delivery stays leased until its outcome is recorded, so it cannot run twice.
-    this.#finish(d.id, work, d.handler);
+    // The outcome goes to the store first, then the slot is freed and the next claim follows it
+    // (in the same transaction, in this order): a claim never sees the delivery still running
+    // with its lease lapsed (a loaded machine), so it cannot run twice.
     const settling = this.#o.store
       .settle([{ id: d.id, attempt: d.attempt, replays: d.replays, startedAt, outcome }])
+      .then(() => {
+        if (result.onRecorded) this.#followUp(result.onRecorded);
+      })
       .catch((err: unknown) => {
         // The lease runs out and the delivery runs again: at least once, never lost.
         this.#o.log.error({ err, handler: d.handler, deliveryId: d.id }, 'could not record the outcome of a run; it will run again');
       });
     this.#settling.add(settling);
-    this.wake();
+    this.#finish(d.id, work, d.handler);
     await settling;
     this.#settling.delete(settling);
     this.#recorded.delete(d.id);
     this.#runs.notifyIdle();
+  }
+
+  /** What runs after an outcome is stored (onDead): counted as busy, so that a stop waits for it. */
+  #followUp(work: () => Promise<void>): void {
+    const p = work().catch(() => {}); // the runner's follow-ups log their own failures
+    this.#settling.add(p);
+    void p.then(() => {
+      this.#settling.delete(p);
+      this.#runs.notifyIdle();
+    });
   }
 
   #finish(id: number, work?: Promise<unknown>, handler?: string): void {

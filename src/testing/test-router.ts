@@ -11,15 +11,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { type Env, loadConfig } from './config.js';
-import type { HandlerDefinition } from './delivery/define-handler.js';
-import { checkHandler } from './delivery/loader.js';
-import type { DeliveryDetail, DeliveryId, DeliveryRecord } from './store/contract.js';
-import { createLogger } from './observability/log.js';
-import { buildApp } from './server.js';
+import { type Env, loadConfig } from '../config.js';
+import type { AnyHandlerDefinition } from '../delivery/define-handler.js';
+import { checkHandler } from '../delivery/loader.js';
+import type { DeliveryDetail, DeliveryId, DeliveryRecord } from '../store/contract.js';
+import { createLogger } from '../observability/log.js';
+import { buildApp } from '../server.js';
 
 export interface TestRouterOptions {
-  readonly handlers: readonly HandlerDefinition<never>[] | readonly HandlerDefinition[];
+  readonly handlers: readonly AnyHandlerDefinition[];
   /** What handlers get as ctx.hubex: a client pointed at the fake HubEx, for example. */
   readonly hubex?: unknown;
   /** Over the defaults: RETRY_BASE_MS=10, RETRY_MAX_MS=100, MAX_ATTEMPTS=3, LOG_LEVEL=debug. */
@@ -60,7 +60,7 @@ export async function createTestRouter(options: TestRouterOptions): Promise<Test
       done();
     },
   });
-  const handlers = (options.handlers as readonly HandlerDefinition[]).map((h, i) => checkHandler(h, h.name ?? `handler-${i + 1}`));
+  const handlers = options.handlers.map((h, i) => checkHandler(h, h.name ?? `handler-${i + 1}`));
   const app = await buildApp(config, { logger: createLogger(config.logLevel, sink), handlers, hubexFor: () => options.hubex });
   return {
     app,

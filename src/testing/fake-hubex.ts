@@ -55,6 +55,14 @@ export interface FakeHubexOptions {
   readonly expiryAs?: 'expires_in' | 'jwtValidTill';
   /** The most items one ranged answer holds, whatever was asked (a server-side page limit). */
   readonly pageCap?: number;
+  /** Port to listen on; default a free one. The address is always 127.0.0.1. */
+  readonly port?: number;
+  /** The service token it accepts; default a random one. */
+  readonly serviceToken?: string;
+  /** Keep only the last this many calls in `calls` (a long-running fake); default all. */
+  readonly maxCalls?: number;
+  /** Told of each call once it is answered (the fake-hubex command prints them). */
+  readonly onCall?: (call: RecordedCall) => void;
 }
 
 const LIST_CUT = 10_000;
@@ -90,7 +98,7 @@ export interface FakeHubex {
 
 export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<FakeHubex> {
   const lifetimeSec = options.accessTokenLifetimeSec ?? 1800;
-  const serviceToken = `svc-${randomBytes(16).toString('hex')}`;
+  const serviceToken = options.serviceToken ?? `svc-${randomBytes(16).toString('hex')}`;
   const access = new Map<string, number>(); // token -> expiresAt (ms)
   const refresh = new Set<string>();
   const faults: (Fault & { left: number })[] = [];
@@ -139,8 +147,8 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
       body = text;
     }
     const auth = authOf(req.headers.authorization);
-    const record = (status: number) =>
-      calls.push({
+    const record = (status: number) => {
+      const call: RecordedCall = {
         method,
         path,
         query: Object.fromEntries(u.searchParams),
@@ -149,7 +157,11 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
         auth,
         body: hideTokens(body),
         status,
-      });
+      };
+      calls.push(call);
+      if (options.maxCalls !== undefined && calls.length > options.maxCalls) calls.splice(0, calls.length - options.maxCalls);
+      options.onCall?.(call);
+    };
     const send = (status: number, payload?: unknown, headers: Record<string, string> = {}) => {
       record(status);
       const data = payload === undefined || method === 'HEAD' ? '' : JSON.stringify(payload);
@@ -355,7 +367,13 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
     return Date.now() < until ? 'valid' : 'expired';
   }
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   const { port } = server.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}/fsm`;
   return {
