@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { answerApi, type FakeState } from './fake-hubex-api.js';
 
 export interface FakeTask {
   title?: string;
@@ -65,8 +66,6 @@ export interface FakeHubexOptions {
   readonly onCall?: (call: RecordedCall) => void;
 }
 
-const LIST_CUT = 10_000;
-
 export interface FakeHubex {
   /** The base URL to give the client: http://127.0.0.1:PORT/fsm */
   readonly url: string;
@@ -96,6 +95,9 @@ export interface FakeHubex {
   close(): Promise<void>;
 }
 
+/** The largest request body it reads: HubEx's own calls are far smaller. */
+const MAX_BODY = 1024 * 1024;
+
 export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<FakeHubex> {
   const lifetimeSec = options.accessTokenLifetimeSec ?? 1800;
   const serviceToken = options.serviceToken ?? `svc-${randomBytes(16).toString('hex')}`;
@@ -116,8 +118,10 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
   const issued = { service: 0, refresh: 0, refreshTokens: 0 };
   const concurrency = { now: 0, peak: 0 };
   let nextWebhookID = 1;
+  const state: FakeState = { tasks, conversations, assets, companies, webhooks, events, nextWebhookID: () => nextWebhookID++ };
 
   const issueAccess = (sec = lifetimeSec) => {
+    if (access.size > 10_000) for (const [t, until] of access) if (until < Date.now()) access.delete(t); // expired ones
     const token = `acc-${randomBytes(16).toString('hex')}`;
     access.set(token, Date.now() + sec * 1000);
     return token;
@@ -132,8 +136,19 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
     concurrency.peak = Math.max(concurrency.peak, concurrency.now);
     res.on('close', () => concurrency.now--);
     const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => void handle(req, res, Buffer.concat(chunks).toString('utf8')));
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= MAX_BODY) chunks.push(c);
+    });
+    req.on('end', () => {
+      // A fake running for days (hubex-router fake-hubex) keeps no more than this of a body.
+      if (size > MAX_BODY) {
+        res.writeHead(413).end();
+        return;
+      }
+      void handle(req, res, Buffer.concat(chunks).toString('utf8'));
+    });
   });
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse, text: string): Promise<void> {
@@ -215,140 +230,7 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
       return send(200, { refresh_token: token });
     }
 
-    let m: RegExpExecArray | null;
-    if (path === '/WORK/Tasks' && (method === 'GET' || method === 'HEAD')) {
-      // A map keyed by id; the values carry no id.
-      return list(
-        [...tasks.entries()].sort((a, b) => a[0] - b[0]),
-        (page) => Object.fromEntries(page.map(([id, t]) => [String(id), t])),
-      );
-    }
-    if ((m = /^\/WORK\/Tasks\/(\d+)$/.exec(path))) {
-      const id = Number(m[1]);
-      const task = tasks.get(id);
-      if (!task) return error(404, 'NotFound', `Task ${id} not found`);
-      if (method === 'GET') return send(200, { taskID: id, ...task });
-      if (method === 'PATCH') {
-        if (!Array.isArray(body)) return error(409, 'InvalidData', 'Expected an array of {field, value}');
-        for (const p of body as { field: string; value: unknown }[]) task[p.field] = p.value;
-        return send(202); // Accepted, no body (WORK document)
-      }
-    }
-    if ((m = /^\/WORK\/Tasks\/(\d+)\/conversation$/.exec(path)) && method === 'POST') {
-      const id = Number(m[1]);
-      if (!tasks.has(id)) return error(404, 'NotFound', `Task ${id} not found`);
-      const b = (body ?? {}) as { message?: unknown; isExternal?: unknown };
-      if (typeof b.message !== 'string' || !b.message) return error(409, 'InvalidData', 'message is required');
-      const list = conversations.get(id) ?? [];
-      list.push({ message: b.message, isExternal: b.isExternal === true });
-      conversations.set(id, list);
-      return send(201, [{ id: list.length, taskID: id }]); // AddResult[]
-    }
-    if ((m = /^\/WORK\/Tasks\/(\d+)\/conversations$/.exec(path)) && (method === 'GET' || method === 'HEAD')) {
-      const id = Number(m[1]);
-      if (!tasks.has(id)) return error(404, 'NotFound', `Task ${id} not found`);
-      const messages = (conversations.get(id) ?? []).map((c, i) => [i + 1, c] as const);
-      return list(messages, (page) => page.map(([n, c]) => ({ id: n, ...c })));
-    }
-    if ((m = /^\/WORK\/Tasks\/(\d+)\/stages\/next$/.exec(path)) && method === 'GET') {
-      const id = Number(m[1]);
-      const stage = tasks.get(id)?.taskStageID ?? 1;
-      return list(
-        [stage + 1, stage + 2].map((s) => [s, { name: `Stage ${s}` }] as const),
-        (page) => Object.fromEntries(page.map(([s, v]) => [String(s), v])),
-      );
-    }
-    if (path === '/WORK/TaskStagingHistory' && method === 'POST') {
-      const b = (body ?? {}) as { taskID?: number; taskStageID?: number };
-      const task = b.taskID === undefined ? undefined : tasks.get(b.taskID);
-      if (!task || typeof b.taskStageID !== 'number') return error(409, 'InvalidData', 'taskID and taskStageID are required');
-      task.taskStageID = b.taskStageID;
-      return send(201); // Created, no body (WORK document)
-    }
-    if (path === '/ES/Assets' && (method === 'GET' || method === 'HEAD')) {
-      // An array whose items carry their id.
-      return list(
-        [...assets.entries()].sort((a, b) => a[0] - b[0]),
-        (page) => page.map(([id, a]) => ({ id, ...a })),
-      );
-    }
-    if ((m = /^\/ES\/Assets\/(\d+)$/.exec(path)) && method === 'GET') {
-      const a = assets.get(Number(m[1]));
-      return a ? send(200, { id: Number(m[1]), ...a }) : error(404, 'NotFound', 'Asset not found');
-    }
-    if ((m = /^\/ES\/Companies\/(\d+)$/.exec(path)) && method === 'GET') {
-      const c = companies.get(Number(m[1]));
-      return c ? send(200, { id: Number(m[1]), ...c }) : error(404, 'NotFound', 'Company not found');
-    }
-    // GetResult: events and taskStages as {id, name}, as HubEx answers them.
-    const asResult = (w: Record<string, unknown>) => ({
-      ...w,
-      events: ((w.events as number[] | undefined) ?? []).map((id) => ({
-        id,
-        name: events.find((e) => e.id === id)?.code ?? `Event ${id}`,
-      })),
-      taskStages: ((w.taskStages as number[] | undefined) ?? []).map((id) => ({ id, name: `Stage ${id}` })),
-    });
-    if (path === '/MSG/Webhooks' && (method === 'GET' || method === 'HEAD')) {
-      // A map keyed by id, as the MSG document says, of ListResult: id, name, isActive,
-      // callsRemaining and lastCall (completed, exception) only; the uri, events and stages come
-      // from GET /MSG/Webhooks/{id}.
-      const all = [...webhooks.values()].map((w) => [w.id as number, w] as const).sort((a, b) => a[0] - b[0]);
-      const listResult = (w: Record<string, unknown>) => {
-        const last = w.lastCall as Record<string, unknown> | null | undefined;
-        return {
-          id: w.id,
-          name: w.name,
-          isActive: w.isActive,
-          callsRemaining: w.callsRemaining,
-          lastCall: last ? { completed: last.completed ?? null, exception: last.exception ?? null } : null,
-        };
-      };
-      return list(all, (page) => Object.fromEntries(page.map(([id, w]) => [String(id), listResult(w)])));
-    }
-    if (path === '/MSG/Webhooks' && method === 'POST') {
-      if (!Array.isArray(body)) return error(409, 'InvalidData', 'Expected an array of webhooks');
-      const saved = (body as Record<string, unknown>[]).map((w) => {
-        const id = typeof w.id === 'number' ? w.id : nextWebhookID++;
-        const merged = { ...webhooks.get(id), ...w, id, callsRemaining: 10, lastCall: null };
-        webhooks.set(id, merged);
-        return id;
-      });
-      return send(201, saved); // the ids, as HubEx answers (MSG document: 201, number[])
-    }
-    if ((m = /^\/MSG\/Webhooks\/(\d+)$/.exec(path))) {
-      const id = Number(m[1]);
-      if (!webhooks.has(id)) return error(404, 'NotFound', 'Webhook not found');
-      if (method === 'GET') return send(200, asResult(webhooks.get(id)!));
-      if (method === 'DELETE') {
-        webhooks.delete(id);
-        return send(202);
-      }
-    }
-    if ((m = /^\/MSG\/Webhooks\/(activate|deactivate)\/(\d+)$/.exec(path)) && method === 'PUT') {
-      const w = webhooks.get(Number(m[2]));
-      if (!w) return error(404, 'NotFound', 'Webhook not found');
-      w.isActive = m[1] === 'activate';
-      return send(202);
-    }
-    if (path === '/COMMON/Events' && (method === 'GET' || method === 'HEAD'))
-      return list(
-        events.map((e) => [e.id, e] as const),
-        (page) => page.map(([, e]) => e),
-      );
-    return error(404, 'NotFound', `No such endpoint: ${method} ${path}`);
-
-    /** Range / Content-Range as HubEx does it; `shape` turns a page of [id, item] into the answer. */
-    function list<V>(all: readonly (readonly [number, V])[], shape: (page: (readonly [number, V])[]) => unknown): void {
-      const total = all.length;
-      const range = /^items=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
-      if (method === 'HEAD') return send(200, undefined, { 'content-range': `items=${total ? 1 : 0}-${total}/${total}` });
-      if (!range) return send(200, shape(all.slice(0, LIST_CUT))); // silently cut, no Content-Range
-      const from = Math.max(1, Number(range[1])); // items=0-49 is clamped to 1
-      const till = Math.min(total, Number(range[2]), options.pageCap ? from + options.pageCap - 1 : Number.POSITIVE_INFINITY);
-      const page = from > till ? [] : all.slice(from - 1, till);
-      return send(206, shape([...page]), { 'content-range': page.length ? `items=${from}-${till}/${total}` : `items */${total}` });
-    }
+    return answerApi({ method, path, body, range: req.headers.range, send, error }, state, options.pageCap);
   }
 
   /** A recorded body keeps the shape of a token exchange, not the token. */
