@@ -22,6 +22,9 @@ import { installErrorHandling } from './http/error-handler.js';
 import { installRequestLog } from './http/request-log.js';
 import { refuseWhileClosing } from './http/shutdown.js';
 import { createHubexClient, type HubexClient } from './hubex/client.js';
+import { LocalRateGate, type RateGate } from './hubex/rate-gate.js';
+import { RedisRateGate } from './store/redis/rate-gate.js';
+import { DEFAULT_PREFIX } from './store/redis/store.js';
 import { createLogger } from './observability/log.js';
 import { LabelCap, Metrics, serviceLabel } from './observability/metrics.js';
 import { type Backend, DEFAULT_TENANT, type DeliveryWorker, type Store } from './store/contract.js';
@@ -76,7 +79,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   await store.health();
   const metrics = new Metrics(() => store.backlog());
   const ownsHubex = deps.hubex === undefined;
-  const hubex = deps.hubex ?? hubexClient(config, logger, metrics);
+  // HUBEX_RATE_LIMIT: counted in Redis when instances share it, else in this process.
+  const rateGate = config.hubexRateLimit && deps.hubex === undefined ? openRateGate(config, logger.child({ part: 'hubex' })) : undefined;
+  const hubex = deps.hubex ?? hubexClient(config, logger, metrics, rateGate);
   // Before the first webhook: routing by name ('task.created') needs the installation's names.
   if (hubex && deps.loadCatalogue !== false) await loadCatalogue(catalogue, hubex, logger.child({ part: 'catalogue' }));
   for (const { handler, name } of registry.unknownSubscriptions()) {
@@ -98,6 +103,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     if (ownsBackend) await store.close();
     if (ownsHubex) hubex?.close();
     if (handlersHubex !== hubex) handlersHubex.close();
+    if (rateGate instanceof RedisRateGate) await rateGate.close();
   });
   app.decorate('store', store);
   app.decorate('catalogue', catalogue);
@@ -148,10 +154,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
 }
 
 /** The shared HubEx client, when a HubEx token is configured. */
-function hubexClient(config: Config, logger: Logger, metrics: Metrics): HubexClient | undefined {
+function hubexClient(config: Config, logger: Logger, metrics: Metrics, rateGate: RateGate | undefined): HubexClient | undefined {
   if (!config.hubex.serviceToken && !config.hubex.accessToken) return undefined;
   return createHubexClient({
     ...config.hubex,
+    rateGate,
     log: logger.child({ part: 'hubex' }),
     onCall: ({ service, method, status, ms }) => {
       const label = serviceLabel(service);
@@ -160,6 +167,13 @@ function hubexClient(config: Config, logger: Logger, metrics: Metrics): HubexCli
     },
     onRenewal: (how, ok) => metrics.tokenRenewals.inc({ how, outcome: ok ? 'ok' : 'failed' }),
   });
+}
+
+function openRateGate(config: Config, log: Logger): RateGate {
+  const limit = config.hubexRateLimit!;
+  if (config.queue === 'redis')
+    return new RedisRateGate({ url: config.redisUrl!, prefix: DEFAULT_PREFIX, name: DEFAULT_TENANT, limit, log });
+  return new LocalRateGate(limit);
 }
 
 /** A handler call that holds the event loop this long is logged (at most once a minute per handler). */

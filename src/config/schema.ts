@@ -3,6 +3,7 @@
 // Config type is derived from both, so a variable is never written a third time.
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { parseRateLimit } from '../hubex/rate-gate.js';
 import {
   addressList,
   hasHost,
@@ -84,6 +85,17 @@ export const variables = z.object({
   HUBEX_TIMEOUT_MS: int(100, 600_000).default(15_000),
   /** HubEx calls in flight at most (the rest wait), so that a burst of events cannot flood the tenant. */
   HUBEX_MAX_IN_FLIGHT: int(1, 1000).default(8),
+  /** HubEx's rate limit for the client, as requests per second, minute or hour (`60/min`, `5/s`); across instances on Redis; unset means none. */
+  HUBEX_RATE_LIMIT: z
+    .string()
+    .trim()
+    .transform((text, ctx) => {
+      const limit = parseRateLimit(text);
+      if (limit && limit.windowMs / limit.limit >= 1) return limit;
+      ctx.addIssue({ code: 'custom', message: 'must be requests per s, min or h, such as 60/min or 5/s (at most 1,000 per second)' });
+      return z.NEVER;
+    })
+    .optional(),
   /** The longest a request may take to arrive (headers and body); slower clients get 408; in ms, default 30 s. */
   REQUEST_TIMEOUT_MS: int(100, 600_000).default(30_000),
   /** Requests per client address and window; unset means no limit (HubEx's own retries are finite). */
@@ -136,6 +148,8 @@ function toConfig(v: z.output<typeof variables>) {
       timeoutMs: v.HUBEX_TIMEOUT_MS,
       maxInFlight: v.HUBEX_MAX_IN_FLIGHT,
     }),
+    /** Undefined when HUBEX_RATE_LIMIT is unset: the client's calls are not spaced. */
+    hubexRateLimit: v.HUBEX_RATE_LIMIT === undefined ? undefined : Object.freeze(v.HUBEX_RATE_LIMIT),
     logLevel: v.LOG_LEVEL,
   });
 }

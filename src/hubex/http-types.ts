@@ -1,5 +1,6 @@
 // What the HTTP core of the client takes and gives: its options, a call's options, an answer.
 import type { Logger } from 'pino';
+import type { RateGate } from './rate-gate.js';
 
 export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -28,6 +29,8 @@ export interface HubexHttpOptions {
   readonly renewMarginMs?: number;
   readonly now?: () => number;
   readonly random?: () => number;
+  /** HubEx's rate limit: every request waits for its turn here (./rate-gate.ts). None by default. */
+  readonly rateGate?: RateGate | undefined;
   /** Told of each call's end (for the metrics). */
   readonly onCall?: (call: { service: string; method: Method; status: number; ms: number }) => void;
   readonly onRenewal?: (how: 'service' | 'refresh', ok: boolean) => void;

@@ -8,19 +8,21 @@ import fetch, { type Response } from 'node-fetch';
 import { errorFrom, HubexApiError } from './errors.js';
 import type { CallOptions, HubexHttpOptions, HubexResponse, Method } from './http-types.js';
 import { Limiter } from './limiter.js';
+import type { RateGate } from './rate-gate.js';
 import { mayRetry, retryWait, sleep } from './retry-policy.js';
 import { sharedTimeout } from './timeout.js';
 import { type JwtResult, TokenManager } from './token-manager.js';
 
 export class HubexHttp {
   readonly tokens: TokenManager;
-  readonly #o: Required<Omit<HubexHttpOptions, 'serviceToken' | 'accessToken' | 'log' | 'onCall' | 'onRenewal'>> &
+  readonly #o: Required<Omit<HubexHttpOptions, 'serviceToken' | 'accessToken' | 'log' | 'onCall' | 'onRenewal' | 'rateGate'>> &
     Pick<HubexHttpOptions, 'log' | 'onCall'>;
   readonly #base: string;
   readonly #appId: string;
   readonly #timeoutSignal: () => AbortSignal;
   readonly #agent: http.Agent;
   readonly #limiter: Limiter;
+  readonly #gate: RateGate | undefined;
 
   constructor(options: HubexHttpOptions) {
     this.#o = {
@@ -39,6 +41,7 @@ export class HubexHttp {
     this.#appId = String(options.applicationId);
     this.#timeoutSignal = sharedTimeout(this.#o.timeoutMs);
     this.#limiter = new Limiter(this.#o.maxInFlight);
+    this.#gate = options.rateGate;
     const url = new URL(this.#base);
     const agentOptions = { keepAlive: true, maxSockets: this.#o.maxInFlight, keepAliveMsecs: 30_000 };
     this.#agent = url.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
@@ -87,6 +90,8 @@ export class HubexHttp {
       const started = this.#o.now();
       let res: Response | undefined;
       let failure: HubexApiError;
+      // HubEx's rate limit first (a turn, however long the wait), then a slot among those in flight.
+      await this.#gate?.take(options.signal);
       if (!this.#limiter.tryAcquire()) await this.#limiter.acquire(options.signal);
       const signal = options.signal ? AbortSignal.any([options.signal, this.#timeoutSignal()]) : this.#timeoutSignal();
       try {
@@ -101,6 +106,8 @@ export class HubexHttp {
         this.#o.onCall?.({ service, method, status: res.status, ms: this.#o.now() - started });
         if (res.ok) return { status: res.status, headers: res.headers, body: body as T };
         failure = errorFrom(res, body, method, path);
+        // Too many requests: every call of this client waits, not only this one.
+        if (failure.status === 429 && failure.retryAfterMs) this.#gate?.pause(failure.retryAfterMs);
       } catch (err) {
         if (options.signal?.aborted) throw options.signal.reason;
         this.#o.onCall?.({ service, method, status: 0, ms: this.#o.now() - started });

@@ -26,3 +26,4 @@ export { HubexHttp } from './http.js';
 export type { CallOptions, HubexHttpOptions, HubexResponse, Method } from './http-types.js';
 export { count, itemsOf, paginate, parseContentRange, type ContentRange, type PageOptions } from './paginate.js';
 export { TokenManager, type JwtResult, type TokenManagerOptions } from './token-manager.js';
+export { LocalRateGate, parseRateLimit, spacing, type RateGate, type RateLimit } from './rate-gate.js';

@@ -47,6 +47,8 @@ export interface RecordedCall {
   /** The JSON body as sent; a token in a token exchange (serviceToken, refreshJwt) reads [REDACTED]. */
   readonly body: unknown;
   readonly status: number;
+  /** When it was answered (ms since the epoch). */
+  readonly at: number;
 }
 
 export interface FakeHubexOptions {
@@ -172,6 +174,7 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
         auth,
         body: hideTokens(body),
         status,
+        at: Date.now(),
       };
       calls.push(call);
       if (options.maxCalls !== undefined && calls.length > options.maxCalls) calls.splice(0, calls.length - options.maxCalls);

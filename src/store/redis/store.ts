@@ -52,6 +52,9 @@ export interface RedisStoreOptions {
 /** The event's field each value of the script's input comes from, for messages. */
 const FIELD_NAMES: Readonly<Record<string, string>> = { key: 'id', entityType: 'entity type', entityId: 'entity id', raw: 'body' };
 
+/** The keys' prefix unless the options name another. */
+export const DEFAULT_PREFIX = 'hubex-router';
+
 export class RedisStore implements Store {
   readonly backend = 'redis';
   readonly shared = true;
@@ -71,7 +74,7 @@ export class RedisStore implements Store {
   #closed = false;
 
   constructor(options: RedisStoreOptions) {
-    this.#o = { prefix: 'hubex-router', dedupWindowMs: 3_600_000, retentionMs: 7 * 86_400_000, commandTimeoutMs: 5000, ...options };
+    this.#o = { prefix: DEFAULT_PREFIX, dedupWindowMs: 3_600_000, retentionMs: 7 * 86_400_000, commandTimeoutMs: 5000, ...options };
     this.#now = options.now ?? Date.now;
     this.#log = options.log;
     this.prefix = this.#o.prefix;
