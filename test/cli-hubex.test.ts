@@ -106,7 +106,10 @@ describe('doctor', () => {
     expect(run.stdout).toMatch(/FAIL\s+handlers\s+subscribed to names no event has: typo -> "task.craeted"\n/);
     expect(run.stdout).toContain('-> check the spelling against `hubex-router events`');
 
+    // A handler module that leaves a timer running does not keep doctor from exiting.
+    writeFileSync(join(handlers, 'ticks.mjs'), 'setInterval(() => {}, 1000);\nexport default { on: 40, handle() {} };\n');
     const offline = await cli(['doctor', '--json'], { DATA_DIR: dir, HANDLERS_DIR: handlers });
+    expect(offline.code).toBe(1); // not null: the helper kills a command still running after 20 s
     const check = (JSON.parse(offline.stdout) as { name: string; ok: boolean; detail: string; fix: string }[]).find(
       (c) => c.name === 'handlers',
     );

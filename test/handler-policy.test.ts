@@ -64,7 +64,7 @@ describe.each(BACKENDS)('on $name', (backend) => {
               throw new Error(`failed run ${attempt}`);
             },
             onDead({ event, attempts }, error) {
-              dead.push({ attempts, message: error.message, assetID: event.assetID });
+              dead.push({ attempts, message: error.message, assetID: event.assetID! });
             },
           }),
         ),
@@ -140,7 +140,9 @@ describe.each(BACKENDS)('on $name', (backend) => {
             on: 40,
             timeoutMs: 100,
             maxAttempts: 1,
-            where: () => new Promise<boolean>(() => {}), // never settles
+            // Ignores its abort, and settles only later: a dead outcome is recorded once it has
+            // (on Redis its job and its slot are held until then; on SQLite the slot alone).
+            where: () => new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 1000)),
             handle() {},
           }),
         ),
@@ -208,6 +210,102 @@ describe.each(BACKENDS)('on $name', (backend) => {
       expect(dead.lastError?.message).toContain('has no taskID');
     },
   );
+
+  it.skipIf('skip' in backend && backend.skip)(
+    'an onDead that never settles is aborted at the shutdown deadline: the stop does not wait for its timeout',
+    async () => {
+      let signal: AbortSignal | undefined;
+      const a = await app([
+        load(
+          defineHandler({
+            name: 'hangs-up',
+            on: 40,
+            maxAttempts: 1,
+            timeoutMs: 60_000,
+            handle() {
+              throw new Error('no');
+            },
+            onDead(ctx) {
+              signal = ctx.signal;
+              return new Promise(() => {});
+            },
+          }),
+        ),
+      ]);
+      await a.post({ EventID: 40, AssetID: 1 });
+      await waitFor(
+        () => signal,
+        (s) => s !== undefined,
+        { what: 'onDead to start' },
+      );
+      apps.splice(apps.indexOf(a), 1);
+      const closed = a.close().then(() => 'closed' as const);
+      expect(await Promise.race([closed, sleep(10_000).then(() => 'hung' as const)])).toBe('closed'); // SHUTDOWN_TIMEOUT_MS is 500
+      expect(signal!.aborted).toBe(true);
+    },
+  );
+
+  it.skipIf('skip' in backend && backend.skip)(
+    'a handler that ignores its abort holds its slot even when its delivery dies: HANDLER_CONCURRENCY holds',
+    async () => {
+      let alive = 0;
+      let most = 0;
+      const a = await app(
+        [
+          load(
+            defineHandler({
+              name: 'deaf',
+              on: 40,
+              maxAttempts: 1,
+              timeoutMs: 50,
+              handle() {
+                alive++;
+                most = Math.max(most, alive);
+                return new Promise(() => {}); // never returns, whatever its signal says
+              },
+            }),
+          ),
+        ],
+        { HANDLER_CONCURRENCY: '1' },
+      );
+      await a.post([1, 2, 3, 4, 5].map((n) => ({ EventID: 40, AssetID: n })));
+      await waitFor(
+        () => alive,
+        (n) => n >= 1,
+        { what: 'the first run' },
+      );
+      await sleep(800); // sixteen timeouts' worth
+      expect(most).toBe(1);
+      expect(a.app.dispatcher!.active).toBeLessThanOrEqual(1);
+    },
+  );
+
+  it.skipIf('skip' in backend && backend.skip)(
+    'a handler on task and asset names gets each event only with its own entity id: a company one is dead',
+    async () => {
+      const got: string[] = [];
+      const a = await app([
+        load(
+          defineHandler({
+            name: 'mixed',
+            on: ['task.created', 'asset.created'],
+            handle({ event }) {
+              got.push(event.entity.type);
+            },
+          }),
+        ),
+      ]);
+      a.app.catalogue.register({ id: 12, name: 'task.created', entity: 'task' });
+      await a.post([
+        { EventID: 12, TaskID: 5 },
+        { EventID: 40, AssetID: 6 },
+        { EventID: 40, CompanyID: 3 },
+      ]);
+      const ds = await finished(a, 3);
+      expect(got.sort()).toEqual(['asset', 'task']);
+      expect(ds.find((d) => d.status === 'dead')?.lastError?.message).toContain('has no assetID (its entity: company 3)');
+    },
+  );
 });
 
 async function flush(url: string): Promise<void> {
@@ -216,6 +314,44 @@ async function flush(url: string): Promise<void> {
   await r.flushdb();
   r.disconnect();
 }
+
+describe('a handler read at load', () => {
+  it('takes a class instance whose handle is a method, and reads each field once', () => {
+    class Greeter {
+      on = 40;
+      #reads = 0;
+      get maxAttempts() {
+        return ++this.#reads === 1 ? 2 : 1e15; // a getter that would answer the check one thing, the run another
+      }
+      handle() {
+        return 'hi';
+      }
+    }
+    const h = checkHandler(new Greeter() as never, 'greeter.mjs');
+    expect(typeof h.handle).toBe('function');
+    expect(h.maxAttempts).toBe(2);
+    expect(h.maxAttempts).toBe(2);
+  });
+
+  it('turns a definition that throws while being read into a load error naming the file', () => {
+    const hostile = new Proxy(
+      {},
+      {
+        ownKeys() {
+          throw new Error('no keys for you');
+        },
+      },
+    );
+    expect(() => checkHandler(hostile, 'hostile.mjs')).toThrow(/hostile\.mjs: the handler cannot be read: no keys for you/);
+    const getter = Object.defineProperty({ on: 40, handle() {} }, 'timeoutMs', {
+      enumerable: true,
+      get() {
+        throw new Error('boom');
+      },
+    });
+    expect(() => checkHandler(getter, 'getter.mjs')).toThrow(/getter\.mjs: the handler cannot be read: boom/);
+  });
+});
 
 describe('policy checked at load', () => {
   const refuse = (extra: Record<string, unknown>) => () =>

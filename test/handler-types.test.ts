@@ -46,7 +46,8 @@ it('types the event from the names subscribed to, and ctx.hubex as the client', 
     retry: { baseMs: 100, maxMs: 5000 },
     handle() {},
     onDead({ event, attempts }, error) {
-      expectTypeOf(event.assetID).toEqualTypeOf<number>();
+      // The general event: a delivery may die because its event lacked what `on` promised.
+      expectTypeOf(event).toEqualTypeOf<HubexEvent>();
       expectTypeOf(attempts).toEqualTypeOf<number>();
       expectTypeOf(error.message).toEqualTypeOf<string>();
     },

@@ -80,20 +80,7 @@ describe('a handler outside the repository that imports hubex-router', () => {
 
   it('loads and runs with the router built, run from a package folder of its own (npm start, installed, the container)', async () => {
     const dir = handlersFolder();
-    const pkg = join(root, 'installed', 'node_modules', 'hubex-router');
-    mkdirSync(pkg, { recursive: true });
-    // The build as `npm run build` makes it, into the package folder.
-    execFileSync(
-      process.execPath,
-      [join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', join(pkg, 'dist')],
-      {
-        cwd: REPO_ROOT,
-        stdio: 'pipe',
-      },
-    );
-    execFileSync(process.execPath, ['scripts/copy-assets.mjs', join(pkg, 'dist')], { cwd: REPO_ROOT, stdio: 'pipe' });
-    cpSync(join(REPO_ROOT, 'package.json'), join(pkg, 'package.json'));
-    symlinkSync(join(REPO_ROOT, 'node_modules'), join(pkg, 'node_modules'));
+    const pkg = built();
     const router = await spawnRouter({
       dataDir: join(root, 'data-built'),
       env: { HANDLERS_DIR: dir, LOG_EVENTS: 'false' },
@@ -102,4 +89,53 @@ describe('a handler outside the repository that imports hubex-router', () => {
     });
     await exercise(router);
   }, 120_000);
+
+  it('stops the start (exit 78) for a TypeScript handler this Node cannot load, rather than leaving it out', async () => {
+    const dir = handlersFolder();
+    writeFileSync(join(dir, 'typed.ts'), 'export default { on: 40, handle() {} };\n');
+    const typescript = Boolean((process.features as { typescript?: unknown }).typescript);
+    const pkg = built();
+    const start = spawnRouter({
+      dataDir: join(root, 'data-ts'),
+      env: { HANDLERS_DIR: dir, LOG_EVENTS: 'false' },
+      command: { args: [join(pkg, 'dist/src/main.js')], cwd: root },
+    });
+    if (typescript) {
+      await (await start).kill(); // this Node strips types: it loads (the loader test covers the rest)
+      return;
+    }
+    await expect(start).rejects.toThrow(
+      /exited before listening \(code 78[\s\S]*typed\.ts: TypeScript, which Node 20\.[\d.]+ cannot load without a build step/,
+    );
+  }, 120_000);
+
+  it('a handler that imports a package nobody has fails the start naming the file and the package', async () => {
+    const dir = handlersFolder();
+    writeFileSync(join(dir, 'needs-more.mjs'), "import 'constructor';\nexport default { on: 40, handle() {} };\n");
+    await expect(spawnRouter({ dataDir: join(root, 'data-missing'), env: { HANDLERS_DIR: dir } })).rejects.toThrow(
+      /needs-more\.mjs: the module failed to load: Cannot find package 'constructor'/,
+    );
+  });
 });
+
+let pkgDir: string | undefined;
+
+/** The router built as `npm run build` makes it, into a package folder of its own (once per file). */
+function built(): string {
+  if (pkgDir) return pkgDir;
+  const pkg = join(root, 'installed', 'node_modules', 'hubex-router');
+  mkdirSync(pkg, { recursive: true });
+  execFileSync(
+    process.execPath,
+    [join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', join(pkg, 'dist')],
+    {
+      cwd: REPO_ROOT,
+      stdio: 'pipe',
+    },
+  );
+  execFileSync(process.execPath, ['scripts/copy-assets.mjs', join(pkg, 'dist')], { cwd: REPO_ROOT, stdio: 'pipe' });
+  cpSync(join(REPO_ROOT, 'package.json'), join(pkg, 'package.json'));
+  symlinkSync(join(REPO_ROOT, 'node_modules'), join(pkg, 'node_modules'));
+  pkgDir = pkg;
+  return pkg;
+}

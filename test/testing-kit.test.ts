@@ -79,6 +79,23 @@ describe('runHandler', () => {
     expect(gone.logs.find((l) => l.msg === 'tell a person')).toMatchObject({ task: 8, reason: 'the task was deleted' });
   });
 
+  it("without a hubex option, gives the handler a client whose calls fail clearly; its timeoutMs option wins over the handler's", async () => {
+    expect(await runHandler(titler, { EventID: 12, TaskID: 5 }, { events })).toMatchObject({
+      status: 'dead',
+      error: { errorClass: 'HubexConfigError' },
+    });
+    const slow = defineHandler({
+      name: 'slow',
+      on: 40,
+      timeoutMs: 3000,
+      handle: ({ signal }) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error))),
+    });
+    expect(await runHandler(slow, { EventID: 40, AssetID: 1 }, { timeoutMs: 50, attempt: 12 })).toMatchObject({
+      status: 'dead',
+      error: { errorClass: 'HandlerTimeoutError', message: expect.stringContaining('within 50 ms') },
+    });
+  });
+
   it('gives a handler without a HubEx token a client whose calls fail clearly, not undefined', async () => {
     const r = await runHandler(
       titler,

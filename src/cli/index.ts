@@ -63,7 +63,14 @@ function report(err: unknown): number {
 
 try {
   const code = await run(process.argv.slice(2));
-  if (code >= 0) process.exitCode = code;
+  // Done: exit even if something left a timer or a socket open (a handler module doctor loaded).
+  if (code >= 0) exitAfterOutput(code);
 } catch (err) {
-  process.exitCode = report(err);
+  exitAfterOutput(report(err));
+}
+
+/** Exits once what was written to stdout and stderr has been handed to the system. */
+function exitAfterOutput(code: number): void {
+  process.exitCode = code;
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
 }

@@ -83,9 +83,10 @@ export interface HandlerDefinition<S extends EventSelector = EventSelector, Hube
   readonly handle: (ctx: HandlerContext<EventOf<S>, Hubex>) => unknown;
   /**
    * Runs once when a delivery of this handler becomes dead (to tell a person, say). A failure or
-   * a timeout here is logged, and neither retried nor counted against the delivery.
+   * a timeout here is logged, and neither retried nor counted against the delivery. Its event is
+   * the general HubexEvent: a delivery may die because the event lacked what `on` promised.
    */
-  readonly onDead?: (ctx: DeadContext<EventOf<S>, Hubex>, error: DeadError) => unknown;
+  readonly onDead?: (ctx: DeadContext<HubexEvent, Hubex>, error: DeadError) => unknown;
   /** False leaves the module loaded but subscribed to nothing (an example that needs configuring). */
   readonly enabled?: boolean;
 }
@@ -102,8 +103,8 @@ export interface Handler extends HandlerPolicy {
   readonly handle: (ctx: HandlerContext<HubexEvent, unknown>) => unknown;
   readonly onDead?: (ctx: DeadContext<HubexEvent, unknown>, error: DeadError) => unknown;
   readonly enabled?: boolean;
-  /** The id field every event it gets must have, when its subscriptions promise one (task.* names: taskID). */
-  readonly requires?: 'taskID' | 'assetID';
+  /** Its subscriptions are all names of typed entities (task.*, asset.*): each event must have its entity's id. */
+  readonly typed?: boolean;
 }
 
 const BRAND = Symbol.for('hubex-router.handler');

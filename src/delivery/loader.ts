@@ -19,11 +19,15 @@ export const BUILTIN_HANDLERS_DIR = fileURLToPath(new URL('../../handlers/', imp
  */
 const LOADS_TYPESCRIPT = import.meta.url.endsWith('.ts') || Boolean((process.features as { typescript?: string | false }).typescript);
 
-function isModule(file: string): boolean {
+/** Not skipped by its name: no leading . or _, not a test, not a declaration file. */
+function isCandidate(file: string): boolean {
   const name = basename(file);
-  if (name.startsWith('.') || name.startsWith('_') || /\.(test|spec)\.[cm]?[jt]s$/.test(name) || name.endsWith('.d.ts')) {
-    return false;
-  }
+  return !(name.startsWith('.') || name.startsWith('_') || /\.(test|spec)\.[cm]?[jt]s$/.test(name) || /\.d\.[cm]?ts$/.test(name));
+}
+
+function isModule(file: string): boolean {
+  if (!isCandidate(file)) return false;
+  const name = basename(file);
   const ext = extname(name);
   return ext === '.js' || ext === '.mjs' || (LOADS_TYPESCRIPT && (ext === '.ts' || ext === '.mts'));
 }
@@ -39,7 +43,16 @@ export async function loadHandlers(dirs: readonly { dir: string; required?: bool
     }
     // A module outside this package imports it by name: 'hubex-router' must resolve to this copy.
     resolvePackageForHandlers();
-    const files = readdirSync(dir)
+    const names = readdirSync(dir);
+    // A TypeScript handler this Node cannot load would be left out silently: a user's handler that never runs.
+    const typescript = LOADS_TYPESCRIPT ? undefined : names.filter(isCandidate).find((f) => /\.m?ts$/.test(f));
+    if (typescript !== undefined) {
+      throw new HandlerLoadError(
+        join(dir, typescript),
+        `TypeScript, which Node ${process.versions.node} cannot load without a build step: compile it to .js or .mjs, or run Node 22.18 or later (it strips types itself).`,
+      );
+    }
+    const files = names
       .filter(isModule)
       .sort()
       .map((f) => join(dir, f));
@@ -66,19 +79,47 @@ async function loadOne(file: string): Promise<Handler> {
   return checkHandler(mod.default, file);
 }
 
-/** Checks a module's default export and gives it its file name when it has no name. */
+/**
+ * Checks a module's default export and gives it its file name when it has no name. Its fields are
+ * read once, into a frozen plain object (a class instance's methods included; a getter cannot
+ * answer one value to the check and another to the run), and anything that throws while being
+ * read is a load error that names the file.
+ */
 export function checkHandler(value: unknown, file: string): Handler {
   const wrong = (problem: string) =>
     new HandlerLoadError(file, `${problem} (expected: export default defineHandler({ on: ['task.created'], async handle(ctx) { ... } })).`);
   if (value === undefined) throw wrong('the module has no default export');
   if (typeof value !== 'object' || value === null) throw wrong(`the default export is ${typeof value}, not a handler`);
-  const h = value as Record<string, unknown>;
+  let h: Record<string, unknown>;
+  try {
+    const unknown = Object.keys(value).find((k) => !FIELDS.has(k));
+    if (unknown !== undefined) throw wrong(`a handler has no field "${unknown.slice(0, 100)}" (it has ${[...FIELDS].join(', ')})`);
+    h = {};
+    for (const f of FIELDS) {
+      const v = (value as Record<string, unknown>)[f];
+      if (v !== undefined) h[f] = v;
+    }
+    if (Array.isArray(h.on)) h.on = [...(h.on as unknown[])];
+    if (typeof h.retry === 'object' && h.retry !== null) {
+      const r = h.retry as Record<string, unknown>;
+      const extra = Object.keys(r).find((k) => k !== 'baseMs' && k !== 'maxMs');
+      if (extra !== undefined) throw wrong(`retry has no field ${extra.slice(0, 100)} (it takes baseMs and maxMs)`);
+      h.retry = Object.freeze({
+        ...(r.baseMs === undefined ? {} : { baseMs: r.baseMs }),
+        ...(r.maxMs === undefined ? {} : { maxMs: r.maxMs }),
+      });
+    }
+  } catch (err) {
+    if (err instanceof HandlerLoadError) throw err;
+    throw new HandlerLoadError(
+      file,
+      `the handler cannot be read: ${err instanceof Error ? err.message : 'it threw a value that is not an Error'}`,
+    );
+  }
   const name = h.name ?? basename(file).replace(/\.[cm]?[jt]s$/, '');
   if (typeof name !== 'string' || !/^[A-Za-z0-9][\w.-]{0,99}$/.test(name)) {
     throw wrong('name must be 1 to 100 letters, digits, ".", "_" or "-", starting with a letter or digit');
   }
-  const unknown = Object.keys(h).find((k) => !FIELDS.has(k));
-  if (unknown !== undefined) throw wrong(`a handler has no field "${unknown.slice(0, 100)}" (it has ${[...FIELDS].join(', ')})`);
   if (typeof h.handle !== 'function') throw wrong('handle is not a function');
   if (h.where !== undefined && typeof h.where !== 'function') throw wrong('where is not a function');
   if (h.onDead !== undefined && typeof h.onDead !== 'function') throw wrong('onDead is not a function');
@@ -89,8 +130,8 @@ export function checkHandler(value: unknown, file: string): Handler {
   }
   const problem = policyProblem(h);
   if (problem) throw wrong(problem);
-  const requires = requiredId(on as EventSelector[]);
-  return Object.freeze({ ...h, name, on: on as EventSelector[], ...(requires ? { requires } : {}) }) as unknown as Handler;
+  const typed = isTyped(on as EventSelector[]);
+  return Object.freeze({ ...h, name, on: Object.freeze(on as EventSelector[]), ...(typed ? { typed } : {}) }) as unknown as Handler;
 }
 
 const LIMITS = {
@@ -111,8 +152,7 @@ function policyProblem(h: Record<string, unknown>): string | undefined {
   }
   if (h.retry === undefined) return undefined;
   if (typeof h.retry !== 'object' || h.retry === null) return 'retry must be { baseMs, maxMs }';
-  const { baseMs, maxMs, ...rest } = h.retry as Record<string, unknown>;
-  if (Object.keys(rest).length > 0) return `retry has no field ${Object.keys(rest)[0]} (it takes baseMs and maxMs)`;
+  const { baseMs, maxMs } = h.retry as Record<string, unknown>;
   for (const [field, v] of [
     ['baseMs', baseMs],
     ['maxMs', maxMs],
@@ -126,16 +166,11 @@ function policyProblem(h: Record<string, unknown>): string | undefined {
 }
 
 /**
- * The id field the handler's types promise (`on: 'task.created'` types event.taskID as a number):
- * when every subscription is a name of one typed entity. The runner checks it before handle().
+ * Whether the handler's types promise each event's entity id: every subscription is a name of a
+ * typed entity (`task.created`: event.taskID is a number). The runner checks each event.
  */
-function requiredId(on: readonly EventSelector[]): Handler['requires'] {
-  const entities = new Set(on.map((s) => (typeof s === 'string' ? s.split('.')[0] : undefined)));
-  if (entities.size !== 1) return undefined;
-  const [entity] = entities;
-  return entity !== undefined && Object.hasOwn(TYPED_ENTITIES, entity) && on.every((s) => s !== '*')
-    ? TYPED_ENTITIES[entity as keyof typeof TYPED_ENTITIES]
-    : undefined;
+function isTyped(on: readonly EventSelector[]): boolean {
+  return on.every((s) => typeof s === 'string' && Object.hasOwn(TYPED_ENTITIES, s.split('.')[0]!));
 }
 
 const isSelector = (s: unknown): boolean =>

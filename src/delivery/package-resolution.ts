@@ -20,7 +20,7 @@ const HOOKS = `data:text/javascript,${encodeURIComponent(
     'let targets = {};',
     'export function initialize(data) { targets = data.targets; }',
     'export async function resolve(specifier, context, next) {',
-    '  const url = targets[specifier];',
+    '  const url = Object.hasOwn(targets, specifier) ? targets[specifier] : undefined;',
     // On through the other hooks (tsx's, running from the sources, must see the .ts file).
     '  return next(url ?? specifier, context);',
     '}',
@@ -35,9 +35,26 @@ export function packageEntries(): Record<string, string> {
   return Object.fromEntries(Object.entries(ENTRIES).map(([spec, file]) => [spec, new URL(`../${file}${ext}`, import.meta.url).href]));
 }
 
-/** Makes `import ... from 'hubex-router'` work in modules loaded from now on. Once per process. */
+type ResolveHook = (specifier: string, context: unknown, next: (specifier: string, context?: unknown) => unknown) => unknown;
+type RegisterHooks = (hooks: { resolve: ResolveHook }) => unknown;
+
+/**
+ * Makes `import ... from 'hubex-router'` (and `require`) work in modules loaded from now on. Once
+ * per process. Where Node has synchronous hooks (module.registerHooks, 22.15 and later) they are
+ * used: they run in this thread and cover require too, and module.register is on its way out;
+ * Node 20 gets module.register, which covers import only (handlers are ES modules).
+ */
 export function resolvePackageForHandlers(): void {
   if (registered) return;
   registered = true;
-  module.register(HOOKS, { data: { targets: packageEntries() } });
+  const targets = packageEntries();
+  const registerHooks = (module as unknown as { registerHooks?: RegisterHooks }).registerHooks;
+  // Under tsx (the sources) its own asynchronous hooks must see the .ts file: keep to register there.
+  if (typeof registerHooks === 'function' && !import.meta.url.endsWith('.ts')) {
+    registerHooks({
+      resolve: (specifier, context, next) => next(Object.hasOwn(targets, specifier) ? targets[specifier]! : specifier, context),
+    });
+    return;
+  }
+  module.register(HOOKS, { data: { targets } });
 }

@@ -9,7 +9,7 @@ import type { HubexEvent } from '../events/event.js';
 import type { AttemptError, Outcome, RunnableDelivery, RunResult, StoredEvent } from '../store/contract.js';
 import { type BackoffOptions, retryDelay } from './backoff.js';
 import { classify } from './classify.js';
-import type { DeadContext, Handler } from './define-handler.js';
+import { type DeadContext, type Handler, TYPED_ENTITIES } from './define-handler.js';
 import { inTurn } from './turns.js';
 import type { HandlerRegistry } from './registry.js';
 
@@ -68,10 +68,7 @@ export async function runDelivery(o: RunnerOptions, d: RunnableDelivery, control
       // What is stored does not change: no retry can help.
       throw new PermanentError(`The stored event cannot be read back (${classify(err).message}).`, { cause: err });
     }
-    if (handler.requires && typeof event[handler.requires] !== 'number') {
-      // Its subscriptions type the event with this id; a handler must not get one without it.
-      throw new PermanentError(`The event has no ${handler.requires}, which every event of this handler's subscriptions must have.`);
-    }
+    if (handler.typed) checkTyped(event);
     // The timeout covers `where` too: an async one that never settles must not hold its slot for ever.
     const timeoutMs = policy.timeoutMs;
     const setting = handler.timeoutMs === undefined ? 'HANDLER_TIMEOUT_MS' : 'its timeoutMs';
@@ -108,10 +105,24 @@ export async function runDelivery(o: RunnerOptions, d: RunnableDelivery, control
     const deadEvent = event ?? tryRebuild(o, d);
     if (deadEvent) {
       const ctx = { event: deadEvent, hubex: o.hubexFor(deadEvent), log, attempts: d.attempt, deliveryId: d.id };
-      return { outcome, startedAt, ms, work, onRecorded: () => runOnDead(onDead, ctx, dead, policy.timeoutMs) };
+      return { outcome, startedAt, ms, work, onRecorded: (stop) => runOnDead(onDead, ctx, dead, policy.timeoutMs, stop) };
     }
   }
   return { outcome, startedAt, ms, work };
+}
+
+/**
+ * A handler whose subscriptions are all task.* or asset.* names is typed TaskEvent or AssetEvent:
+ * it must not get an event without its entity's id (a payload without TaskID), whatever came in.
+ */
+function checkTyped(event: HubexEvent): void {
+  const entity = event.name.split('.')[0]!;
+  const field = Object.hasOwn(TYPED_ENTITIES, entity) ? TYPED_ENTITIES[entity as keyof typeof TYPED_ENTITIES] : undefined;
+  if (!field || typeof event[field] !== 'number' || event.entity?.type !== entity) {
+    throw new PermanentError(
+      `The event ${event.name} has no ${field ?? 'typed entity'} (its entity: ${event.entity ? `${event.entity.type} ${String(event.entity.id)}` : 'none'}), which the handler's subscriptions promise it.`,
+    );
+  }
 }
 
 /** The timeout, attempts and backoff of a handler's runs: its own policy over the router's settings. */
@@ -146,12 +157,14 @@ async function runOnDead(
   base: Omit<DeadContext<HubexEvent, unknown>, 'signal'>,
   error: AttemptError,
   timeoutMs: number,
+  stop: AbortSignal,
 ): Promise<void> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new HandlerTimeoutError(timeoutMs, 'its timeoutMs')), timeoutMs);
+  const signal = AbortSignal.any([controller.signal, stop]);
   try {
-    const work = Promise.resolve().then(() => onDead({ ...base, signal: controller.signal }, error));
-    await untilAborted(work, controller.signal);
+    const work = Promise.resolve().then(() => onDead({ ...base, signal }, error));
+    await untilAborted(work, signal);
     base.log.info('onDead ran');
   } catch (err) {
     const f = classify(err);

@@ -210,8 +210,9 @@ export interface RunResult {
   /**
    * Called by the worker once the outcome is stored (not when storing it failed: the delivery runs
    * again then). What a dead delivery's handler asked for (onDead) runs here, once per death.
+   * `signal` aborts at the worker's stop deadline: a stop does not wait for it longer than for runs.
    */
-  readonly onRecorded?: () => Promise<void>;
+  readonly onRecorded?: (signal: AbortSignal) => Promise<void>;
 }
 
 /**

@@ -14,11 +14,12 @@ import { EventCatalogue } from '../events/catalogue.js';
 import type { HubexEvent } from '../events/event.js';
 import { createNormalizer } from '../events/normalize.js';
 import { eventRebuilder } from '../events/rebuild.js';
+import { createHubexClient, type HubexClient } from '../hubex/client.js';
 import { createLogger } from '../observability/log.js';
 import { DEFAULT_TENANT, type AttemptError } from '../store/contract.js';
 
 export interface RunHandlerOptions {
-  /** What the handler gets as ctx.hubex: a client pointed at the fake HubEx, for example. */
+  /** What the handler gets as ctx.hubex: a client pointed at the fake HubEx, for example; without one, a client whose calls fail with HubexConfigError. */
   readonly hubex?: unknown;
   /** Which run this is (ctx.attempt); with the handler's maxAttempts it decides retry or dead. Default 1. */
   readonly attempt?: number;
@@ -47,7 +48,9 @@ export async function runHandler(
   payload: Record<string, unknown>,
   options: RunHandlerOptions = {},
 ): Promise<RunHandlerResult> {
-  const checked = checkHandler(handler, (handler as { name?: string }).name ?? 'handler');
+  const loaded = checkHandler(handler, (handler as { name?: string }).name ?? 'handler');
+  // The option wins over the handler's own timeout, as documented.
+  const checked = options.timeoutMs === undefined ? loaded : Object.freeze({ ...loaded, timeoutMs: options.timeoutMs });
   const catalogue = new EventCatalogue();
   for (const e of options.events ?? []) catalogue.register({ ...e, entity: e.name.split('.')[0]! });
   const raw = JSON.stringify(payload);
@@ -61,11 +64,13 @@ export async function runHandler(
     },
   });
   const registry = new HandlerRegistry([checked], catalogue);
+  let tokenless: HubexClient | undefined;
   const result = await runDelivery(
     {
       registry,
       rebuild: eventRebuilder(createNormalizer({ catalogue, maxBatch: 1, strict: false })),
-      hubexFor: () => options.hubex,
+      // As the router does without a HubEx token: a client whose calls fail with HubexConfigError.
+      hubexFor: () => options.hubex ?? (tokenless ??= createHubexClient({ baseUrl: 'http://127.0.0.1:9/fsm', applicationId: 5 })),
       log: createLogger('debug', sink),
       timeoutMs: options.timeoutMs ?? checked.timeoutMs ?? 30_000,
       maxAttempts: 12,
@@ -79,7 +84,8 @@ export async function runHandler(
     },
     new AbortController(),
   );
-  await result.onRecorded?.();
+  await result.onRecorded?.(AbortSignal.timeout(checked.timeoutMs ?? 30_000));
+  tokenless?.close();
   const { outcome } = result;
   const status = outcome.kind === 'released' ? 'retry' : outcome.kind;
   return { status, ...('error' in outcome && outcome.error ? { error: outcome.error } : {}), event: event!, logs };

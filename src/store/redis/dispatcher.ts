@@ -8,6 +8,7 @@ import { DelayedError, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AttemptRecord, DeliveryWorker, Outcome, RunDelivery } from '../contract.js';
+import { ShutdownAbortError } from '../../errors.js';
 import { Runs } from '../runs.js';
 import { closeConnection, redisConnection } from './connection.js';
 import { type DeliveryJob, type DeliveryJobData, type DeliveryJobResult, QUEUE_NAME } from './jobs.js';
@@ -35,7 +36,9 @@ export class RedisDispatcher implements DeliveryWorker {
   #errors = 0;
   #stopping = false;
   /** What waits for a job's dead outcome to be stored (onDead), by job id. */
-  readonly #whenFailed = new Map<string, () => Promise<void>>();
+  readonly #whenFailed = new Map<string, (signal: AbortSignal) => Promise<void>>();
+  /** Aborts the follow-ups (onDead) at the stop's deadline. */
+  readonly #followUpStop = new AbortController();
   /** Resolved when a stop's deadline has passed: lingering handlers are no longer waited for. */
   readonly #gaveUp = resolvers();
   /** Follow-ups under way: a stop waits for them. */
@@ -79,7 +82,7 @@ export class RedisDispatcher implements DeliveryWorker {
       const followUp = job?.id === undefined ? undefined : this.#whenFailed.get(job.id);
       if (!followUp) return;
       this.#whenFailed.delete(job!.id!);
-      const p = followUp().catch(() => {}); // the runner's follow-ups log their own failures
+      const p = followUp(this.#followUpStop.signal).catch(() => {}); // the runner's follow-ups log their own failures
       this.#followUps.add(p);
       void p.then(() => {
         this.#followUps.delete(p);
@@ -117,7 +120,10 @@ export class RedisDispatcher implements DeliveryWorker {
     // A worker closed while it still connects leaves its first commands to fail unheard: let it
     // be ready first (a Redis that is away does not hold this up: the close follows at once).
     await Promise.race([worker.waitUntilReady().catch(() => {}), new Promise((r) => setTimeout(r, 1000).unref())]);
+    const deadline = Date.now() + deadlineMs;
+    const stopFollowUps = () => this.#followUpStop.abort(new ShutdownAbortError());
     if (this.#runs.abandoned) {
+      stopFollowUps();
       // Their locks lapse, and BullMQ's stalled check (another instance's, or ours after the
       // restart) runs them again, counted against maxStalledCount.
       await worker.close(true).catch(() => {});
@@ -126,9 +132,15 @@ export class RedisDispatcher implements DeliveryWorker {
       await this.#runs.drain(
         () => closing,
         deadlineMs,
-        () => this.#gaveUp.resolve(),
+        () => {
+          this.#gaveUp.resolve();
+          stopFollowUps();
+        },
       );
+      // Follow-ups (onDead) get the same deadline as the runs.
+      const timer = setTimeout(stopFollowUps, Math.max(0, deadline - Date.now()));
       await Promise.all(this.#followUps);
+      clearTimeout(timer);
     }
     if (this.#connection) await closeConnection(this.#connection);
     this.#runs.reportAtStop();
@@ -145,7 +157,7 @@ export class RedisDispatcher implements DeliveryWorker {
     const controller = this.#runs.start(id);
     let outcome: Outcome;
     let startedAt: number;
-    let onRecorded: (() => Promise<void>) | undefined;
+    let onRecorded: ((signal: AbortSignal) => Promise<void>) | undefined;
     try {
       const run = await this.#run!({ id, handler: data.handler, attempt: data.attempt + 1, event: data.event }, controller);
       ({ outcome, startedAt, onRecorded } = run);
@@ -153,10 +165,9 @@ export class RedisDispatcher implements DeliveryWorker {
       // A handler that ignores its abort keeps its job (and its lock, and its slot) until it
       // returns: its retry must not run beside it. Not past the shutdown's deadline: the process
       // is about to exit, and the handler with it.
-      // A dead one is recorded at once: nothing runs it again unless a person replays it.
-      if (run.work && controller.signal.aborted && outcome.kind !== 'dead') {
-        await Promise.race([this.#runs.returned(id), this.#gaveUp.promise]);
-      }
+      // Whatever the outcome (dead too: its slot counts against HANDLER_CONCURRENCY), the job is
+      // recorded once the handler has returned, or at the shutdown's deadline.
+      if (run.work && controller.signal.aborted) await Promise.race([this.#runs.returned(id), this.#gaveUp.promise]);
     } catch (err) {
       this.#runs.end(id);
       throw err; // a fault of ours: BullMQ runs the job again a second later
@@ -188,8 +199,12 @@ export class RedisDispatcher implements DeliveryWorker {
     await job.updateData(next);
     switch (outcome.kind) {
       case 'dead':
-        if (onRecorded) this.#whenFailed.set(id, onRecorded);
-        else this.#whenFailed.delete(id);
+        this.#whenFailed.delete(id);
+        if (onRecorded) {
+          // An entry whose job never reached 'failed' (Redis lost it meanwhile) must not stay for ever.
+          if (this.#whenFailed.size >= 1000) this.#whenFailed.delete(this.#whenFailed.keys().next().value!);
+          this.#whenFailed.set(id, onRecorded);
+        }
         throw new UnrecoverableError(outcome.error.message);
       case 'retry':
       case 'released':

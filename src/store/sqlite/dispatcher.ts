@@ -5,6 +5,7 @@
 // process (the command line) made due.
 import type { Logger } from 'pino';
 import type { DeliveryWorker, RunDelivery } from '../contract.js';
+import { ShutdownAbortError } from '../../errors.js';
 import { Runs } from '../runs.js';
 import type { ClaimedDelivery, ClaimStore } from './claims.js';
 
@@ -33,6 +34,8 @@ export class SqliteDispatcher implements DeliveryWorker {
   #ready: ClaimedDelivery[] = [];
   /** Outcomes on their way to the store. */
   readonly #settling = new Set<Promise<void>>();
+  /** Aborts the follow-ups (onDead) at the stop's deadline. */
+  readonly #followUpStop = new AbortController();
   #run: RunDelivery | undefined;
   #stopping = false;
   /** A recovered delivery running alone. */
@@ -92,9 +95,15 @@ export class SqliteDispatcher implements DeliveryWorker {
     await this.#o.store.releaseClaims(waiting).catch((err: unknown) => {
       this.#o.log.warn({ err }, 'could not release claimed deliveries; they run once their lease ends');
     });
-    if (!this.#runs.abandoned) {
-      await this.#runs.drain(() => Promise.all(this.#recorded.values()), deadlineMs);
+    const deadline = Date.now() + deadlineMs;
+    const stopFollowUps = () => this.#followUpStop.abort(new ShutdownAbortError());
+    if (this.#runs.abandoned) stopFollowUps();
+    else {
+      await this.#runs.drain(() => Promise.all(this.#recorded.values()), deadlineMs, stopFollowUps);
+      // Follow-ups (onDead) get the same deadline as the runs.
+      const timer = setTimeout(stopFollowUps, Math.max(0, deadline - Date.now()));
       await Promise.all(this.#settling);
+      clearTimeout(timer);
     }
     this.#runs.reportAtStop();
   }
@@ -213,9 +222,9 @@ export class SqliteDispatcher implements DeliveryWorker {
     this.#runs.notifyIdle();
   }
 
-  /** What runs after an outcome is stored (onDead): counted as busy, so that a stop waits for it. */
-  #followUp(work: () => Promise<void>): void {
-    const p = work().catch(() => {}); // the runner's follow-ups log their own failures
+  /** What runs after an outcome is stored (onDead): counted as busy, so that a stop waits for it, up to its deadline. */
+  #followUp(work: (signal: AbortSignal) => Promise<void>): void {
+    const p = work(this.#followUpStop.signal).catch(() => {}); // the runner's follow-ups log their own failures
     this.#settling.add(p);
     void p.then(() => {
       this.#settling.delete(p);
