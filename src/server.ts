@@ -149,7 +149,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     },
     blocked: blockingWatch(metrics, logger.child({ part: 'dispatcher' })),
   };
-  dispatcher?.start((delivery, controller) => runDelivery(runner, delivery, controller));
+  const limits = new Map(registry.all().flatMap((h) => (h.concurrency === undefined ? [] : [[h.name, h.concurrency] as const])));
+  dispatcher?.start((delivery, controller) => runDelivery(runner, delivery, controller), { concurrency: limits });
   return app;
 }
 

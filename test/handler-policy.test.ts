@@ -306,6 +306,46 @@ describe.each(BACKENDS)('on $name', (backend) => {
       expect(ds.find((d) => d.status === 'dead')?.lastError?.message).toContain('has no assetID (its entity: company 3)');
     },
   );
+
+  it.skipIf('skip' in backend && backend.skip)(
+    'concurrency: 2 runs at most two of its runs at once; another handler is not held up by it',
+    async () => {
+      let now = 0;
+      let most = 0;
+      let others = 0;
+      const a = await app(
+        [
+          load(
+            defineHandler({
+              name: 'narrow',
+              on: 40,
+              concurrency: 2,
+              async handle() {
+                most = Math.max(most, ++now);
+                await sleep(60);
+                now--;
+              },
+            }),
+          ),
+          load(
+            defineHandler({
+              name: 'wide',
+              on: 40,
+              handle() {
+                others++;
+              },
+            }),
+          ),
+        ],
+        { HANDLER_CONCURRENCY: '8' },
+      );
+      await a.post(Array.from({ length: 12 }, (_, i) => ({ EventID: 40, AssetID: i + 1 })));
+      const ds = await finished(a, 24);
+      expect(ds.every((d) => d.status === 'done' && d.attempts === 1)).toBe(true);
+      expect(most).toBe(2);
+      expect(others).toBe(12);
+    },
+  );
 });
 
 async function flush(url: string): Promise<void> {
@@ -314,6 +354,45 @@ async function flush(url: string): Promise<void> {
   await r.flushdb();
   r.disconnect();
 }
+
+describe.skipIf(!hasRedis)('concurrency across instances', () => {
+  it('two instances on one Redis run at most `concurrency` runs of a handler between them', async () => {
+    let now = 0;
+    let most = 0;
+    const runsOn = { a: 0, b: 0 };
+    const narrow = (who: 'a' | 'b') =>
+      load(
+        defineHandler({
+          name: 'narrow',
+          on: 40,
+          concurrency: 2,
+          async handle() {
+            runsOn[who]++;
+            most = Math.max(most, ++now);
+            await sleep(80);
+            now--;
+          },
+        }),
+      );
+    const url = `${redis!.url}/${++dbN % 16}`;
+    await flush(url);
+    const env = { ...ROUTER, QUEUE: 'redis', REDIS_URL: url, HANDLER_CONCURRENCY: '8' };
+    const a = await makeApp(env, { handlers: [narrow('a')] });
+    const b = await makeApp(env, { handlers: [narrow('b')] });
+    apps.push(a, b);
+    await a.post(Array.from({ length: 10 }, (_, i) => ({ EventID: 40, AssetID: i + 1 })));
+    await b.post(Array.from({ length: 10 }, (_, i) => ({ EventID: 40, AssetID: 100 + i })));
+    const ds = await waitFor(
+      () => a.app.store.list({ limit: 100 }),
+      (list: DeliveryRecord[]) => list.length === 20 && list.every((d) => d.status === 'done'),
+      { what: '20 runs done', timeoutMs: 20_000 },
+    );
+    expect(ds.every((d) => d.attempts === 1)).toBe(true); // waiting for a slot spends no attempt
+    expect(most).toBe(2);
+    expect(runsOn.a + runsOn.b).toBe(20);
+    expect(Math.min(runsOn.a, runsOn.b)).toBeGreaterThan(0);
+  });
+});
 
 describe('a handler read at load', () => {
   it('takes a class instance whose handle is a method, and reads each field once', () => {
@@ -358,6 +437,7 @@ describe('policy checked at load', () => {
     checkHandler(defineHandler({ name: 'x', on: 40, handle() {}, ...extra } as never), 'x.mjs');
   it.each([
     [{ maxAttempts: 0 }, 'maxAttempts must be a whole number from 1 to 1000'],
+    [{ concurrency: 0 }, 'concurrency must be a whole number from 1 to 1000'],
     [{ maxAttempts: 2.5 }, 'maxAttempts must be a whole number'],
     [{ timeoutMs: 5 }, 'timeoutMs must be a whole number from 10'],
     [{ retry: 5 }, 'retry must be { baseMs, maxMs }'],

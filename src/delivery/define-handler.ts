@@ -71,6 +71,11 @@ export interface HandlerPolicy {
   readonly maxAttempts?: number;
   /** Exponential backoff with full jitter: the first retry's ceiling and the longest wait (RETRY_BASE_MS, RETRY_MAX_MS). */
   readonly retry?: { readonly baseMs?: number; readonly maxMs?: number };
+  /**
+   * Runs of this handler at once, at most: with QUEUE=redis across every instance. Within
+   * HANDLER_CONCURRENCY, which bounds each instance's runs of all handlers.
+   */
+  readonly concurrency?: number;
 }
 
 export interface HandlerDefinition<S extends EventSelector = EventSelector, Hubex = HubexClient> extends HandlerPolicy {

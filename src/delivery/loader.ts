@@ -137,10 +137,11 @@ export function checkHandler(value: unknown, file: string): Handler {
 const LIMITS = {
   timeoutMs: [10, 24 * 3600 * 1000],
   maxAttempts: [1, 1000],
+  concurrency: [1, 1000],
 } as const;
 
 /** Every field a handler may have: another is a typo (`maxAttempt`) that would be ignored silently. */
-const FIELDS = new Set(['name', 'on', 'where', 'handle', 'onDead', 'enabled', 'timeoutMs', 'maxAttempts', 'retry']);
+const FIELDS = new Set(['name', 'on', 'where', 'handle', 'onDead', 'enabled', 'timeoutMs', 'maxAttempts', 'retry', 'concurrency']);
 
 /** What is wrong with a handler's policy, or undefined. Same bounds as the router's own variables. */
 function policyProblem(h: Record<string, unknown>): string | undefined {

@@ -25,6 +25,10 @@ export class HandlerRegistry {
     return this.#handlers.size;
   }
 
+  all(): Handler[] {
+    return [...this.#handlers.values()];
+  }
+
   names(): string[] {
     return [...this.#handlers.keys()];
   }

@@ -221,9 +221,15 @@ export interface RunResult {
  */
 export type RunDelivery = (delivery: RunnableDelivery, controller: AbortController) => Promise<RunResult>;
 
+/** Limits on runs beyond the worker's own concurrency. */
+export interface RunLimits {
+  /** Runs of a handler at once, at most, by handler name: on a shared store, across every instance. */
+  readonly concurrency?: ReadonlyMap<string, number>;
+}
+
 /** What claims deliveries, runs them (with the RunDelivery it is given) and records their outcome. */
 export interface DeliveryWorker {
-  start(run: RunDelivery): void;
+  start(run: RunDelivery, limits?: RunLimits): void;
   /** Runs in progress, lingering ones (aborted, not yet returned) included. */
   readonly active: number;
   /** Resolves when nothing runs here. */

@@ -49,15 +49,21 @@ export class Runs<Id> {
    * (`work`) has not settled, it lingers from this moment until it does: it keeps its slot, its
    * lease, and its delivery is not taken again.
    */
-  end(id: Id, work?: Promise<unknown>, o: { readonly handler?: string; readonly onReturned?: () => void } = {}): void {
+  end(
+    id: Id,
+    work?: Promise<unknown>,
+    o: { readonly handler?: string; readonly onReturned?: () => void; readonly onFreed?: () => void } = {},
+  ): void {
     const controller = this.#running.get(id);
     this.#running.delete(id);
+    if (!(work && controller?.signal.aborted)) o.onFreed?.();
     if (work && controller?.signal.aborted) {
       this.#lingering.set(id, work);
       let returned = false;
       const done = () => {
         returned = true;
         if (this.#lingering.get(id) === work) this.#lingering.delete(id);
+        o.onFreed?.();
         o.onReturned?.();
         this.notifyIdle();
       };

@@ -7,11 +7,12 @@
 import { DelayedError, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { AttemptRecord, DeliveryWorker, Outcome, RunDelivery } from '../contract.js';
+import type { AttemptRecord, DeliveryWorker, Outcome, RunDelivery, RunLimits } from '../contract.js';
 import { ShutdownAbortError } from '../../errors.js';
 import { Runs } from '../runs.js';
 import { closeConnection, redisConnection } from './connection.js';
 import { type DeliveryJob, type DeliveryJobData, type DeliveryJobResult, QUEUE_NAME } from './jobs.js';
+import { HandlerSlots } from './slots.js';
 
 export interface RedisDispatcherOptions {
   readonly url: string;
@@ -43,6 +44,8 @@ export class RedisDispatcher implements DeliveryWorker {
   readonly #gaveUp = resolvers();
   /** Follow-ups under way: a stop waits for them. */
   readonly #followUps = new Set<Promise<void>>();
+  /** Slots of the handlers with a concurrency limit, kept in Redis for every instance. */
+  #slots: HandlerSlots | undefined;
 
   constructor(options: RedisDispatcherOptions) {
     this.#o = options;
@@ -50,10 +53,11 @@ export class RedisDispatcher implements DeliveryWorker {
     this.#runs = new Runs(options.log, () => this.#followUps.size > 0);
   }
 
-  start(run: RunDelivery): void {
+  start(run: RunDelivery, limits: RunLimits = {}): void {
     if (this.#worker) return;
     this.#run = run;
     const o = this.#o;
+    if (limits.concurrency && limits.concurrency.size > 0) this.#slots = new HandlerSlots(o, limits.concurrency);
     this.#connection = redisConnection(o.url, { failFast: false });
     this.#connection.on('error', () => {}); // the store logs Redis going away, once
     this.#worker = new Worker<DeliveryJobData, DeliveryJobResult | undefined, string>(
@@ -143,17 +147,34 @@ export class RedisDispatcher implements DeliveryWorker {
       clearTimeout(timer);
     }
     if (this.#connection) await closeConnection(this.#connection);
+    await this.#slots?.close();
     this.#runs.reportAtStop();
   }
 
   async #process(job: DeliveryJob, token: string | undefined): Promise<DeliveryJobResult> {
-    const data = job.data;
     const id = job.id!;
     if (this.#stopping) {
       // Fetched while the worker closes: back to the queue, due now, for another instance.
       await job.moveToDelayed(this.#now(), token);
       throw new DelayedError();
     }
+    const slots = this.#slots;
+    if (!slots?.limits.has(job.data.handler)) return this.#processRun(job, token);
+    if (!(await slots.take(job.data.handler, id))) {
+      // Its handler is at its limit on some instance: back to the queue for a moment, no attempt spent.
+      await job.moveToDelayed(this.#now() + 100 + Math.floor(Math.random() * 400), token);
+      throw new DelayedError();
+    }
+    try {
+      return await this.#processRun(job, token);
+    } finally {
+      slots.release(job.data.handler, id);
+    }
+  }
+
+  async #processRun(job: DeliveryJob, token: string | undefined): Promise<DeliveryJobResult> {
+    const data = job.data;
+    const id = job.id!;
     const controller = this.#runs.start(id);
     let outcome: Outcome;
     let startedAt: number;

@@ -25,10 +25,16 @@ export interface Settlement {
 export interface ClaimStore {
   /**
    * Claims up to `limit` due deliveries (pending and due, or running with a lease that ran out),
-   * oldest due first, and leases them for `leaseMs`. `exclude` lists deliveries whose earlier run
-   * has not returned. `nextDueAt` is when the next one not claimed now falls due (null: none).
+   * oldest due first, and leases them for `leaseMs`. `exclude` lists deliveries the caller holds
+   * already; `excludeHandlers`, handlers whose runs are at their concurrency. `nextDueAt` is when
+   * the next one not claimed now falls due (null: none), among those not excluded.
    */
-  claim(limit: number, leaseMs: number, exclude?: readonly number[]): Promise<{ deliveries: ClaimedDelivery[]; nextDueAt: number | null }>;
+  claim(
+    limit: number,
+    leaseMs: number,
+    exclude?: readonly number[],
+    excludeHandlers?: readonly string[],
+  ): Promise<{ deliveries: ClaimedDelivery[]; nextDueAt: number | null }>;
   /** Records runs' outcomes (each with its attempt in the history). */
   settle(settlements: readonly Settlement[]): Promise<void>;
   /** Puts claimed deliveries that never started back to pending, due now, the claim not counted. */

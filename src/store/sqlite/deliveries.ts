@@ -11,9 +11,11 @@ export function claim(
   leaseMs: number,
   exclude: readonly number[],
   now: number,
+  excludeHandlers: readonly string[] = [],
 ): { deliveries: ClaimedDelivery[]; nextDueAt: number | null } {
   // Chosen first, then taken: a running one (its lease ran out) is told apart as recovered.
-  const chosen = limit > 0 ? s.claimable.all(now, JSON.stringify(exclude), Math.min(limit, 1000)) : [];
+  const handlers = JSON.stringify(excludeHandlers);
+  const chosen = limit > 0 ? s.claimable.all(now, JSON.stringify(exclude), handlers, Math.min(limit, 1000)) : [];
   const recovered = new Set(chosen.filter((c) => c.status === 'running').map((c) => c.id));
   const order = new Map(chosen.map((c, i) => [c.id, i]));
   const rows = chosen.length > 0 ? s.claim.all(now + leaseMs, now, JSON.stringify(chosen.map((c) => c.id))) : [];
@@ -26,7 +28,7 @@ export function claim(
     recovered: recovered.has(r.id),
     event: toStoredEvent(s.eventBySeq.get(r.event_seq)!),
   }));
-  const next = s.nextDue.get(JSON.stringify(exclude))?.due_at ?? null;
+  const next = s.nextDue.get(JSON.stringify(exclude), handlers)?.due_at ?? null;
   return { deliveries, nextDueAt: next };
 }
 

@@ -4,7 +4,7 @@
 // for the next retry; with nothing due it still looks every idlePollMs, for deliveries another
 // process (the command line) made due.
 import type { Logger } from 'pino';
-import type { DeliveryWorker, RunDelivery } from '../contract.js';
+import type { DeliveryWorker, RunDelivery, RunLimits } from '../contract.js';
 import { ShutdownAbortError } from '../../errors.js';
 import { Runs } from '../runs.js';
 import type { ClaimedDelivery, ClaimStore } from './claims.js';
@@ -46,15 +46,19 @@ export class SqliteDispatcher implements DeliveryWorker {
   #timerAt = Number.POSITIVE_INFINITY;
   #heartbeat: NodeJS.Timeout | undefined;
   #claimFailures = 0;
+  /** Per-handler concurrency limits, and the runs each handler has (lingering ones included). */
+  #limits: ReadonlyMap<string, number> = new Map();
+  readonly #running = new Map<string, number>();
 
   constructor(options: SqliteDispatcherOptions) {
     this.#o = { leaseMs: 15_000, prefetch: options.concurrency * 4, idlePollMs: 5000, now: Date.now, ...options };
     this.#runs = new Runs(options.log, () => this.#ready.length > 0 || this.#settling.size > 0 || this.#claiming);
   }
 
-  start(run: RunDelivery): void {
+  start(run: RunDelivery, limits: RunLimits = {}): void {
     if (this.#run) return;
     this.#run = run;
+    this.#limits = limits.concurrency ?? new Map();
     this.#o.store.onDue(() => this.wake());
     const every = Math.max(Math.floor(this.#o.leaseMs / 3), 100);
     this.#heartbeat = setInterval(() => void this.#renewLeases(), every);
@@ -115,14 +119,18 @@ export class SqliteDispatcher implements DeliveryWorker {
    */
   #fill(): void {
     while (!this.#stopping && this.#ready.length > 0 && this.active < this.#o.concurrency && this.#solo === undefined) {
-      const next = this.#ready[0]!;
+      // The oldest whose handler is under its own limit (a handler at its limit waits, the others go).
+      const i = this.#limits.size === 0 ? 0 : this.#ready.findIndex((d) => this.#room(d.handler) > 0);
+      if (i < 0) return;
+      const next = this.#ready[i]!;
       if (next.recovered) {
         // Once the runs under way have ended. Lingering ones (aborted, their handler not
         // returning) do not count: they may never end, and they are not what crashed.
         if (this.#runs.running > 0) return;
         this.#solo = next.id;
       }
-      this.#start(this.#ready.shift()!);
+      this.#ready.splice(i, 1);
+      this.#start(next);
     }
   }
 
@@ -141,7 +149,10 @@ export class SqliteDispatcher implements DeliveryWorker {
       // still this instance's while it waits to start, runs or lingers. (Once its run has ended,
       // its outcome is on its way to the store ahead of this claim.)
       const own = [...this.#runs.ids(), ...this.#ready.map((d) => d.id)];
-      const { deliveries, nextDueAt } = await this.#o.store.claim(want, this.#o.leaseMs, own);
+      const full = [...this.#limits.keys()].filter((h) => this.#room(h) - this.#waiting(h) <= 0);
+      const claimed = await this.#o.store.claim(want, this.#o.leaseMs, own, full);
+      const { nextDueAt } = claimed;
+      const deliveries = await this.#withinLimits(claimed.deliveries);
       this.#claimFailures = 0;
       if (this.#stopping) {
         await this.#o.store.releaseClaims(deliveries.map((d) => d.id));
@@ -181,7 +192,44 @@ export class SqliteDispatcher implements DeliveryWorker {
     this.#timer.unref();
   }
 
+  /** Runs a handler may start now under its own limit (Infinity without one). */
+  #room(handler: string): number {
+    const limit = this.#limits.get(handler);
+    return limit === undefined ? Number.POSITIVE_INFINITY : limit - (this.#running.get(handler) ?? 0);
+  }
+
+  #waiting(handler: string): number {
+    let n = 0;
+    for (const d of this.#ready) if (d.handler === handler) n++;
+    return n;
+  }
+
+  /** Keeps what the handlers' limits leave room for; the rest go back to pending, no attempt spent. */
+  async #withinLimits(claimed: ClaimedDelivery[]): Promise<ClaimedDelivery[]> {
+    if (this.#limits.size === 0) return claimed;
+    const room = new Map<string, number>();
+    const keep: ClaimedDelivery[] = [];
+    const back: number[] = [];
+    for (const d of claimed) {
+      if (!this.#limits.has(d.handler)) {
+        keep.push(d);
+        continue;
+      }
+      const left = room.get(d.handler) ?? this.#room(d.handler) - this.#waiting(d.handler);
+      if (left > 0) keep.push(d);
+      else back.push(d.id);
+      room.set(d.handler, left - 1);
+    }
+    if (back.length > 0) {
+      await this.#o.store.releaseClaims(back).catch((err: unknown) => {
+        this.#o.log.warn({ err }, "could not give back deliveries over their handler's limit; they run once their lease ends");
+      });
+    }
+    return keep;
+  }
+
   #start(d: ClaimedDelivery): void {
+    this.#running.set(d.handler, (this.#running.get(d.handler) ?? 0) + 1);
     const controller = this.#runs.start(d.id);
     this.#recorded.set(d.id, this.#execute(d, controller));
   }
@@ -198,7 +246,7 @@ export class SqliteDispatcher implements DeliveryWorker {
         'a run failed inside the dispatcher; it runs again once its lease ends',
       );
       this.#recorded.delete(d.id);
-      this.#finish(d.id);
+      this.#finish(d.id, undefined, d.handler);
       return;
     }
     const { outcome, startedAt, work } = result;
@@ -234,7 +282,16 @@ export class SqliteDispatcher implements DeliveryWorker {
 
   #finish(id: number, work?: Promise<unknown>, handler?: string): void {
     if (this.#solo === id) this.#solo = undefined;
-    this.#runs.end(id, work, { ...(handler ? { handler } : {}), onReturned: () => this.wake() });
+    this.#runs.end(id, work, {
+      ...(handler ? { handler } : {}),
+      onReturned: () => this.wake(),
+      onFreed: () => {
+        if (handler === undefined) return;
+        const n = (this.#running.get(handler) ?? 1) - 1;
+        if (n > 0) this.#running.set(handler, n);
+        else this.#running.delete(handler);
+      },
+    });
     this.wake();
   }
 

@@ -132,6 +132,7 @@ export function prepare(db: Database) {
       SELECT id, status FROM deliveries
       WHERE status IN ('pending', 'running') AND due_at <= ?
         AND id NOT IN (SELECT value FROM json_each(?))
+        AND handler NOT IN (SELECT value FROM json_each(?))
       ORDER BY due_at, id LIMIT ?`),
     claim: p<{ id: number; event_seq: number; handler: string; attempts: number; replays: number }>(`
       UPDATE deliveries SET status = 'running', attempts = attempts + 1, due_at = ?, updated_at = ?
@@ -140,6 +141,7 @@ export function prepare(db: Database) {
     nextDue: p<{ due_at: number }>(`
       SELECT due_at FROM deliveries
       WHERE status IN ('pending', 'running') AND id NOT IN (SELECT value FROM json_each(?))
+        AND handler NOT IN (SELECT value FROM json_each(?))
       ORDER BY due_at LIMIT 1`),
     eventBySeq: p<EventRow>('SELECT seq, id, tenant, name, received_at, raw FROM events WHERE seq = ?'),
     attempt: p(`INSERT INTO delivery_attempts

@@ -114,8 +114,11 @@ export class SqliteStore implements Store, ClaimStore {
     return (await this.#link.call('stats', [])) as { commits: number; accepted: number; duplicates: number };
   }
 
-  claim(limit: number, leaseMs: number, exclude: readonly number[] = []) {
-    return this.#link.call('claim', [limit, leaseMs, exclude]) as Promise<{ deliveries: ClaimedDelivery[]; nextDueAt: number | null }>;
+  claim(limit: number, leaseMs: number, exclude: readonly number[] = [], excludeHandlers: readonly string[] = []) {
+    return this.#link.call('claim', [limit, leaseMs, exclude, excludeHandlers]) as Promise<{
+      deliveries: ClaimedDelivery[];
+      nextDueAt: number | null;
+    }>;
   }
 
   async settle(settlements: readonly Settlement[]): Promise<void> {

@@ -124,7 +124,7 @@ function write(c: Call): unknown {
     case 'accept':
       return toWireAccepted(writer.accept((c.args[0] as WireEvent[]).map(fromWireEvent), c.now, c.args[1]));
     case 'claim':
-      return writer.claim(c.args[0], c.args[1], c.args[2], c.now);
+      return writer.claim(c.args[0], c.args[1], c.args[2], c.now, c.args[3]);
     case 'settle':
       for (const s of c.args[0]) writer.settle(s, c.now);
       return undefined;

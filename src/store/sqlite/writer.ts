@@ -186,8 +186,9 @@ export class SqliteWriter {
     leaseMs: number,
     exclude: readonly number[],
     now: number,
+    excludeHandlers: readonly string[] = [],
   ): { deliveries: ClaimedDelivery[]; nextDueAt: number | null } {
-    return deliveries.claim(this.#c.s!, limit, leaseMs, exclude, now);
+    return deliveries.claim(this.#c.s!, limit, leaseMs, exclude, now, excludeHandlers);
   }
 
   settle(x: Settlement, now: number): void {
