@@ -161,8 +161,10 @@ export class RedisDispatcher implements DeliveryWorker {
     const slots = this.#slots;
     if (!slots?.limits.has(job.data.handler)) return this.#processRun(job, token);
     if (!(await slots.take(job.data.handler, id))) {
-      // Its handler is at its limit on some instance: back to the queue for a moment, no attempt spent.
-      await job.moveToDelayed(this.#now() + 100 + Math.floor(Math.random() * 400), token);
+      // Its handler is at its limit on some instance: back to the queue for a moment, no attempt
+      // spent. The moment grows while the handler stays full (up to 2 s), so that a long queue of
+      // its jobs is not fetched round and round.
+      await job.moveToDelayed(this.#now() + slots.waitMs(job.data.handler), token);
       throw new DelayedError();
     }
     try {

@@ -17,6 +17,8 @@ export class HandlerSlots {
   readonly #o: { readonly prefix: string; readonly leaseMs: number; readonly log: Logger };
   /** The slots this instance holds: job id -> handler. */
   readonly #held = new Map<string, string>();
+  /** Misses in a row by handler (the limited handlers only: a bounded map). */
+  readonly #misses = new Map<string, number>();
   readonly #renewal: NodeJS.Timeout;
 
   constructor(
@@ -34,13 +36,23 @@ export class HandlerSlots {
 
   /** Whether the job now holds a slot of its handler (false: the handler is at its limit, or Redis is away). */
   async take(handler: string, id: string): Promise<boolean> {
+    let got = false;
     try {
-      const got = (await this.#redis.hxrSlotTake(this.#key(handler), id, this.limits.get(handler)!, this.#o.leaseMs)) === 1;
-      if (got) this.#held.set(id, handler);
-      return got;
+      got = (await this.#redis.hxrSlotTake(this.#key(handler), id, this.limits.get(handler)!, this.#o.leaseMs)) === 1;
     } catch {
-      return false;
+      // Redis away: wait, as if full
     }
+    if (got) {
+      this.#held.set(id, handler);
+      this.#misses.delete(handler);
+    } else this.#misses.set(handler, Math.min((this.#misses.get(handler) ?? 0) + 1, 5));
+    return got;
+  }
+
+  /** How long a job that found its handler full waits before it is tried again: 100 ms doubling per miss in a row, to 2 s, jittered. */
+  waitMs(handler: string): number {
+    const ceiling = Math.min(2000, 100 * 2 ** (this.#misses.get(handler) ?? 0));
+    return Math.floor(ceiling / 2 + Math.random() * (ceiling / 2));
   }
 
   release(handler: string, id: string): void {
