@@ -87,6 +87,47 @@ describe('SQLite worker', () => {
   });
 });
 
+describe('SQLite worker with a handler limit', () => {
+  it('keeps the crash guard for a recovered delivery of a limited handler: it is not given back as a plain pending one', async () => {
+    const { dir, remove } = tempDir();
+    try {
+      const ran: number[] = [];
+      const limited = checkHandler(
+        defineHandler({
+          name: 'limited',
+          on: 40,
+          concurrency: 1,
+          handle({ event }) {
+            ran.push(event.assetID!);
+          },
+        }),
+        'limited.mjs',
+      );
+      // Before the "crashes": an older pending delivery (asset 1), and one (asset 2) whose runs
+      // were cut short three times (claimed under leases that ran out).
+      const before = await makeApp({}, { handlers: [limited], dispatch: false }, dir);
+      await before.post({ EventID: 40, AssetID: 1 });
+      await before.post({ EventID: 40, AssetID: 2 });
+      const store = before.app.store as SqliteStore;
+      const [older] = await store.list({ limit: 1 });
+      for (let i = 0; i < 3; i++) await store.claim(1, 1, [Number(older!.id)]);
+      await before.app.close();
+
+      const a = await makeApp({ MAX_ATTEMPTS: '2' }, { handlers: [limited] }, dir);
+      apps.push(a);
+      const ds = await waitFor(
+        () => a.app.store.list(),
+        (list) => list.length === 2 && list.every((d) => d.status === 'done' || d.status === 'dead'),
+        { what: 'both deliveries finished' },
+      );
+      expect(ran).toEqual([1]); // the one cut short three times does not run a fourth time
+      expect(ds.find((d) => d.status === 'dead')?.lastError?.message).toContain('the last run was cut short');
+    } finally {
+      remove();
+    }
+  });
+});
+
 describe.skipIf(!hasRedis)('Redis worker', () => {
   let redis: RedisServer;
   beforeAll(async () => {

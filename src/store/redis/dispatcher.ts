@@ -160,7 +160,10 @@ export class RedisDispatcher implements DeliveryWorker {
     }
     const slots = this.#slots;
     if (!slots?.limits.has(job.data.handler)) return this.#processRun(job, token);
-    if (!(await slots.take(job.data.handler, id))) {
+    // One slot per fetch of the job (its lock token): a run taken up again elsewhere after a lost
+    // lock waits for a slot of its own rather than sharing the first one's.
+    const holder = `${id}:${token ?? ''}`;
+    if (!(await slots.take(job.data.handler, holder))) {
       // Its handler is at its limit on some instance: back to the queue for a moment, no attempt
       // spent. The moment grows while the handler stays full (up to 2 s), so that a long queue of
       // its jobs is not fetched round and round.
@@ -170,7 +173,7 @@ export class RedisDispatcher implements DeliveryWorker {
     try {
       return await this.#processRun(job, token);
     } finally {
-      slots.release(job.data.handler, id);
+      slots.release(job.data.handler, holder);
     }
   }
 

@@ -40,7 +40,9 @@ export class HandlerSlots {
     try {
       got = (await this.#redis.hxrSlotTake(this.#key(handler), id, this.limits.get(handler)!, this.#o.leaseMs)) === 1;
     } catch {
-      // Redis away: wait, as if full
+      // Redis away, or the answer lost after the script ran: wait, as if full, and take back a
+      // slot the script may have given (else it would hold one until its lease ends).
+      this.#redis.zrem(this.#key(handler), id).catch(() => {});
     }
     if (got) {
       this.#held.set(id, handler);

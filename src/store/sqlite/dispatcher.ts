@@ -8,6 +8,7 @@ import type { DeliveryWorker, RunDelivery, RunLimits } from '../contract.js';
 import { ShutdownAbortError } from '../../errors.js';
 import { Runs } from '../runs.js';
 import type { ClaimedDelivery, ClaimStore } from './claims.js';
+import { HandlerLimits } from './handler-limits.js';
 
 export interface SqliteDispatcherOptions {
   readonly store: ClaimStore;
@@ -46,9 +47,8 @@ export class SqliteDispatcher implements DeliveryWorker {
   #timerAt = Number.POSITIVE_INFINITY;
   #heartbeat: NodeJS.Timeout | undefined;
   #claimFailures = 0;
-  /** Per-handler concurrency limits, and the runs each handler has (lingering ones included). */
-  #limits: ReadonlyMap<string, number> = new Map();
-  readonly #running = new Map<string, number>();
+  /** Per-handler concurrency. */
+  #limits = new HandlerLimits();
 
   constructor(options: SqliteDispatcherOptions) {
     this.#o = { leaseMs: 15_000, prefetch: options.concurrency * 4, idlePollMs: 5000, now: Date.now, ...options };
@@ -58,7 +58,7 @@ export class SqliteDispatcher implements DeliveryWorker {
   start(run: RunDelivery, limits: RunLimits = {}): void {
     if (this.#run) return;
     this.#run = run;
-    this.#limits = limits.concurrency ?? new Map();
+    this.#limits = new HandlerLimits(limits.concurrency);
     this.#o.store.onDue(() => this.wake());
     const every = Math.max(Math.floor(this.#o.leaseMs / 3), 100);
     this.#heartbeat = setInterval(() => void this.#renewLeases(), every);
@@ -120,7 +120,7 @@ export class SqliteDispatcher implements DeliveryWorker {
   #fill(): void {
     while (!this.#stopping && this.#ready.length > 0 && this.active < this.#o.concurrency && this.#solo === undefined) {
       // The oldest whose handler is under its own limit (a handler at its limit waits, the others go).
-      const i = this.#limits.size === 0 ? 0 : this.#ready.findIndex((d) => this.#room(d.handler) > 0);
+      const i = this.#limits.any ? this.#ready.findIndex((d) => this.#limits.room(d.handler) > 0) : 0;
       if (i < 0) return;
       const next = this.#ready[i]!;
       if (next.recovered) {
@@ -149,8 +149,7 @@ export class SqliteDispatcher implements DeliveryWorker {
       // still this instance's while it waits to start, runs or lingers. (Once its run has ended,
       // its outcome is on its way to the store ahead of this claim.)
       const own = [...this.#runs.ids(), ...this.#ready.map((d) => d.id)];
-      const full = [...this.#limits.keys()].filter((h) => this.#room(h) - this.#waiting(h) <= 0);
-      const claimed = await this.#o.store.claim(want, this.#o.leaseMs, own, full);
+      const claimed = await this.#o.store.claim(want, this.#o.leaseMs, own, this.#limits.full(this.#ready));
       const { nextDueAt } = claimed;
       const deliveries = await this.#withinLimits(claimed.deliveries);
       this.#claimFailures = 0;
@@ -192,34 +191,9 @@ export class SqliteDispatcher implements DeliveryWorker {
     this.#timer.unref();
   }
 
-  /** Runs a handler may start now under its own limit (Infinity without one). */
-  #room(handler: string): number {
-    const limit = this.#limits.get(handler);
-    return limit === undefined ? Number.POSITIVE_INFINITY : limit - (this.#running.get(handler) ?? 0);
-  }
-
-  #waiting(handler: string): number {
-    let n = 0;
-    for (const d of this.#ready) if (d.handler === handler) n++;
-    return n;
-  }
-
   /** Keeps what the handlers' limits leave room for; the rest go back to pending, no attempt spent. */
   async #withinLimits(claimed: ClaimedDelivery[]): Promise<ClaimedDelivery[]> {
-    if (this.#limits.size === 0) return claimed;
-    const room = new Map<string, number>();
-    const keep: ClaimedDelivery[] = [];
-    const back: number[] = [];
-    for (const d of claimed) {
-      if (!this.#limits.has(d.handler)) {
-        keep.push(d);
-        continue;
-      }
-      const left = room.get(d.handler) ?? this.#room(d.handler) - this.#waiting(d.handler);
-      if (left > 0) keep.push(d);
-      else back.push(d.id);
-      room.set(d.handler, left - 1);
-    }
+    const { keep, back } = this.#limits.split(claimed, this.#ready);
     if (back.length > 0) {
       await this.#o.store.releaseClaims(back).catch((err: unknown) => {
         this.#o.log.warn({ err }, "could not give back deliveries over their handler's limit; they run once their lease ends");
@@ -229,7 +203,7 @@ export class SqliteDispatcher implements DeliveryWorker {
   }
 
   #start(d: ClaimedDelivery): void {
-    this.#running.set(d.handler, (this.#running.get(d.handler) ?? 0) + 1);
+    this.#limits.started(d.handler);
     const controller = this.#runs.start(d.id);
     this.#recorded.set(d.id, this.#execute(d, controller));
   }
@@ -286,10 +260,7 @@ export class SqliteDispatcher implements DeliveryWorker {
       ...(handler ? { handler } : {}),
       onReturned: () => this.wake(),
       onFreed: () => {
-        if (handler === undefined) return;
-        const n = (this.#running.get(handler) ?? 1) - 1;
-        if (n > 0) this.#running.set(handler, n);
-        else this.#running.delete(handler);
+        if (handler !== undefined) this.#limits.freed(handler);
       },
     });
     this.wake();
