@@ -2,7 +2,7 @@
 import type { Server } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { type Config, ConfigError, configWarnings, loadConfig, readEnv } from './config.js';
-import { BUILTIN_HANDLERS_DIR, HandlerLoadError, loadHandlers } from './delivery/loader.js';
+import { HandlerLoadError, handlerFolders, loadHandlers } from './delivery/loader.js';
 import { createLogger } from './observability/log.js';
 import { installProcessGuards } from './observability/process-guards.js';
 import { describeStore } from './store/open.js';
@@ -46,10 +46,7 @@ export async function main(env = readEnv()): Promise<void> {
   }
   let handlers;
   try {
-    handlers = await loadHandlers([
-      { dir: BUILTIN_HANDLERS_DIR },
-      ...(config.handlersDir ? [{ dir: config.handlersDir, required: true }] : []),
-    ]);
+    handlers = await loadHandlers(handlerFolders(config.handlersDir));
   } catch (err) {
     if (!(err instanceof HandlerLoadError)) throw err;
     process.stderr.write(`hubex-router: cannot load a handler: ${err.message}\n`);

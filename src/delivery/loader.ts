@@ -32,6 +32,11 @@ function isModule(file: string): boolean {
   return ext === '.js' || ext === '.mjs' || (LOADS_TYPESCRIPT && (ext === '.ts' || ext === '.mts'));
 }
 
+/** The folders the router loads handlers from: the shipped handlers/, then HANDLERS_DIR (which must exist) when set. */
+export function handlerFolders(handlersDir: string | undefined): { dir: string; required?: boolean }[] {
+  return [{ dir: BUILTIN_HANDLERS_DIR }, ...(handlersDir ? [{ dir: handlersDir, required: true }] : [])];
+}
+
 /** Loads the handlers of each folder, in file-name order; missing folders are skipped, except `required` ones. */
 export async function loadHandlers(dirs: readonly { dir: string; required?: boolean }[]): Promise<Handler[]> {
   const handlers: Handler[] = [];

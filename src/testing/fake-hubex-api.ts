@@ -2,7 +2,14 @@
 // the checks of ./fake-hubex.ts (X-Application-ID, the token, injected faults). Lists answer with
 // Range and Content-Range as HubEx does (1-based, inclusive; cut at 10,000 without Range), in
 // the shape each service uses: maps keyed by id, or arrays of items with their id.
-import type { FakeTask } from './fake-hubex.js';
+export interface FakeTask {
+  title?: string;
+  taskStageID?: number;
+  assetID?: number;
+  companyID?: number;
+  description?: string;
+  [field: string]: unknown;
+}
 
 /** The records the fake holds, which tests fill in and read. */
 export interface FakeState {

@@ -7,16 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { answerApi, type FakeState } from './fake-hubex-api.js';
+import { answerApi, type FakeState, type FakeTask } from './fake-hubex-api.js';
 
-export interface FakeTask {
-  title?: string;
-  taskStageID?: number;
-  assetID?: number;
-  companyID?: number;
-  description?: string;
-  [field: string]: unknown;
-}
+export type { FakeTask } from './fake-hubex-api.js';
 
 export interface Fault {
   /** Matches the path after the base (`/WORK/Tasks/5`): exact string or a RegExp. */
@@ -68,19 +61,14 @@ export interface FakeHubexOptions {
   readonly onCall?: (call: RecordedCall) => void;
 }
 
-export interface FakeHubex {
+/** The fake: its address, the records it holds (which tests fill in and read), and its controls. */
+export interface FakeHubex extends Omit<FakeState, 'nextWebhookID'> {
   /** The base URL to give the client: http://127.0.0.1:PORT/fsm */
   readonly url: string;
   readonly serviceToken: string;
   readonly applicationId: number;
   /** `{ baseUrl, applicationId, serviceToken }`: spread into createHubexClient's options. */
   readonly clientOptions: { readonly baseUrl: string; readonly applicationId: number; readonly serviceToken: string };
-  readonly tasks: Map<number, FakeTask>;
-  readonly conversations: Map<number, { message: string; isExternal: boolean }[]>;
-  readonly assets: Map<number, Record<string, unknown>>;
-  readonly companies: Map<number, Record<string, unknown>>;
-  readonly webhooks: Map<number, Record<string, unknown>>;
-  readonly events: { id: number; code: string; name: string }[];
   readonly calls: RecordedCall[];
   /** Counts of tokens issued: through the service token, through a refresh token, refresh tokens taken. */
   readonly issued: { service: number; refresh: number; refreshTokens: number };

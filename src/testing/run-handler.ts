@@ -5,7 +5,6 @@
 //   import { runHandler, startFakeHubex } from 'hubex-router/testing';
 //   const result = await runHandler(handler, { EventID: 12, TaskID: 5 }, { hubex });
 //   expect(result.status).toBe('done');
-import { Writable } from 'node:stream';
 import type { AnyHandlerDefinition } from '../delivery/define-handler.js';
 import { checkHandler } from '../delivery/loader.js';
 import { HandlerRegistry } from '../delivery/registry.js';
@@ -16,6 +15,7 @@ import { createNormalizer } from '../events/normalize.js';
 import { eventRebuilder } from '../events/rebuild.js';
 import { createHubexClient, type HubexClient } from '../hubex/client.js';
 import { createLogger } from '../observability/log.js';
+import { logCapture } from './log-capture.js';
 import { DEFAULT_TENANT, type AttemptError } from '../store/contract.js';
 
 export interface RunHandlerOptions {
@@ -56,13 +56,7 @@ export async function runHandler(
   const raw = JSON.stringify(payload);
   const normalize = createNormalizer({ catalogue, maxBatch: 1 });
   const [event] = normalize(JSON.parse(raw), raw, new Date());
-  const logs: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
+  const { sink, lines: logs } = logCapture();
   const registry = new HandlerRegistry([checked], catalogue);
   let tokenless: HubexClient | undefined;
   const result = await runDelivery(

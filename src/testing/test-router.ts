@@ -9,7 +9,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { type Env, loadConfig } from '../config.js';
 import type { AnyHandlerDefinition } from '../delivery/define-handler.js';
@@ -17,6 +16,7 @@ import { checkHandler } from '../delivery/loader.js';
 import type { DeliveryDetail, DeliveryId, DeliveryRecord } from '../store/contract.js';
 import { createLogger } from '../observability/log.js';
 import { buildApp } from '../server.js';
+import { logCapture } from './log-capture.js';
 
 export interface TestRouterOptions {
   readonly handlers: readonly AnyHandlerDefinition[];
@@ -53,13 +53,7 @@ export async function createTestRouter(options: TestRouterOptions): Promise<Test
     LOG_LEVEL: 'debug',
     ...options.env,
   });
-  const logs: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
+  const { sink, lines: logs } = logCapture();
   const handlers = options.handlers.map((h, i) => checkHandler(h, h.name ?? `handler-${i + 1}`));
   const app = await buildApp(config, { logger: createLogger(config.logLevel, sink), handlers, hubexFor: () => options.hubex });
   return {

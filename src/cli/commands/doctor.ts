@@ -1,6 +1,6 @@
 // `doctor`: checks each part in order and says what to do about one that fails (exit 1 then).
 import { type Config, configWarnings, maskUrl } from '../../config.js';
-import { BUILTIN_HANDLERS_DIR, loadHandlers } from '../../delivery/loader.js';
+import { handlerFolders, loadHandlers } from '../../delivery/loader.js';
 import { HandlerRegistry } from '../../delivery/registry.js';
 import { EventCatalogue } from '../../events/catalogue.js';
 import { loadCatalogue } from '../../events/load-catalogue.js';
@@ -95,10 +95,7 @@ async function runChecks(config: Config): Promise<Check[]> {
 async function handlersCheck(config: Config, events: readonly EventCatalogueItem[] | undefined): Promise<Check> {
   let handlers;
   try {
-    handlers = await loadHandlers([
-      { dir: BUILTIN_HANDLERS_DIR },
-      ...(config.handlersDir ? [{ dir: config.handlersDir, required: true }] : []),
-    ]);
+    handlers = await loadHandlers(handlerFolders(config.handlersDir));
   } catch (err) {
     return { name: 'handlers', ok: false, detail: (err as Error).message, fix: 'fix the module it names (docs/handlers.md)' };
   }
