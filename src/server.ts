@@ -9,6 +9,7 @@ import webhookRoutes from '../routes/webhooks.js';
 import { type Config, ConfigError } from './config.js';
 import type { Handler } from './delivery/define-handler.js';
 import { HandlerRegistry } from './delivery/registry.js';
+import { flowProblemLog, flowsOf } from './delivery/flows.js';
 import { startRetention } from './delivery/retention.js';
 import { runDelivery, type RunnerOptions } from './delivery/runner.js';
 import { EventCatalogue } from './events/catalogue.js';
@@ -122,11 +123,16 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   // Event names are the sender's to choose (`event.<id>` for any id): the catalogue's are kept,
   // and at most 50 others, then `other`.
   const nameLabels = new LabelCap(50, (name) => catalogue.get(catalogue.idOf(name) ?? Number.NaN)?.name === name);
+  const flowProblem = flowProblemLog(logger.child({ part: 'fan-out' }));
   await app.register(webhookRoutes, {
     tokens,
     normalize: createNormalizer({ catalogue, maxBatch: config.maxBatch }),
     // Fan-out is decided here, before the store: it is told which handlers each event goes to.
-    fanOut: (event) => ({ event, tenant: DEFAULT_TENANT, handlers: registry.match(event) }),
+    fanOut: (event) => {
+      const matched = registry.matching(event);
+      const flows = flowsOf(matched, event, flowProblem);
+      return { event, tenant: DEFAULT_TENANT, handlers: matched.map((h) => h.name), ...(flows ? { flows } : {}) };
+    },
     bodyLimit: config.bodyLimit,
     onEvents: (events) => {
       for (const e of events) (e.duplicate ? metrics.eventsDuplicate : metrics.eventsAccepted).inc({ name: nameLabels.label(e.name) });

@@ -41,6 +41,8 @@ export interface HandlerContext<E extends HubexEvent = HubexEvent, Hubex = Hubex
   /** 1 on the first run, 2 on the first retry, ... */
   readonly attempt: number;
   readonly deliveryId: number | string;
+  /** With debounce: how many earlier events of this key were collapsed into this run (0 otherwise). */
+  readonly collapsed: number;
 }
 
 /** What onDead gets: the delivery's event and its last error. */
@@ -78,6 +80,18 @@ export interface HandlerPolicy {
   readonly concurrency?: number;
 }
 
+/** What orderBy and debounce key events by: a string or a number; null or undefined leaves the event out of it. */
+export type FlowKey = string | number | null | undefined;
+
+/** Debounce: a burst of events of one key runs the handler once, with the last event. */
+export interface DebounceOptions<E extends HubexEvent = HubexEvent> {
+  readonly key: (event: E) => FlowKey;
+  /** The run waits this long after the last event of its key (each new one starts the wait again). */
+  readonly periodMs: number;
+  /** But no longer than this after the first event of the burst. Default 10 x periodMs. */
+  readonly maxWaitMs?: number;
+}
+
 export interface HandlerDefinition<S extends EventSelector = EventSelector, Hubex = HubexClient> extends HandlerPolicy {
   /** Unique among loaded handlers; defaults to the module's file name. */
   readonly name?: string;
@@ -86,6 +100,13 @@ export interface HandlerDefinition<S extends EventSelector = EventSelector, Hube
   /** Runs at dispatch; false skips the event (the delivery is done). Throwing counts as a failed attempt. */
   readonly where?: (event: EventOf<S>) => boolean | Promise<boolean>;
   readonly handle: (ctx: HandlerContext<EventOf<S>, Hubex>) => unknown;
+  /**
+   * Events with the same key (`(e) => e.taskID`) run one at a time, in the order received; other
+   * keys run in parallel. A failing run holds back its key until it is done or dead.
+   */
+  readonly orderBy?: (event: EventOf<S>) => FlowKey;
+  /** A burst of events of one key within `periodMs` runs once, with the last; the others are recorded as collapsed. */
+  readonly debounce?: DebounceOptions<EventOf<S>>;
   /**
    * Runs once when a delivery of this handler becomes dead (to tell a person, say). A failure or
    * a timeout here is logged, and neither retried nor counted against the delivery. Its event is
@@ -106,6 +127,8 @@ export interface Handler extends HandlerPolicy {
   readonly on: readonly EventSelector[];
   readonly where?: (event: HubexEvent) => boolean | Promise<boolean>;
   readonly handle: (ctx: HandlerContext<HubexEvent, unknown>) => unknown;
+  readonly orderBy?: (event: HubexEvent) => FlowKey;
+  readonly debounce?: Required<DebounceOptions>;
   readonly onDead?: (ctx: DeadContext<HubexEvent, unknown>, error: DeadError) => unknown;
   readonly enabled?: boolean;
   /** Its subscriptions are all names of typed entities (task.*, asset.*): each event must have its entity's id. */

@@ -114,6 +114,12 @@ export function checkHandler(value: unknown, file: string): Handler {
         ...(r.maxMs === undefined ? {} : { maxMs: r.maxMs }),
       });
     }
+    if (typeof h.debounce === 'object' && h.debounce !== null) {
+      const d = h.debounce as Record<string, unknown>;
+      const extra = Object.keys(d).find((k) => k !== 'key' && k !== 'periodMs' && k !== 'maxWaitMs');
+      if (extra !== undefined) throw wrong(`debounce has no field ${extra.slice(0, 100)} (it takes key, periodMs and maxWaitMs)`);
+      h.debounce = { key: d.key, periodMs: d.periodMs, maxWaitMs: d.maxWaitMs };
+    }
   } catch (err) {
     if (err instanceof HandlerLoadError) throw err;
     throw new HandlerLoadError(
@@ -128,13 +134,18 @@ export function checkHandler(value: unknown, file: string): Handler {
   if (typeof h.handle !== 'function') throw wrong('handle is not a function');
   if (h.where !== undefined && typeof h.where !== 'function') throw wrong('where is not a function');
   if (h.onDead !== undefined && typeof h.onDead !== 'function') throw wrong('onDead is not a function');
+  if (h.orderBy !== undefined && typeof h.orderBy !== 'function') throw wrong('orderBy is not a function (event) => key');
   if (h.enabled !== undefined && typeof h.enabled !== 'boolean') throw wrong('enabled is not true or false');
   const on = Array.isArray(h.on) ? (h.on as unknown[]) : [h.on];
   if (on.length === 0 || on.length > 1000 || on.some((s) => !isSelector(s))) {
     throw wrong("on must be an event name ('asset.created'), a numeric event id (40), '*', or a list of them");
   }
-  const problem = policyProblem(h);
+  const problem = policyProblem(h) ?? debounceProblem(h);
   if (problem) throw wrong(problem);
+  if (h.debounce) {
+    const d = h.debounce as { key: unknown; periodMs: number; maxWaitMs?: number };
+    h.debounce = Object.freeze({ ...d, maxWaitMs: d.maxWaitMs ?? Math.min(10 * d.periodMs, MAX_DEBOUNCE_MS) });
+  }
   const typed = isTyped(on as EventSelector[]);
   return Object.freeze({ ...h, name, on: Object.freeze(on as EventSelector[]), ...(typed ? { typed } : {}) }) as unknown as Handler;
 }
@@ -146,7 +157,40 @@ const LIMITS = {
 } as const;
 
 /** Every field a handler may have: another is a typo (`maxAttempt`) that would be ignored silently. */
-const FIELDS = new Set(['name', 'on', 'where', 'handle', 'onDead', 'enabled', 'timeoutMs', 'maxAttempts', 'retry', 'concurrency']);
+const FIELDS = new Set([
+  'name',
+  'on',
+  'where',
+  'handle',
+  'onDead',
+  'enabled',
+  'timeoutMs',
+  'maxAttempts',
+  'retry',
+  'concurrency',
+  'orderBy',
+  'debounce',
+]);
+
+/** The longest a debounced run waits: a day. */
+const MAX_DEBOUNCE_MS = 24 * 3600 * 1000;
+
+/** What is wrong with a handler's debounce (and its mix with orderBy), or undefined. */
+function debounceProblem(h: Record<string, unknown>): string | undefined {
+  if (h.debounce === undefined) return undefined;
+  if (typeof h.debounce !== 'object' || h.debounce === null) return 'debounce must be { key: (event) => key, periodMs }';
+  if (h.orderBy !== undefined) {
+    return 'a handler takes orderBy or debounce, not both (a debounced key runs once per burst; give the other need a handler of its own)';
+  }
+  const { key, periodMs, maxWaitMs } = h.debounce as Record<string, unknown>;
+  if (typeof key !== 'function') return 'debounce.key must be a function (event) => key';
+  const ms = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 1 && (v as number) <= MAX_DEBOUNCE_MS;
+  if (!ms(periodMs)) return 'debounce.periodMs must be a whole number of ms from 1 to a day';
+  if (maxWaitMs !== undefined && !(ms(maxWaitMs) && (maxWaitMs as number) >= (periodMs as number))) {
+    return 'debounce.maxWaitMs must be a whole number of ms from periodMs to a day';
+  }
+  return undefined;
+}
 
 /** What is wrong with a handler's policy, or undefined. Same bounds as the router's own variables. */
 function policyProblem(h: Record<string, unknown>): string | undefined {

@@ -51,8 +51,13 @@ export class HandlerRegistry {
 
   /** Names of the handlers subscribed to this event (enabled ones only). */
   match(event: Pick<HubexEvent, 'name' | 'eventID'>): string[] {
-    const out: string[] = [];
-    for (const h of this.#handlers.values()) if (h.enabled !== false && this.#matches(h, event)) out.push(h.name);
+    return this.matching(event).map((h) => h.name);
+  }
+
+  /** The handlers subscribed to this event (enabled ones only). */
+  matching(event: Pick<HubexEvent, 'name' | 'eventID'>): Handler[] {
+    const out: Handler[] = [];
+    for (const h of this.#handlers.values()) if (h.enabled !== false && this.#matches(h, event)) out.push(h);
     return out;
   }
 

@@ -80,7 +80,15 @@ export async function runDelivery(o: RunnerOptions, d: RunnableDelivery, control
       if (h.where && !(await untilAborted(work!, controller.signal))) {
         outcome = { kind: 'skipped' };
       } else {
-        const ctx = { event: e, hubex: o.hubexFor(e), log, signal: controller.signal, attempt: d.attempt, deliveryId: d.id };
+        const ctx = {
+          event: e,
+          hubex: o.hubexFor(e),
+          log,
+          signal: controller.signal,
+          attempt: d.attempt,
+          deliveryId: d.id,
+          collapsed: d.collapsed ?? 0,
+        };
         // In a turn of its own, after the I/O waiting: webhooks are not held up behind a queue of runs.
         work = inTurn(() => h.handle(ctx), o.blocked && ((ms) => o.blocked!(d.handler, ms)));
         await untilAborted(work, controller.signal);

@@ -15,7 +15,25 @@ export interface IncomingEvent {
   readonly tenant: string;
   /** The handlers it fans out to, one delivery each; none keeps it as unrouted. */
   readonly handlers: readonly string[];
+  /** How some of those deliveries are held back (a handler's orderBy or debounce), by handler name. */
+  readonly flows?: ReadonlyMap<string, Flow>;
 }
+
+/**
+ * How one handler's delivery of an event waits for others of its key (computed at fan-out from the
+ * handler's orderBy or debounce). Keys are the handler's own: the store scopes them by handler and tenant.
+ */
+export type Flow =
+  /** One at a time per key, in the order received; a failing run holds back its key until done or dead. */
+  | { readonly kind: 'order'; readonly key: string }
+  /**
+   * Runs `periodMs` after the last event of its key (but no later than `maxWaitMs` after the first
+   * of the burst), once, with that last event; the earlier ones are finished as collapsed into it.
+   */
+  | { readonly kind: 'debounce'; readonly key: string; readonly periodMs: number; readonly maxWaitMs: number };
+
+/** A flow's key as a store keeps it (with its handler): the tenant's own, so that two accounts' keys never meet. */
+export const scopedFlowKey = (tenant: string, key: string): string => `${tenant}\u0000${key}`;
 
 export interface AcceptedEvent {
   readonly id: string;
@@ -76,6 +94,8 @@ export interface DeliveryRecord {
   readonly createdAt: number;
   readonly updatedAt: number;
   readonly lastError: AttemptError | null;
+  /** A debounced delivery that never ran: a later event of its key ran in its place (that delivery's id). */
+  readonly collapsedInto?: DeliveryId;
 }
 
 export interface AttemptRecord {
@@ -198,6 +218,8 @@ export interface RunnableDelivery {
   readonly attempt: number;
   /** Its last run was cut short, the process stopping during it (a crash, kill -9, an uncaught error). */
   readonly recovered?: boolean;
+  /** A debounced delivery: how many earlier events of its key were collapsed into this run. */
+  readonly collapsed?: number;
   readonly event: StoredEvent;
 }
 

@@ -27,6 +27,8 @@ export interface RunHandlerOptions {
   readonly events?: readonly { readonly id: number; readonly name: string }[];
   /** Over the handler's own timeoutMs; default 30 s. */
   readonly timeoutMs?: number;
+  /** ctx.collapsed, as a debounced run would have it: earlier events of its key collapsed into this one. Default 0. */
+  readonly collapsed?: number;
 }
 
 export interface RunHandlerResult {
@@ -74,6 +76,7 @@ export async function runHandler(
       id: 'test-delivery',
       handler: checked.name,
       attempt: options.attempt ?? 1,
+      ...(options.collapsed ? { collapsed: options.collapsed } : {}),
       event: { seq: 1, id: event!.id, tenant: DEFAULT_TENANT, name: event!.name, receivedAt: Date.parse(event!.receivedAt), raw },
     },
     new AbortController(),

@@ -4,7 +4,7 @@
 // (failed: the dead letters), released by a shutdown (delayed until now: another instance, or
 // this one after its restart, takes it). A job whose instance died is found stalled after the
 // lease by any other instance's worker and runs again: at least once, never lost.
-import { DelayedError, UnrecoverableError, Worker } from 'bullmq';
+import { DelayedError, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AttemptRecord, DeliveryWorker, Outcome, RunDelivery, RunLimits } from '../contract.js';
@@ -12,6 +12,7 @@ import { ShutdownAbortError } from '../../errors.js';
 import { Runs } from '../runs.js';
 import { closeConnection, redisConnection } from './connection.js';
 import { type DeliveryJob, type DeliveryJobData, type DeliveryJobResult, QUEUE_NAME } from './jobs.js';
+import { parkMs, promote, RedisFlows } from './flows.js';
 import { HandlerSlots } from './slots.js';
 
 export interface RedisDispatcherOptions {
@@ -46,6 +47,9 @@ export class RedisDispatcher implements DeliveryWorker {
   readonly #followUps = new Set<Promise<void>>();
   /** Slots of the handlers with a concurrency limit, kept in Redis for every instance. */
   #slots: HandlerSlots | undefined;
+  /** Ordered and debounced jobs' bookkeeping, and the queue that promotes a line's next job. */
+  #flows: RedisFlows | undefined;
+  #queue: Queue | undefined;
 
   constructor(options: RedisDispatcherOptions) {
     this.#o = options;
@@ -60,6 +64,9 @@ export class RedisDispatcher implements DeliveryWorker {
     if (limits.concurrency && limits.concurrency.size > 0) this.#slots = new HandlerSlots(o, limits.concurrency);
     this.#connection = redisConnection(o.url, { failFast: false });
     this.#connection.on('error', () => {}); // the store logs Redis going away, once
+    this.#flows = new RedisFlows(this.#connection, o.prefix);
+    this.#queue = new Queue(QUEUE_NAME, { connection: this.#connection, prefix: o.prefix });
+    this.#queue.on('error', () => {});
     this.#worker = new Worker<DeliveryJobData, DeliveryJobResult | undefined, string>(
       QUEUE_NAME,
       (job, token) => this.#process(job, token),
@@ -81,8 +88,11 @@ export class RedisDispatcher implements DeliveryWorker {
     this.#worker.on('error', (err) => {
       if (this.#errors++ % 100 === 0) o.log.warn({ error: err.message }, 'the delivery worker cannot reach Redis; it keeps trying');
     });
+    // An ordered job done or dead: the next of its line goes (BullMQ says so once it is stored).
+    this.#worker.on('completed', (job) => this.#advance(job));
     // BullMQ says 'failed' once the job is stored failed (dead): then, and only then, its follow-up.
     this.#worker.on('failed', (job) => {
+      if (job) this.#advance(job);
       const followUp = job?.id === undefined ? undefined : this.#whenFailed.get(job.id);
       if (!followUp) return;
       this.#whenFailed.delete(job!.id!);
@@ -146,6 +156,7 @@ export class RedisDispatcher implements DeliveryWorker {
       await Promise.all(this.#followUps);
       clearTimeout(timer);
     }
+    await this.#queue?.close().catch(() => {});
     if (this.#connection) await closeConnection(this.#connection);
     await this.#slots?.close();
     this.#runs.reportAtStop();
@@ -158,8 +169,24 @@ export class RedisDispatcher implements DeliveryWorker {
       await job.moveToDelayed(this.#now(), token);
       throw new DelayedError();
     }
+    const flow = job.data.flow;
+    let collapsed = job.data.collapsed;
+    if (flow?.kind === 'order') {
+      // Not the head of its key's line: parked until the head is done or dead (it is promoted
+      // then), or until it looks again by itself. No attempt spent.
+      const place = await this.#flows!.place(flow, id);
+      if (place > 0) {
+        await job.moveToDelayed(this.#now() + parkMs(place), token);
+        throw new DelayedError();
+      }
+    } else if (flow?.kind === 'debounce' && job.data.replays === 0) {
+      // A later event of its key came within the period: finished as collapsed into that one's job.
+      const taken = await this.#flows!.take(flow, id, job.data.event.seq);
+      if (!taken.run) return { collapsedInto: taken.into };
+      collapsed = Math.max(taken.collapsed, collapsed ?? 0);
+    }
     const slots = this.#slots;
-    if (!slots?.limits.has(job.data.handler)) return this.#processRun(job, token);
+    if (!slots?.limits.has(job.data.handler)) return this.#processRun(job, token, collapsed);
     // One slot per fetch of the job (its lock token): a run taken up again elsewhere after a lost
     // lock waits for a slot of its own rather than sharing the first one's.
     const holder = `${id}:${token ?? ''}`;
@@ -171,13 +198,25 @@ export class RedisDispatcher implements DeliveryWorker {
       throw new DelayedError();
     }
     try {
-      return await this.#processRun(job, token);
+      return await this.#processRun(job, token, collapsed);
     } finally {
       slots.release(job.data.handler, holder);
     }
   }
 
-  async #processRun(job: DeliveryJob, token: string | undefined): Promise<DeliveryJobResult> {
+  /** After a job of an ordered line is stored done or dead: promotes the line's next. */
+  #advance(job: DeliveryJob): void {
+    const flow = job.data?.flow;
+    if (flow?.kind !== 'order' || !this.#flows || !this.#queue) return;
+    const queue = this.#queue;
+    // If this fails (Redis away), the next job wakes by itself and finds the head finished.
+    this.#flows
+      .next(flow)
+      .then((head) => (head ? promote(queue, [head]) : undefined))
+      .catch(() => {});
+  }
+
+  async #processRun(job: DeliveryJob, token: string | undefined, collapsed?: number): Promise<DeliveryJobResult> {
     const data = job.data;
     const id = job.id!;
     const controller = this.#runs.start(id);
@@ -185,7 +224,8 @@ export class RedisDispatcher implements DeliveryWorker {
     let startedAt: number;
     let onRecorded: ((signal: AbortSignal) => Promise<void>) | undefined;
     try {
-      const run = await this.#run!({ id, handler: data.handler, attempt: data.attempt + 1, event: data.event }, controller);
+      const delivery = { id, handler: data.handler, attempt: data.attempt + 1, event: data.event, ...(collapsed ? { collapsed } : {}) };
+      const run = await this.#run!(delivery, controller);
       ({ outcome, startedAt, onRecorded } = run);
       this.#runs.end(id, run.work, { handler: data.handler });
       // A handler that ignores its abort keeps its job (and its lock, and its slot) until it
@@ -216,6 +256,7 @@ export class RedisDispatcher implements DeliveryWorker {
       dueAt: outcome.kind === 'retry' ? outcome.runAt : outcome.kind === 'released' ? now : null,
       lastError: outcome.kind === 'done' || outcome.kind === 'skipped' ? null : (error ?? data.lastError),
       history: [...data.history, entry],
+      ...(collapsed ? { collapsed } : {}),
     };
     // A finished run's record travels in the job's return value, written by BullMQ's own
     // completion (one round trip, not two); the other outcomes update the job's data first.

@@ -7,6 +7,12 @@ import type { AttemptError, AttemptRecord, DeliveryRecord, DeliveryStatus, Store
 /** The BullMQ queue every instance shares. */
 export const QUEUE_NAME = 'deliveries';
 
+/** A job's flow as its data carries it: its kind and its key's Redis key (after the store's prefix). */
+export interface JobFlow {
+  readonly kind: 'order' | 'debounce';
+  readonly key: string;
+}
+
 /** What a delivery job carries: its event, so that a run needs no second read. */
 export interface DeliveryJobData {
   readonly event: StoredEvent;
@@ -20,12 +26,17 @@ export interface DeliveryJobData {
   readonly dueAt: number | null;
   readonly lastError: AttemptError | null;
   readonly history: readonly AttemptRecord[];
+  /** Its handler's orderBy or debounce, with the key of this event. */
+  readonly flow?: JobFlow;
+  /** A debounced run that failed: how many events were collapsed into it (the count its retries keep). */
+  readonly collapsed?: number;
 }
 
-/** What a completed job returns: its last run, which is not in `data.history` (saves a write). */
-export interface DeliveryJobResult {
-  readonly finished: AttemptRecord;
-}
+/**
+ * What a completed job returns: its last run, which is not in `data.history` (saves a write); or,
+ * for a debounced job that never ran, the job of the later event it was collapsed into.
+ */
+export type DeliveryJobResult = { readonly finished: AttemptRecord } | { readonly collapsedInto: string };
 
 export type DeliveryJob = Job<DeliveryJobData, DeliveryJobResult | undefined, string>;
 export type DeliveryQueue = Queue<DeliveryJobData, DeliveryJobResult | undefined, string>;
@@ -59,7 +70,8 @@ export function jobOptions(jobId: string, retentionMs: number) {
 
 /** The job's data with its finishing run (from the return value) folded in. */
 export function settledData(job: DeliveryJob): DeliveryJobData {
-  const finished = job.returnvalue?.finished;
+  const rv = job.returnvalue;
+  const finished = rv && 'finished' in rv ? rv.finished : undefined;
   if (!finished || job.finishedOn === undefined) return job.data;
   const d = job.data;
   return { ...d, attempt: d.attempt + 1, updatedAt: finished.finishedAt, dueAt: null, lastError: null, history: [...d.history, finished] };
@@ -100,5 +112,6 @@ export function recordOf(job: DeliveryJob, status: DeliveryStatus): DeliveryReco
     createdAt: d.createdAt,
     updatedAt: Math.max(d.updatedAt, job.finishedOn ?? 0),
     lastError,
+    ...(status === 'done' && job.returnvalue && 'collapsedInto' in job.returnvalue ? { collapsedInto: job.returnvalue.collapsedInto } : {}),
   };
 }

@@ -30,6 +30,7 @@ import type {
   Store,
 } from '../contract.js';
 import { closeConnection, redisConnection } from './connection.js';
+import { jobFlowOf, promote, RedisFlows } from './flows.js';
 import { type DeliveryJobData, type DeliveryQueue, jobIdOf, jobOptions, QUEUE_NAME, type RedisParts } from './jobs.js';
 import { prune, replay } from './maintenance.js';
 import { backlog, counts, list, listEvents, show, showEvent } from './reads.js';
@@ -68,6 +69,7 @@ export class RedisStore implements Store {
   readonly #now: () => number;
   readonly #log: Logger;
   readonly #parts: RedisParts;
+  readonly #flows: RedisFlows;
   #downSince: number | undefined;
   /** Why the connection is down (its last error's message: never the command, which may hold the password). */
   #lastError: string | undefined;
@@ -93,6 +95,7 @@ export class RedisStore implements Store {
     this.redis.defineCommand('hxrAccept', { numberOfKeys: 0, lua: luaScript('accept') });
     this.queue = new Queue(QUEUE_NAME, { connection: this.redis, prefix: this.prefix });
     this.queue.on('error', (err: Error) => this.#down(err));
+    this.#flows = new RedisFlows(this.redis, this.prefix);
     this.#parts = { redis: this.redis, queue: this.queue, key: (suffix) => this.key(suffix), now: this.#now };
   }
 
@@ -129,7 +132,8 @@ export class RedisStore implements Store {
       // its jobs, and HubEx's retry (answered as a duplicate) makes them. An existing job id is a no-op.
       const jobs = rows.flatMap(([id, , handlers, seq], i) =>
         (JSON.parse(handlers) as string[]).map((handler) => {
-          const { event: e, tenant } = incoming[i]!;
+          const { event: e, tenant, flows } = incoming[i]!;
+          const flow = flows?.get(handler);
           const data: DeliveryJobData = {
             event: { seq: Number(seq), id, tenant, name: e.name, receivedAt: now, raw: e.raw },
             handler,
@@ -140,17 +144,38 @@ export class RedisStore implements Store {
             dueAt: now,
             lastError: null,
             history: [],
+            ...(flow ? { flow: jobFlowOf(handler, tenant, flow) } : {}),
           };
-          return { name: handler, data, opts: jobOptions(jobIdOf(id, handler), this.#o.retentionMs) };
+          const opts: ReturnType<typeof jobOptions> & { delay?: number } = jobOptions(jobIdOf(id, handler), this.#o.retentionMs);
+          return { name: handler, data, opts, flow };
         }),
       );
       if (jobs.length > 0) {
-        await this.queue.addBulk(jobs);
+        const flowed = jobs.filter((j) => j.flow !== undefined);
+        const delays = await this.#flows.join(
+          now,
+          flowed.map(({ data, opts, flow }) => ({ flow: data.flow!, job: opts.jobId, ...(flow!.kind === 'debounce' ? flow : {}) })),
+        );
+        for (const [i, j] of flowed.entries()) {
+          if (delays[i]! > 0) {
+            j.opts.delay = delays[i];
+            j.data = { ...j.data, dueAt: now + delays[i]! };
+          }
+        }
+        await this.queue.addBulk(jobs.map(({ name, data, opts }) => ({ name, data, opts })));
         // Marks the events whose jobs exist now; a later duplicate makes none (see the script).
         // Should this write fail, the answer is a 503: HubEx's retry finds the jobs there (a no-op) and marks them.
         const marks = this.redis.multi();
         for (const [id, , handlers] of rows) if (handlers !== '[]') marks.hset(this.key(`ev:${id}`), 'jobs', '1');
-        const done = await marks.exec();
+        const [done, heads] = await Promise.all([
+          marks.exec(),
+          this.#flows.added(
+            now,
+            flowed.map(({ data, opts }) => ({ flow: data.flow!, job: opts.jobId, seq: data.event.seq, parked: (opts.delay ?? 0) > 0 })),
+          ),
+        ]);
+        // A parked job whose line's head finished between the join and its adding: it goes now.
+        if (heads.length > 0) await promote(this.queue, heads);
         const failed = done?.find(([err]) => err);
         if (!done || failed) throw failed?.[0] ?? new Error('the MULTI was aborted');
       }

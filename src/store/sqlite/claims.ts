@@ -11,6 +11,8 @@ export interface ClaimedDelivery {
   readonly replays: number;
   /** Its last run was cut short (the lease ran out: the process stopped during it). */
   readonly recovered: boolean;
+  /** A debounced delivery: earlier events of its key collapsed into it. */
+  readonly collapsed?: number;
   readonly event: StoredEvent;
 }
 

@@ -26,6 +26,7 @@ export function claim(
     attempt: r.attempts,
     replays: r.replays,
     recovered: recovered.has(r.id),
+    ...(r.collapsed > 0 ? { collapsed: r.collapsed } : {}),
     event: toStoredEvent(s.eventBySeq.get(r.event_seq)!),
   }));
   const next = s.nextDue.get(JSON.stringify(exclude), handlers)?.due_at ?? null;
@@ -37,13 +38,14 @@ export function settle(s: Statements, x: Settlement, now: number): void {
   const err = 'error' in o ? o.error : undefined;
   s.attempt.run(x.id, x.replays, x.attempt, x.startedAt, now, o.kind, err?.message ?? null, err?.errorClass ?? null, err?.traceId ?? null);
   const guard = [x.id, x.attempt, x.replays] as const;
+  let finished: { handler: string; flow: string | null; flow_key: string | null } | undefined;
   switch (o.kind) {
     case 'done':
     case 'skipped':
-      s.finish.run('done', now, null, null, null, ...guard);
+      finished = s.finish.get('done', now, null, null, null, ...guard);
       break;
     case 'dead':
-      s.finish.run('dead', now, err!.message, err!.errorClass, err!.traceId ?? null, ...guard);
+      finished = s.finish.get('dead', now, err!.message, err!.errorClass, err!.traceId ?? null, ...guard);
       break;
     case 'retry':
       s.retry.run(o.runAt, now, err!.message, err!.errorClass, err!.traceId ?? null, ...guard);
@@ -52,6 +54,16 @@ export function settle(s: Statements, x: Settlement, now: number): void {
       s.release.run(now, now, ...guard);
       break;
   }
+  // Done or dead: the next of its ordered key goes.
+  if (finished?.flow === 'order' && finished.flow_key !== null) s.promote.run({ handler: finished.handler, key: finished.flow_key, now });
+}
+
+/** Replayed ordered deliveries wait their turn behind what their key has pending or running. */
+function parkReplayed(s: Statements, ids: readonly number[], now: number): void {
+  if (ids.length === 0) return;
+  const keys = new Map<string, { handler: string; key: string }>();
+  for (const r of s.park.all(JSON.stringify(ids))) keys.set(`${r.handler}\u0000${r.flow_key}`, { handler: r.handler, key: r.flow_key });
+  for (const k of keys.values()) s.promote.run({ ...k, now });
 }
 
 export function releaseClaims(s: Statements, ids: readonly number[], now: number): void {
@@ -65,9 +77,11 @@ export function extendLeases(s: Statements, ids: readonly number[], leaseMs: num
 export function replay(s: Statements, sel: ReplaySelector, now: number): ReplayResult {
   if ('ids' in sel) {
     const replayed = s.replayIds.all(now, now, JSON.stringify(sel.ids)).map((r) => r.id);
+    parkReplayed(s, replayed, now);
     const done = new Set(replayed);
     return { replayed, skipped: sel.ids.filter((id) => !done.has(id as number)) };
   }
   const replayed = s.replayDead.all({ now, handler: sel.handler ?? null, eventName: sel.eventName ?? null }).map((r) => r.id);
+  parkReplayed(s, replayed, now);
   return { replayed, skipped: [] };
 }

@@ -123,6 +123,26 @@ export const MIGRATIONS: readonly Migration[] = [
     // Adding a column with a constant default rewrites no row.
     sql: `ALTER TABLE events ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';`,
   },
+  {
+    version: 6,
+    name: 'ordered and debounced deliveries',
+    // A handler's orderBy or debounce gives its deliveries a flow and a key (scoped by tenant).
+    // Ordered: of one handler and key, one delivery at a time is due or running (the head); the
+    // others wait pending with no due time (parked) until the head is done or dead, then the
+    // oldest goes next. Debounced: a new event of the key finishes the one still pending as
+    // collapsed into the new delivery, which counts it. The index answers each of those questions
+    // with one seek (rows of one key by status, then due time: parked ones first, by id).
+    sql: `
+      ALTER TABLE deliveries ADD COLUMN flow TEXT CHECK (flow IN ('order', 'debounce'));
+      ALTER TABLE deliveries ADD COLUMN flow_key TEXT;
+      ALTER TABLE deliveries ADD COLUMN collapsed INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE deliveries ADD COLUMN collapsed_into INTEGER;
+      ALTER TABLE deliveries ADD COLUMN burst_at INTEGER;
+      CREATE INDEX deliveries_flow ON deliveries (handler, flow_key, status, due_at, id)
+        WHERE flow_key IS NOT NULL AND status IN ('pending', 'running');
+      CREATE INDEX deliveries_collapsed ON deliveries (collapsed_into) WHERE collapsed_into IS NOT NULL;
+    `,
+  },
 ];
 
 /** Brings the database to the newest version, each step in its own transaction. */

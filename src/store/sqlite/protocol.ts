@@ -57,7 +57,12 @@ export type WireEvent = readonly [
   entityId: string | null,
   raw: string,
   handlers: readonly string[],
+  /** The flows of some of its deliveries, when any. */
+  flows?: readonly WireFlow[],
 ];
+
+/** A delivery's flow: its handler, its kind, its key (scoped by tenant), and a debounce's times. */
+export type WireFlow = readonly [handler: string, kind: 'order' | 'debounce', key: string, periodMs: number, maxWaitMs: number];
 
 export const fromWireEvent = (w: WireEvent): EventInput => ({
   key: w[0],
@@ -69,6 +74,7 @@ export const fromWireEvent = (w: WireEvent): EventInput => ({
   entityId: w[6],
   raw: w[7],
   handlers: w[8],
+  ...(w[9] ? { flows: w[9] } : {}),
 });
 
 /** An AcceptResult: the stored id and a duplicate flag per event, in the order sent (the names are the caller's). */

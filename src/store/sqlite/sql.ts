@@ -37,6 +37,7 @@ export interface DeliveryRow {
   last_error: string | null;
   last_error_class: string | null;
   last_trace_id: string | null;
+  collapsed_into: number | null;
 }
 
 interface EventRow {
@@ -101,10 +102,14 @@ export const toRecord = (r: DeliveryRow): DeliveryRecord => ({
   createdAt: r.created_at,
   updatedAt: r.updated_at,
   lastError: errorOf(r.last_error, r.last_error_class, r.last_trace_id),
+  ...(r.collapsed_into === null ? {} : { collapsedInto: r.collapsed_into }),
 });
 
 const DELIVERY_COLUMNS = `d.id, d.event_seq, e.id AS event_id, e.name AS event_name, d.handler, d.status, d.attempts,
-  d.replays, d.due_at, d.created_at, d.updated_at, d.last_error, d.last_error_class, d.last_trace_id`;
+  d.replays, d.due_at, d.created_at, d.updated_at, d.last_error, d.last_error_class, d.last_trace_id, d.collapsed_into`;
+
+/** The rows of one handler's key that are pending or running: what the partial index deliveries_flow holds. */
+const OF_KEY = `handler = @handler AND flow_key = @key AND flow_key IS NOT NULL AND status IN ('pending', 'running')`;
 
 /** Every statement of the store, prepared once per connection. */
 export function prepare(db: Database) {
@@ -126,6 +131,30 @@ export function prepare(db: Database) {
     duplicate: p('UPDATE events SET duplicates = duplicates + 1, last_duplicate_at = ? WHERE seq = ?'),
     fanOut: p(`INSERT INTO deliveries (event_seq, handler, status, due_at, created_at, updated_at)
                VALUES (?, ?, 'pending', ?, ?, ?)`),
+    fanOutFlow: p(`INSERT INTO deliveries (event_seq, handler, status, due_at, created_at, updated_at, flow, flow_key, collapsed, burst_at)
+                   VALUES (@seq, @handler, 'pending', @dueAt, @now, @now, @flow, @key, @collapsed, @burstAt)`),
+    /** Whether a key has a delivery pending or running (a new ordered one then waits its turn). */
+    flowBusy: p<{ one: number }>(`SELECT 1 AS one FROM deliveries WHERE ${OF_KEY} LIMIT 1`),
+    /** A debounced key's deliveries still waiting to run (at most one, but any left are collapsed too). */
+    debounceWaiting: p<{ id: number; collapsed: number; burst_at: number | null; created_at: number }>(
+      `SELECT id, collapsed, burst_at, created_at FROM deliveries WHERE ${OF_KEY} AND status = 'pending' AND flow = 'debounce'`,
+    ),
+    collapse: p(`UPDATE deliveries SET status = 'done', due_at = NULL, updated_at = @now, collapsed_into = @into
+                 WHERE id = @id AND status = 'pending'`),
+    /** Those collapsed into a delivery that is collapsed in turn point at the one that runs. */
+    recollapse: p(`UPDATE deliveries SET collapsed_into = @into WHERE collapsed_into = @id`),
+    /**
+     * The next of an ordered key becomes due: the oldest parked one, when none of the key is
+     * running or due (one seek each, by the index's status and due time).
+     */
+    promote: p(`UPDATE deliveries SET due_at = @now, updated_at = @now
+                WHERE id = (SELECT min(id) FROM deliveries WHERE ${OF_KEY} AND status = 'pending' AND due_at IS NULL)
+                  AND NOT EXISTS (SELECT 1 FROM deliveries WHERE ${OF_KEY} AND status = 'running')
+                  AND NOT EXISTS (SELECT 1 FROM deliveries WHERE ${OF_KEY} AND status = 'pending' AND due_at IS NOT NULL)`),
+    /** Replayed ordered deliveries wait their turn like new ones: parked, then the key's next promoted. */
+    park: p<{ handler: string; flow_key: string }>(`UPDATE deliveries SET due_at = NULL
+                WHERE id IN (SELECT value FROM json_each(?)) AND flow = 'order' AND status = 'pending'
+                RETURNING handler, flow_key`),
     probe: p(`INSERT INTO meta (key, value) VALUES ('last_write_probe', ?)
               ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
     claimable: p<{ id: number; status: DeliveryStatus }>(`
@@ -134,22 +163,27 @@ export function prepare(db: Database) {
         AND id NOT IN (SELECT value FROM json_each(?))
         AND handler NOT IN (SELECT value FROM json_each(?))
       ORDER BY due_at, id LIMIT ?`),
-    claim: p<{ id: number; event_seq: number; handler: string; attempts: number; replays: number }>(`
+    claim: p<{ id: number; event_seq: number; handler: string; attempts: number; replays: number; collapsed: number }>(`
       UPDATE deliveries SET status = 'running', attempts = attempts + 1, due_at = ?, updated_at = ?
       WHERE id IN (SELECT value FROM json_each(?))
-      RETURNING id, event_seq, handler, attempts, replays`),
+      RETURNING id, event_seq, handler, attempts, replays, collapsed`),
     nextDue: p<{ due_at: number }>(`
       SELECT due_at FROM deliveries
-      WHERE status IN ('pending', 'running') AND id NOT IN (SELECT value FROM json_each(?))
+      WHERE status IN ('pending', 'running') AND due_at IS NOT NULL AND id NOT IN (SELECT value FROM json_each(?))
         AND handler NOT IN (SELECT value FROM json_each(?))
       ORDER BY due_at LIMIT 1`),
     eventBySeq: p<EventRow>('SELECT seq, id, tenant, name, received_at, raw FROM events WHERE seq = ?'),
     attempt: p(`INSERT INTO delivery_attempts
                 (delivery_id, cycle, attempt, started_at, finished_at, outcome, error, error_class, trace_id)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-    finish: p(`UPDATE deliveries SET status = ?, due_at = NULL, updated_at = ?,
+    finish: p<{
+      handler: string;
+      flow: string | null;
+      flow_key: string | null;
+    }>(`UPDATE deliveries SET status = ?, due_at = NULL, updated_at = ?,
                  last_error = ?, last_error_class = ?, last_trace_id = ?
-               WHERE id = ? AND status = 'running' AND attempts = ? AND replays = ?`),
+               WHERE id = ? AND status = 'running' AND attempts = ? AND replays = ?
+               RETURNING handler, flow, flow_key`),
     retry: p(`UPDATE deliveries SET status = 'pending', due_at = ?, updated_at = ?,
                 last_error = ?, last_error_class = ?, last_trace_id = ?
               WHERE id = ? AND status = 'running' AND attempts = ? AND replays = ?`),
@@ -160,11 +194,11 @@ export function prepare(db: Database) {
     extend: p(`UPDATE deliveries SET due_at = ?, updated_at = ?
                WHERE status = 'running' AND id IN (SELECT value FROM json_each(?))`),
     replayIds: p<{ id: number }>(`
-      UPDATE deliveries SET status = 'pending', attempts = 0, replays = replays + 1, due_at = ?, updated_at = ?
+      UPDATE deliveries SET status = 'pending', attempts = 0, replays = replays + 1, due_at = ?, updated_at = ?, collapsed_into = NULL
       WHERE id IN (SELECT value FROM json_each(?)) AND status IN ('dead', 'done')
       RETURNING id`),
     replayDead: p<{ id: number }>(`
-      UPDATE deliveries SET status = 'pending', attempts = 0, replays = replays + 1, due_at = @now, updated_at = @now
+      UPDATE deliveries SET status = 'pending', attempts = 0, replays = replays + 1, due_at = @now, updated_at = @now, collapsed_into = NULL
       WHERE status = 'dead' AND (@handler IS NULL OR handler = @handler)
         AND (@eventName IS NULL OR event_seq IN (SELECT seq FROM events WHERE name = @eventName))
       RETURNING id`),

@@ -16,6 +16,7 @@ import type {
   EventDetail,
   EventFilter,
   EventRecord,
+  Flow,
   Health,
   IncomingEvent,
   PruneResult,
@@ -23,9 +24,10 @@ import type {
   ReplaySelector,
   Store,
 } from '../contract.js';
+import { scopedFlowKey } from '../contract.js';
 import type { ClaimedDelivery, ClaimStore, Settlement } from './claims.js';
 import { ThreadLink } from './link.js';
-import { fromWireAccepted, type WireAccepted, type WireEvent } from './protocol.js';
+import { fromWireAccepted, type WireAccepted, type WireEvent, type WireFlow } from './protocol.js';
 import { DB_FILE } from './writer.js';
 
 export { DB_FILE };
@@ -76,10 +78,11 @@ export class SqliteStore implements Store, ClaimStore {
 
   async accept(incoming: readonly IncomingEvent[]): Promise<AcceptResult> {
     let fannedOut = false;
-    const inputs = incoming.map(({ event: e, tenant, handlers }): WireEvent => {
+    const inputs = incoming.map(({ event: e, tenant, handlers, flows }): WireEvent => {
       if (handlers.length > 0) fannedOut = true;
       const entity = e.entity;
-      return [
+      const wireFlows = flows && flows.size > 0 ? [...flows].map(([h, f]) => wireFlow(h, tenant, f)) : undefined;
+      const wire: [...WireEvent] = [
         e.id,
         tenant,
         e.idSource,
@@ -90,6 +93,8 @@ export class SqliteStore implements Store, ClaimStore {
         e.raw,
         handlers,
       ];
+      if (wireFlows) wire.push(wireFlows);
+      return wire;
     });
     const wire = (await this.#link.call('accept', [inputs])) as WireAccepted;
     const result = fromWireAccepted(
@@ -200,3 +205,8 @@ function numericId(id: DeliveryId): number | undefined {
   const n = typeof id === 'number' ? id : /^\d{1,15}$/.test(id) ? Number(id) : Number.NaN;
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
+
+const wireFlow = (handler: string, tenant: string, f: Flow): WireFlow =>
+  f.kind === 'order'
+    ? [handler, 'order', scopedFlowKey(tenant, f.key), 0, 0]
+    : [handler, 'debounce', scopedFlowKey(tenant, f.key), f.periodMs, f.maxWaitMs];
