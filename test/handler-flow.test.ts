@@ -158,6 +158,46 @@ describe.each(BACKENDS)('on $name', (backend) => {
     expect(ds.every((d) => d.status === 'dead' || d.attempts === 1 || d.attempts === 3)).toBe(true);
   });
 
+  it.skipIf(skip)('a replayed delivery waits behind what its key has running', async () => {
+    let failA1 = true;
+    const log: string[] = [];
+    const a = await app([
+      defineHandler({
+        name: 'replayed',
+        on: 12,
+        orderBy: (e) => e.taskID,
+        maxAttempts: 1,
+        async handle({ event }) {
+          const tag = event.data.tag as string;
+          log.push(`${tag} start`);
+          if (tag === 'A1' && failA1) throw new Error('A1 fails');
+          if (tag === 'A3') await sleep(400);
+          log.push(`${tag} end`);
+        },
+      }),
+    ]);
+    await a.post([
+      { EventID: 12, TaskID: 1, Tag: 'A1' },
+      { EventID: 12, TaskID: 1, Tag: 'A2' },
+    ]);
+    const [dead] = (await allFinished(a, 2)).filter((d) => d.status === 'dead');
+    failA1 = false;
+    await a.post({ EventID: 12, TaskID: 1, Tag: 'A3' });
+    await waitFor(
+      () => log.includes('A3 start'),
+      (y) => y,
+      { what: 'A3 running' },
+    );
+    expect((await a.app.store.replay({ ids: [dead!.id] })).replayed).toEqual([dead!.id]);
+    await allFinished(a, 3);
+    await waitFor(
+      () => log.includes('A1 end'),
+      (y) => y,
+      { what: 'the replayed A1 done' },
+    );
+    expect(log).toEqual(['A1 start', 'A2 start', 'A2 end', 'A3 start', 'A3 end', 'A1 start', 'A1 end']);
+  });
+
   it.skipIf(skip)(
     'debounce: 20 events of a task within 300 ms run once, with the last, 500 ms after it; the others are collapsed into it',
     async () => {
