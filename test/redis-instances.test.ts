@@ -2,7 +2,7 @@
 // batch sent to both (HubEx's retry landing on the other instance), kill -9 of one instance while
 // its handlers run, Redis restarted mid-run, and the dead letters replayed with the command line.
 // The recorder (test/support/recorder.ts), a real handler module in HANDLERS_DIR, notes each run.
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli } from './support/cli.js';
 import { hasRedis, type RedisServer, startRedis } from './support/redis.js';
@@ -104,6 +104,62 @@ describe.skipIf(!hasRedis)('several instances on one Redis', () => {
     // Only runs cut short by the kill ran twice (at least once, never lost).
     const twice = [...counted(lines(record, 'start'))].filter(([, n]) => n > 1);
     expect(twice.length).toBeLessThanOrEqual(8);
+    expect(b.child.exitCode).toBeNull();
+  });
+
+  it('kill -9 of one instance while it runs ordered handlers: the other carries every key on, in order', async () => {
+    const { dataDir, record, env } = setup();
+    // The recorder, ordered by asset over 4 keys (a file beside it in HANDLERS_DIR).
+    const dir = (env as Record<string, string>).HANDLERS_DIR!;
+    rmSync(`${dir}/recorder.mjs`);
+    writeFileSync(
+      `${dir}/ordered.mjs`,
+      `import { appendFileSync } from 'node:fs';
+export default {
+  name: 'ordered',
+  on: '*',
+  orderBy: (event) => event.assetID % 4,
+  async handle({ event }) {
+    appendFileSync(process.env.RECORD_FILE, 'start ' + event.id + ' ' + process.pid + '\\n');
+    await new Promise((resolve) => setTimeout(resolve, ${RUN_MS}));
+    appendFileSync(process.env.RECORD_FILE, 'end ' + event.id + ' ' + process.pid + '\\n');
+  },
+};
+`,
+    );
+    const a = await spawnRouter({ dataDir, env });
+    const b = await spawnRouter({ dataDir: `${dataDir}/b`, env });
+    const acked = await burst([a], 40);
+    await waitFor(
+      () => lines(record, 'start', true).filter((pid) => pid === String(a.pid)).length,
+      (n) => n >= 2,
+      { what: 'runs on a' },
+    );
+    await a.kill('SIGKILL');
+    await waitFor(
+      () => new Set(lines(record, 'end')).size,
+      (n) => n === acked.length,
+      { what: 'every acknowledged event handled', timeoutMs: 30_000 },
+    );
+    // Each key's events ended in the order sent (b-0, b-4, b-8, ... for key 0).
+    const n = (id: string) => Number(id.slice(2));
+    const ends = lines(record, 'end').map(n);
+    for (let key = 0; key < 4; key++) {
+      const mine = ends.filter((x) => x % 4 === key);
+      expect(mine).toEqual([...new Set(mine)].sort((x, y) => x - y));
+      expect(mine).toHaveLength(10);
+    }
+    // On the survivor, a key never had two runs at once.
+    const text = readFileSync(record, 'utf8')
+      .split('\n')
+      .filter((l) => l.endsWith(` ${b.pid}`));
+    const open = new Map<number, number>();
+    for (const l of text) {
+      const [kind, id] = l.split(' ');
+      const key = n(id!) % 4;
+      open.set(key, (open.get(key) ?? 0) + (kind === 'start' ? 1 : -1));
+      expect(open.get(key)).toBeLessThanOrEqual(1);
+    }
     expect(b.child.exitCode).toBeNull();
   });
 
