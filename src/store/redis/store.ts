@@ -154,7 +154,11 @@ export class RedisStore implements Store {
         const flowed = jobs.filter((j) => j.flow !== undefined);
         const delays = await this.#flows.join(
           now,
-          flowed.map(({ data, opts, flow }) => ({ flow: data.flow!, job: opts.jobId, ...(flow!.kind === 'debounce' ? flow : {}) })),
+          flowed.map(({ data, opts, flow }) => ({
+            flow: data.flow!,
+            job: opts.jobId,
+            ...(flow!.kind === 'debounce' ? { periodMs: flow!.periodMs, maxWaitMs: flow!.maxWaitMs } : {}),
+          })),
         );
         for (const [i, j] of flowed.entries()) {
           if (delays[i]! > 0) {
