@@ -94,7 +94,10 @@ export interface DeliveryRecord {
   readonly createdAt: number;
   readonly updatedAt: number;
   readonly lastError: AttemptError | null;
-  /** A debounced delivery that never ran: a later event of its key ran in its place (that delivery's id). */
+  /**
+   * A debounced delivery that never ran: the id of a later delivery of its key's burst (SQLite: the
+   * one that ran; Redis: the latest when it fell due, which may be collapsed in turn).
+   */
   readonly collapsedInto?: DeliveryId;
 }
 
