@@ -42,6 +42,8 @@ export class SqliteDispatcher implements DeliveryWorker {
   /** A recovered delivery running alone. */
   #solo: number | undefined;
   #claiming = false;
+  /** The claim under way (its deliveries are given back when a stop came meanwhile): a stop waits for it. */
+  #claim: Promise<void> = Promise.resolve();
   #again = false;
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
@@ -94,6 +96,8 @@ export class SqliteDispatcher implements DeliveryWorker {
     this.#stopping = true;
     clearTimeout(this.#timer);
     clearInterval(this.#heartbeat);
+    // A claim under way gives back what it brings (it sees the stop), before the store closes.
+    await this.#claim;
     // Claimed but not started: back to pending, as if never claimed.
     const waiting = this.#ready.splice(0).map((d) => d.id);
     await this.#o.store.releaseClaims(waiting).catch((err: unknown) => {
@@ -144,6 +148,8 @@ export class SqliteDispatcher implements DeliveryWorker {
     if (want <= 0 || this.#stopping) return;
     this.#claiming = true;
     this.#again = false;
+    let claimed!: () => void;
+    this.#claim = new Promise<void>((resolve) => (claimed = resolve));
     try {
       // Never its own: a delivery whose lease lapsed (the loop was blocked, renewals failed) is
       // still this instance's while it waits to start, runs or lingers. (Once its run has ended,
@@ -167,6 +173,7 @@ export class SqliteDispatcher implements DeliveryWorker {
       if (this.#claimFailures++ === 0) this.#o.log.warn({ err }, 'cannot claim deliveries; retrying');
       this.#schedule(this.#o.now() + Math.min(1000 * this.#claimFailures, 10_000));
     } finally {
+      claimed();
       this.#claiming = false;
       if (this.#again && !this.#stopping) queueMicrotask(() => void this.#pump());
       else this.#runs.notifyIdle();
