@@ -28,7 +28,8 @@ import { RedisRateGate } from './store/redis/rate-gate.js';
 import { DEFAULT_PREFIX } from './store/redis/store.js';
 import { createLogger } from './observability/log.js';
 import { LabelCap, Metrics, serviceLabel } from './observability/metrics.js';
-import { type Backend, DEFAULT_TENANT, type DeliveryWorker, type Store } from './store/contract.js';
+import { type AcceptedEvent, type Backend, DEFAULT_TENANT, type DeliveryWorker, type IncomingEvent, type Store } from './store/contract.js';
+import { createSync, type Sync } from './sync/index.js';
 import { openBackend } from './store/open.js';
 import { adminTokenProblem, resolveWebhookTokens } from './webhook-tokens.js';
 
@@ -46,6 +47,8 @@ export interface AppDeps {
   readonly loadCatalogue?: boolean;
   /** False: store and fan out, but run nothing. Default true. */
   readonly dispatch?: boolean;
+  /** False: neither reconciliation nor the webhook watchdog, whatever the configuration says. Default true. */
+  readonly sync?: boolean;
   readonly catalogue?: EventCatalogue;
   /** Defaults to WEBHOOK_TOKENS, or the generated token in DATA_DIR. */
   readonly tokens?: readonly string[];
@@ -61,6 +64,8 @@ declare module 'fastify' {
     readonly hubex: HubexClient | undefined;
     /** Undefined when the app was built with dispatch: false. */
     readonly dispatcher: DeliveryWorker | undefined;
+    /** Reconciliation and the webhook watchdog; undefined without a HubEx client. */
+    readonly sync: Sync | undefined;
   }
 }
 
@@ -98,7 +103,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const dispatcher = deps.dispatch === false ? undefined : worker;
   const retention = dispatcher && startRetention(store, config.retentionDays, logger.child({ part: 'retention' }));
   // Shutdown, after the server has stopped taking calls: drain the handlers, then close the store.
+  // Reconciliation and the watchdog, made below (they need the fan-out), stopped first.
+  const syncing: { sync?: Sync } = {};
   app.addHook('onClose', async () => {
+    await syncing.sync?.stop();
     retention?.stop();
     await dispatcher?.stop(config.shutdownTimeoutMs);
     if (ownsBackend) await store.close();
@@ -124,19 +132,27 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   // and at most 50 others, then `other`.
   const nameLabels = new LabelCap(50, (name) => catalogue.get(catalogue.idOf(name) ?? Number.NaN)?.name === name);
   const flowProblem = flowProblemLog(logger.child({ part: 'fan-out' }));
+  // Fan-out is decided here, before the store: it is told which handlers each event goes to.
+  const fanOut = (event: HubexEvent): IncomingEvent => {
+    const matched = registry.matching(event);
+    const flows = flowsOf(matched, event, flowProblem);
+    return { event, tenant: DEFAULT_TENANT, handlers: matched.map((h) => h.name), ...(flows ? { flows } : {}) };
+  };
+  const countEvents = (events: readonly Pick<AcceptedEvent, 'name' | 'duplicate'>[]) => {
+    for (const e of events) (e.duplicate ? metrics.eventsDuplicate : metrics.eventsAccepted).inc({ name: nameLabels.label(e.name) });
+  };
+  const sync =
+    hubex && deps.sync !== false
+      ? createSync({ config, store, hubex, tokens, fanOut, metrics, log: logger.child({ part: 'sync' }), onAccepted: countEvents })
+      : undefined;
+  app.decorate('sync', sync);
+  if (sync) syncing.sync = sync;
   await app.register(webhookRoutes, {
     tokens,
     normalize: createNormalizer({ catalogue, maxBatch: config.maxBatch }),
-    // Fan-out is decided here, before the store: it is told which handlers each event goes to.
-    fanOut: (event) => {
-      const matched = registry.matching(event);
-      const flows = flowsOf(matched, event, flowProblem);
-      return { event, tenant: DEFAULT_TENANT, handlers: matched.map((h) => h.name), ...(flows ? { flows } : {}) };
-    },
+    fanOut,
     bodyLimit: config.bodyLimit,
-    onEvents: (events) => {
-      for (const e of events) (e.duplicate ? metrics.eventsDuplicate : metrics.eventsAccepted).inc({ name: nameLabels.label(e.name) });
-    },
+    onEvents: countEvents,
   });
   await app.ready();
   const runner: RunnerOptions = {
@@ -157,6 +173,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   };
   const limits = new Map(registry.all().flatMap((h) => (h.concurrency === undefined ? [] : [[h.name, h.concurrency] as const])));
   dispatcher?.start((delivery, controller) => runDelivery(runner, delivery, controller), { concurrency: limits });
+  // Catching up with HubEx: polling for changes no webhook brought, and watching the webhooks.
+  sync?.start();
   return app;
 }
 

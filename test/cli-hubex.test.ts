@@ -88,8 +88,29 @@ describe('doctor', () => {
       ['ok', 'hubex token'],
       ['ok', 'x-application-id'],
       ['ok', 'webhook registered'],
+      ['ok', 'reconciliation'],
       ['ok', 'handlers'],
     ]);
+    expect(run.stdout).toMatch(/ok\s+webhook registered\s+#1 active, 10 failed calls left, never called\n/);
+    expect(run.stdout).toMatch(/ok\s+reconciliation\s+every 60000 ms; not started yet/);
+  });
+
+  it("shows what the watchdog watches: an inactive webhook, its calls left and its last call's error (token hidden)", async () => {
+    await cli(['webhooks', 'register', '--events', '40'], env);
+    await cli(['webhooks', 'deactivate', '1'], env);
+    const hook = hubex.webhooks.get(1)!;
+    hook.callsRemaining = 0;
+    hook.lastCall = {
+      started: '2026-12-01T10:00:00Z',
+      completed: '2026-12-01T10:00:30Z',
+      exception: `timeout calling ${String(hook.uri)}`,
+    };
+    const run = await cli(['doctor'], env);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(
+      /FAIL\s+webhook registered\s+none active: #1 INACTIVE, 0 failed calls left, last call FAILED: timeout calling https:\/\/hooks\.example\.com\/hooks\/hubex\/\[REDACTED\]\n/,
+    );
+    expect(run.stdout).toMatch(/-> hubex-router webhooks activate 1, or WEBHOOK_AUTO_ACTIVATE=true/);
   });
 
   it("names each handler subscribed to a name no event has, with HubEx's catalogue read and without it", async () => {
@@ -117,11 +138,14 @@ describe('doctor', () => {
     expect(check!.detail).toContain('typo -> "task.created", typo -> "task.craeted"');
   });
 
-  it('fails with what to do: no webhook pointing here, a refused service token, no token at all', async () => {
-    const noHook = await cli(['doctor'], env);
+  it('fails with what to do: no webhook pointing here (unless pull-only), a refused service token, no token at all', async () => {
+    const pullOnly = await cli(['doctor'], env);
+    expect(pullOnly.code, pullOnly.stdout).toBe(0);
+    expect(pullOnly.stdout).toMatch(/ok\s+webhook registered\s+none: pull-only, task changes arrive as task.modified every 60000 ms/);
+    const noHook = await cli(['doctor'], { ...env, RECONCILE_INTERVAL_MS: '0' });
     expect(noHook.code).toBe(1);
     expect(noHook.stdout).toMatch(
-      /FAIL\s+webhook registered\s+no HubEx webhook points at this router\n\s+-> hubex-router webhooks register --events 40,41/,
+      /FAIL\s+webhook registered\s+no HubEx webhook points at this router, and reconciliation is off \(RECONCILE_INTERVAL_MS=0\): no event reaches it\n\s+-> hubex-router webhooks register --events 40,41/,
     );
 
     const refused = await cli(['doctor'], { ...env, HUBEX_SERVICE_TOKEN: 'svc-not-the-right-one' });

@@ -169,6 +169,28 @@ describe('config', () => {
     expect(loadConfig({ WEBHOOK_TOKENS: 'aaaaaaaaaaaaaaaa', ADMIN_TOKEN: 'cccccccccccccccc' }).adminToken).toBe('cccccccccccccccc');
   });
 
+  it('polls and watches HubEx every minute when a HubEx token is set, not at all without one; 0 turns either off', () => {
+    expect(loadConfig({})).toMatchObject({ reconcileIntervalMs: 0, webhookWatchIntervalMs: 0, webhookAutoActivate: false });
+    expect(loadConfig({ HUBEX_SERVICE_TOKEN: 'svc-token-123456' })).toMatchObject({
+      reconcileIntervalMs: 60_000,
+      webhookWatchIntervalMs: 60_000,
+    });
+    expect(
+      loadConfig({ HUBEX_ACCESS_TOKEN: 'acc-token-123456', RECONCILE_INTERVAL_MS: '0', WEBHOOK_WATCH_INTERVAL_MS: '0' }),
+    ).toMatchObject({
+      reconcileIntervalMs: 0,
+      webhookWatchIntervalMs: 0,
+    });
+    expect(loadConfig({ RECONCILE_INTERVAL_MS: '5000', WEBHOOK_AUTO_ACTIVATE: 'TRUE' })).toMatchObject({
+      reconcileIntervalMs: 5000,
+      webhookAutoActivate: true,
+    });
+    expect(loadConfig({ WEBHOOK_AUTO_ACTIVATE: 'no' }).webhookAutoActivate).toBe(false);
+    expect(() => loadConfig({ RECONCILE_INTERVAL_MS: '50', WEBHOOK_WATCH_INTERVAL_MS: 'often', WEBHOOK_AUTO_ACTIVATE: 'maybe' })).toThrow(
+      /RECONCILE_INTERVAL_MS: must be 0 \(off\) or at least 100[\s\S]*WEBHOOK_WATCH_INTERVAL_MS: must be a whole number[\s\S]*WEBHOOK_AUTO_ACTIVATE: must be true or false/,
+    );
+  });
+
   it('reads a .env file, the environment winning', () => {
     const { dir, remove } = tempDir();
     try {

@@ -242,6 +242,7 @@ it("an event stored by an older router that today's intake would refuse still ru
   const legacy = {
     id: 'legacy-1',
     idSource: 'payload' as const,
+    source: 'webhook' as const,
     eventID: 40,
     name: 'asset.created',
     entity: { type: 'asset', id: 1 },

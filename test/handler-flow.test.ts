@@ -1,10 +1,11 @@
 // Ordering (orderBy) and debounce through the real app, on both back ends (SQLite in a temporary
 // folder, a real redis-server), and across two instances on one Redis.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { type AnyHandlerDefinition, defineHandler } from '../src/delivery/define-handler.js';
 import { checkHandler, HandlerLoadError } from '../src/delivery/loader.js';
 import type { DeliveryRecord } from '../src/store/contract.js';
-import { hasRedis, type RedisServer, startRedis } from './support/redis.js';
+import { backendsForFile } from './support/backends.js';
+import { hasRedis } from './support/redis.js';
 import { makeApp, type TestApp } from './support/test-app.js';
 import { sleep, waitFor } from './support/wait.js';
 import { EventCatalogue } from '../src/events/catalogue.js';
@@ -13,32 +14,13 @@ import taskTimeline from './fixtures/task-timeline.js';
 
 const ROUTER = { RETRY_BASE_MS: '5', RETRY_MAX_MS: '20', MAX_ATTEMPTS: '6', HANDLER_CONCURRENCY: '8', SHUTDOWN_TIMEOUT_MS: '500' };
 
-let redis: RedisServer | undefined;
-let dbN = 0;
-beforeAll(async () => {
-  if (hasRedis) redis = await startRedis();
-});
-afterAll(async () => {
-  await redis?.close();
-});
+const backends = backendsForFile();
+const BACKENDS = backends.list;
+const redisUrl = backends.freshRedisUrl;
 const apps: TestApp[] = [];
 afterEach(async () => {
   await Promise.all(apps.splice(0).map((a) => a.close()));
 });
-
-async function redisUrl(): Promise<string> {
-  const url = `${redis!.url}/${++dbN % 16}`;
-  const { Redis } = await import('ioredis');
-  const r = new Redis(url);
-  await r.flushdb();
-  r.disconnect();
-  return url;
-}
-
-const BACKENDS = [
-  { name: 'sqlite', env: async () => ({}) },
-  { name: 'redis', env: async () => ({ QUEUE: 'redis', REDIS_URL: await redisUrl() }), skip: !hasRedis },
-] as const;
 
 const load = (h: AnyHandlerDefinition) => checkHandler(h, `${h.name ?? 'h'}.mjs`);
 

@@ -26,7 +26,10 @@ it('docs/handlers.md opens with the handler of test/fixtures/comment-on-new-task
   expect(doc).toContain(`\`\`\`ts\n${module}\`\`\``);
 });
 
-it.each(['task-timeline', 'task-settled'])('docs/handlers.md shows %s of test/fixtures (run in handler-flow.test.ts) verbatim', (name) => {
-  const module = readFileSync(new URL(`./fixtures/${name}.ts`, import.meta.url), 'utf8');
-  expect(doc).toContain(`\`\`\`ts\n${module}\`\`\``);
-});
+it.each(['task-timeline', 'task-settled', 'task-changed'])(
+  'docs/handlers.md shows %s of test/fixtures (run in handler-flow.test.ts and reconcile.test.ts) verbatim',
+  (name) => {
+    const module = readFileSync(new URL(`./fixtures/${name}.ts`, import.meta.url), 'utf8');
+    expect(doc).toContain(`\`\`\`ts\n${module}\`\`\``);
+  },
+);

@@ -89,6 +89,75 @@ describe('the fake HubEx', () => {
     expect(head.headers.get('content-range')).toBe('items=1-10005/10005');
   });
 
+  it('keeps lastModified on changed tasks and filters the list by it; refuses a date it cannot read', async () => {
+    const auth = { ...APP, authorization: `Bearer ${await token()}` };
+    hubex.tasks.set(1, { title: 'never changed' });
+    const before = Date.now();
+    const first = String(hubex.modifyTask(2, { title: 'changed' }).lastModified);
+    expect(Date.parse(first)).toBeGreaterThanOrEqual(before);
+    const second = String(hubex.modifyTask(2, { title: 'changed again' }).lastModified);
+    expect(Date.parse(second)).toBeGreaterThan(Date.parse(first)); // two changes in one ms stay apart
+    const list = async (query: string) => {
+      const res = await fetch(`${hubex.url}/WORK/Tasks?${query}`, { headers: { ...auth, range: 'items=1-100' } });
+      return { status: res.status, body: (await res.json()) as Record<string, { title: string; lastModified?: string }> };
+    };
+    const from = new Date(before - 1).toISOString();
+    expect(Object.keys((await list(`lastModifiedFrom=${from}`)).body)).toEqual(['2']); // a map keyed by id
+    expect(Object.keys((await list(`lastModifiedTill=${from}`)).body)).toEqual([]);
+    expect(Object.keys((await list('')).body)).toEqual(['1', '2']);
+    expect((await list('lastModifiedFrom=yesterday')).status).toBe(409);
+    // A change through the API marks the task too.
+    const patched = await fetch(`${hubex.url}/WORK/Tasks/1`, {
+      method: 'PATCH',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify([{ field: 'title', value: 'patched' }]),
+    });
+    expect(patched.status).toBe(202);
+    expect(Object.keys((await list(`lastModifiedFrom=${from}`)).body)).toEqual(['1', '2']);
+  });
+
+  it('pushes to active webhooks of the event only; a failed call costs one callsRemaining, and none left stops the webhook until activated', async () => {
+    const got: unknown[] = [];
+    const receiver = (await import('node:http')).createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        got.push(JSON.parse(body));
+        res.writeHead(req.url === '/ok' ? 202 : 500).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(receiver.address() as { port: number }).port}`;
+    try {
+      const ok = hubex.addWebhook({ uri: `${base}/ok`, events: [13] });
+      const failing = hubex.addWebhook({ uri: `${base}/fails`, events: [13], callsRemaining: 2 });
+      hubex.addWebhook({ uri: `${base}/ok`, events: [40] }); // another event
+      expect(await hubex.push({ eventID: 13, taskID: 5 })).toEqual([
+        { webhookID: ok, status: 202, ok: true },
+        { webhookID: failing, status: 500, ok: false },
+      ]);
+      expect(got).toEqual([
+        { eventID: 13, taskID: 5 },
+        { eventID: 13, taskID: 5 },
+      ]);
+      expect(hubex.webhooks.get(failing)).toMatchObject({
+        isActive: true,
+        callsRemaining: 1,
+        lastCall: { exception: expect.stringContaining('500') },
+      });
+      await hubex.push({ eventID: 13, taskID: 5 });
+      expect(hubex.webhooks.get(failing)).toMatchObject({ isActive: false, callsRemaining: 0 });
+      expect((await hubex.push({ eventID: 13, taskID: 6 })).map((r) => r.webhookID)).toEqual([ok]);
+      expect(hubex.webhooks.get(ok)).toMatchObject({ isActive: true, callsRemaining: 10, lastCall: { exception: null } });
+      const auth = { ...APP, authorization: `Bearer ${await token()}` };
+      const activated = await fetch(`${hubex.url}/MSG/Webhooks/activate/${failing}`, { method: 'PUT', headers: auth });
+      expect(activated.status).toBe(202);
+      expect(hubex.webhooks.get(failing)).toMatchObject({ isActive: true, callsRemaining: 10 });
+    } finally {
+      await new Promise((resolve) => receiver.close(resolve));
+    }
+  });
+
   it('faults apply to their path and method, as many times as asked, then the endpoint answers again', async () => {
     hubex.tasks.set(1, {});
     const auth = { ...APP, authorization: `Bearer ${await token()}` };

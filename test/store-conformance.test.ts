@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EventCatalogue } from '../src/events/catalogue.js';
 import type { HubexEvent } from '../src/events/event.js';
 import { createNormalizer } from '../src/events/normalize.js';
+import { taskModifiedEvent, taskModifiedId, taskModifiedRaw } from '../src/events/synthesized.js';
 import { createLogger } from '../src/observability/log.js';
 import type { Backend, DeliveryRecord, Outcome, RunDelivery, RunnableDelivery, Store } from '../src/store/contract.js';
 import { createRedisBackend } from '../src/store/redis/index.js';
@@ -342,6 +343,64 @@ describe.each(BACKENDS)('the %s back end', (name, make) => {
     expect(await store.listEvents()).toHaveLength(2); // the dead letter's event, and the recent one
     expect((await store.list()).map((d) => d.status)).toEqual(['dead']);
   });
+
+  it.skipIf(skip)("keeps the reconciler's cursor per tenant and name, across a restart", async () => {
+    const made = open();
+    const { store } = made.backend;
+    expect(await store.readCursor('default', 'tasks')).toBeNull();
+    await store.writeCursor('default', 'tasks', '2026-12-03T06:00:00.000Z');
+    await store.writeCursor('other', 'tasks', '2026-01-01T00:00:00.000Z');
+    await store.writeCursor('default', 'tasks', '2026-12-03T06:01:00.000Z');
+    await store.close();
+    const again = made.again().store;
+    expect(await again.readCursor('default', 'tasks')).toBe('2026-12-03T06:01:00.000Z');
+    expect(await again.readCursor('other', 'tasks')).toBe('2026-01-01T00:00:00.000Z');
+    expect(await again.readCursor('default', 'assets')).toBeNull();
+  });
+
+  it.skipIf(skip)('gives a lease to one holder at a time: renewed by it, free once released or run out', async () => {
+    const made = open();
+    const a = made.backend.store;
+    // Redis: another instance; SQLite serves one process, whose holders share its store.
+    const b = name === 'redis' ? made.again().store : a;
+    expect(await a.lease('reconcile', 'A', 60_000)).toBe(true);
+    expect(await b.lease('reconcile', 'B', 60_000)).toBe(false);
+    expect(await a.lease('reconcile', 'A', 60_000)).toBe(true); // renewed
+    expect(await b.lease('other', 'B', 60_000)).toBe(true); // another name is another lease
+    await b.releaseLease('reconcile', 'B'); // not B's: nothing happens
+    expect(await b.lease('reconcile', 'B', 60_000)).toBe(false);
+    await a.releaseLease('reconcile', 'A');
+    expect(await b.lease('reconcile', 'B', 300)).toBe(true);
+    await waitFor(
+      () => a.lease('reconcile', 'A', 60_000),
+      (got: boolean) => got,
+      { timeoutMs: 5000, what: 'the lease to run out' },
+    );
+  });
+
+  it.skipIf(skip)(
+    'says when each task last had a pushed event: not the router-made task.modified, nor another tenant, nor before the moment',
+    async () => {
+      const { store } = open().backend;
+      const before = now();
+      await store.accept(incoming([{ EventID: 12, TaskID: 1, n: 1 }]));
+      await store.accept(incoming([{ EventID: 12, TaskID: 2, n: 1 }], [], 'other'));
+      await store.accept(incoming([{ EventID: 40, AssetID: 3 }]));
+      const polled = taskModifiedEvent(
+        taskModifiedId(4, before),
+        taskModifiedRaw(4, { lastModified: new Date(before).toISOString() }),
+        new Date(),
+      );
+      await store.accept([{ event: polled, tenant: 'default', handlers: [] }]);
+      const got = await store.lastPushedTasks('default', [1, 2, 3, 4, 5], before - 1000);
+      expect([...got.keys()]).toEqual([1]);
+      expect(got.get(1)).toBeGreaterThanOrEqual(before);
+      expect(got.get(1)).toBeLessThanOrEqual(now());
+      expect((await store.lastPushedTasks('other', [2], before - 1000)).get(2)).toBeGreaterThanOrEqual(before);
+      expect((await store.lastPushedTasks('default', [1], now() + 60_000)).size).toBe(0);
+      expect((await store.lastPushedTasks('default', [], 0)).size).toBe(0);
+    },
+  );
 
   it.skipIf(skip)('answers health, and after close refuses to accept (StoreUnavailableError, never a silent loss)', async () => {
     const { store } = open().backend;

@@ -28,6 +28,23 @@ export const int = (min: number, max: number) =>
     .transform(Number)
     .refine((n) => n >= min && n <= max, `must be a whole number from ${min} to ${max}`);
 
+/** true or false (also 1/0, yes/no, on/off), in any case. */
+export const bool = () =>
+  z
+    .string()
+    .trim()
+    .toLowerCase()
+    .transform((s, ctx) => {
+      if (['true', '1', 'yes', 'on'].includes(s)) return true;
+      if (['false', '0', 'no', 'off', ''].includes(s)) return false;
+      ctx.addIssue({ code: 'custom', message: 'must be true or false' });
+      return z.NEVER;
+    });
+
+/** A period in ms: 0 (off), or from `min` to `max`. */
+export const periodOrOff = (min: number, max: number) =>
+  int(0, max).refine((n) => n === 0 || n >= min, `must be 0 (off) or at least ${min}`);
+
 export const nonEmpty = () => z.string().trim().min(1, 'must not be empty');
 
 export const httpUrl = () => z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });

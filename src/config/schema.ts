@@ -6,11 +6,13 @@ import { z } from 'zod';
 import { parseRateLimit } from '../hubex/rate-gate.js';
 import {
   addressList,
+  bool,
   hasHost,
   httpUrl,
   hubexToken,
   int,
   nonEmpty,
+  periodOrOff,
   secret,
   token,
   tokenList,
@@ -96,6 +98,15 @@ export const variables = z.object({
       return z.NEVER;
     })
     .optional(),
+  /**
+   * How often to poll HubEx for task changes no webhook brought (task.modified events), in ms; 0
+   * turns it off; default a minute when a HubEx token is set, else off.
+   */
+  RECONCILE_INTERVAL_MS: periodOrOff(100, 24 * 3600 * 1000).optional(),
+  /** How often to read this router's webhooks in HubEx (active, callsRemaining), in ms; 0 turns it off; default a minute when a HubEx token is set, else off. */
+  WEBHOOK_WATCH_INTERVAL_MS: periodOrOff(100, 24 * 3600 * 1000).optional(),
+  /** Activate this router's webhook again when HubEx has stopped it; default false. */
+  WEBHOOK_AUTO_ACTIVATE: bool().default(false),
   /** The longest a request may take to arrive (headers and body); slower clients get 408; in ms, default 30 s. */
   REQUEST_TIMEOUT_MS: int(100, 600_000).default(30_000),
   /** Requests per client address and window; unset means no limit (HubEx's own retries are finite). */
@@ -148,6 +159,11 @@ function toConfig(v: z.output<typeof variables>) {
       timeoutMs: v.HUBEX_TIMEOUT_MS,
       maxInFlight: v.HUBEX_MAX_IN_FLIGHT,
     }),
+    /** 0: no reconciliation (the default without a HubEx token). */
+    reconcileIntervalMs: v.RECONCILE_INTERVAL_MS ?? (v.HUBEX_SERVICE_TOKEN || v.HUBEX_ACCESS_TOKEN ? 60_000 : 0),
+    /** 0: no watchdog (the default without a HubEx token). */
+    webhookWatchIntervalMs: v.WEBHOOK_WATCH_INTERVAL_MS ?? (v.HUBEX_SERVICE_TOKEN || v.HUBEX_ACCESS_TOKEN ? 60_000 : 0),
+    webhookAutoActivate: v.WEBHOOK_AUTO_ACTIVATE,
     /** Undefined when HUBEX_RATE_LIMIT is unset: the client's calls are not spaced. */
     hubexRateLimit: v.HUBEX_RATE_LIMIT === undefined ? undefined : Object.freeze(v.HUBEX_RATE_LIMIT),
     logLevel: v.LOG_LEVEL,

@@ -2,6 +2,7 @@
 // `where` is not run here: it runs at dispatch, where a throw counts as a failed attempt.
 import type { EventCatalogue } from '../events/catalogue.js';
 import type { HubexEvent } from '../events/event.js';
+import { SYNTHESIZED_NAMES } from '../events/synthesized.js';
 import type { Handler } from './define-handler.js';
 
 export class HandlerRegistry {
@@ -36,14 +37,16 @@ export class HandlerRegistry {
   /**
    * Subscriptions by a name that no event has: a typo, or a name of the installation's own
    * catalogue that has not loaded (no HubEx token, HubEx away). Such a subscription never matches
-   * until the name becomes known. Numeric ids, '*' and `event.<id>` always resolve.
+   * until the name becomes known. Numeric ids, '*', `event.<id>` and the router's own events
+   * (`task.modified`) always resolve.
    */
   unknownSubscriptions(): { handler: string; name: string }[] {
     const out: { handler: string; name: string }[] = [];
     for (const h of this.#handlers.values()) {
       if (h.enabled === false) continue;
       for (const sel of h.on) {
-        if (typeof sel === 'string' && sel !== '*' && this.catalogue.idOf(sel) === undefined) out.push({ handler: h.name, name: sel });
+        if (typeof sel === 'string' && sel !== '*' && !SYNTHESIZED_NAMES.has(sel) && this.catalogue.idOf(sel) === undefined)
+          out.push({ handler: h.name, name: sel });
       }
     }
     return out;

@@ -20,8 +20,11 @@ export const KNOWN_EVENTS = [
   { id: 44, name: 'asset.unpublished', entity: 'asset' },
 ] as const satisfies readonly CatalogueEntry[];
 
-/** The names known before the catalogue loads: what `on` autocompletes. */
-export type KnownEventName = (typeof KNOWN_EVENTS)[number]['name'];
+/**
+ * The names known before the catalogue loads, and `task.modified`, the event the router makes for
+ * a change no push covered (src/events/synthesized.ts): what `on` autocompletes.
+ */
+export type KnownEventName = (typeof KNOWN_EVENTS)[number]['name'] | 'task.modified';
 
 const NAME_RE = /^[a-z][a-z0-9]*(\.[a-z0-9_]+)+$/;
 

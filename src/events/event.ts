@@ -10,8 +10,13 @@ export interface EntityRef {
 export interface HubexEvent {
   /** The dedup key: the payload's own unique id where it has one, else a hash of its canonical JSON. */
   readonly id: string;
-  /** Where `id` came from: a unique-id field of the payload, or the content hash. */
+  /** Where `id` came from: a unique-id field of the payload (or, for a polled event, the task and its change time), or the content hash. */
   readonly idSource: 'payload' | 'hash';
+  /**
+   * How it reached the router: pushed by HubEx to the webhook, or made by the router's polling
+   * for a change no push covered (`task.modified`, src/sync/reconciler.ts).
+   */
+  readonly source: 'webhook' | 'poll';
   /** HubEx's numeric event id (40 = asset created, ...); null when the payload carried none. */
   readonly eventID: number | null;
   /** The catalogue name: `asset.created`, `event.<id>` when the id is not in the catalogue, `unknown` without an id. */

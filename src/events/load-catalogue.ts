@@ -4,6 +4,7 @@
 // name `task.created` (`TaskStageChanged`: `task.stage_changed`); the names already known win.
 import type { Logger } from 'pino';
 import type { EventCatalogue } from './catalogue.js';
+import { SYNTHESIZED_NAMES } from './synthesized.js';
 
 export interface HubexEventSource {
   common: { events(o?: { signal?: AbortSignal }): Promise<readonly { id?: number; code?: string | null }[]> };
@@ -24,7 +25,8 @@ export async function loadCatalogue(catalogue: EventCatalogue, hubex: HubexEvent
     for (const e of events) {
       if (typeof e.id !== 'number' || !e.code || catalogue.get(e.id)) continue;
       const name = nameFromCode(e.code);
-      if (!name || catalogue.idOf(name) !== undefined) continue;
+      // A name the router gives its own events (task.modified) stays theirs: that HubEx event keeps event.<id>.
+      if (!name || catalogue.idOf(name) !== undefined || SYNTHESIZED_NAMES.has(name)) continue;
       try {
         catalogue.register({ id: e.id, name, code: e.code, entity: name.split('.')[0]! });
         added++;

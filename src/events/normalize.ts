@@ -136,6 +136,7 @@ function one(
   const event: Record<string, unknown> = {
     id: uniqueId ?? contentId(value),
     idSource: uniqueField ? 'payload' : 'hash',
+    source: 'webhook',
     eventID,
     name: eventID === null ? 'unknown' : catalogue.nameOf(eventID),
     entity,
@@ -205,7 +206,7 @@ function checkLength(text: string, max: number, field: string, where: string): v
 }
 
 /** The value with every string in it (keys too) well formed: lone surrogates become U+FFFD. Copies only what changes. */
-function wellFormed(v: unknown): unknown {
+export function wellFormed(v: unknown): unknown {
   if (typeof v === 'string') return v.isWellFormed() ? v : v.toWellFormed();
   if (v === null || typeof v !== 'object') return v;
   if (Array.isArray(v)) {

@@ -108,6 +108,73 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly reconcilePolls = new Counter({
+    name: `${PREFIX}reconcile_polls_total`,
+    help: 'Reconciliation polls of HubEx, by outcome: ok, failed (the cursor stayed), skipped (another instance polls).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly reconcilePollDuration = new Histogram({
+    name: `${PREFIX}reconcile_poll_duration_seconds`,
+    help: 'How long reconciliation polls took, skipped ones aside.',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    registers: [this.registry],
+  });
+
+  readonly reconcileTasks = new Counter({
+    name: `${PREFIX}reconcile_tasks_total`,
+    help: 'Changed tasks the polls listed, by result: modified (a task.modified stored), duplicate (stored before), covered (a push brought it), deferred (too young, next poll), unusable (no id or time).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly reconcileCursor = new Gauge({
+    name: `${PREFIX}reconcile_cursor_timestamp_seconds`,
+    help: "The reconciliation cursor: changes in HubEx up to this time are stored (HubEx's clock).",
+    registers: [this.registry],
+  });
+
+  readonly reconcileLastSuccess = new Gauge({
+    name: `${PREFIX}reconcile_last_success_timestamp_seconds`,
+    help: 'When the last reconciliation poll went through (this instance).',
+    registers: [this.registry],
+  });
+
+  readonly webhookActive = new Gauge({
+    name: `${PREFIX}webhook_active`,
+    help: "This router's webhooks in HubEx: 1 active, 0 inactive (HubEx sends it nothing), by webhook id.",
+    labelNames: ['webhook'] as const,
+    registers: [this.registry],
+  });
+
+  readonly webhookCallsRemaining = new Gauge({
+    name: `${PREFIX}webhook_calls_remaining`,
+    help: "Failed calls HubEx still makes to this router's webhook before it stops it (callsRemaining), by webhook id.",
+    labelNames: ['webhook'] as const,
+    registers: [this.registry],
+  });
+
+  readonly webhookLastCall = new Gauge({
+    name: `${PREFIX}webhook_last_call_timestamp_seconds`,
+    help: "When HubEx last called this router's webhook, by webhook id.",
+    labelNames: ['webhook'] as const,
+    registers: [this.registry],
+  });
+
+  readonly webhookLastCallFailed = new Gauge({
+    name: `${PREFIX}webhook_last_call_failed`,
+    help: "Whether HubEx's last call to this router's webhook failed (1) or went through (0), by webhook id.",
+    labelNames: ['webhook'] as const,
+    registers: [this.registry],
+  });
+
+  readonly webhookWatchErrors = new Counter({
+    name: `${PREFIX}webhook_watch_errors_total`,
+    help: "Rounds of the webhook watchdog that could not read this router's webhooks from HubEx.",
+    registers: [this.registry],
+  });
+
   constructor(backlog: () => Promise<Backlog>, now: () => number = Date.now) {
     // Read at each scrape, from indexes only.
     let last: Promise<Backlog | undefined> | undefined;

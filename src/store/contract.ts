@@ -209,6 +209,26 @@ export interface Store {
   showEvent(id: string): Promise<EventDetail | undefined>;
   /** Deletes finished events and deliveries received before `cutoff`; dead letters and their events stay. */
   prune(cutoff: number): Promise<PruneResult>;
+  /**
+   * A cursor of the reconciler (src/sync): for a tenant and what it polls (`tasks`), kept durably;
+   * null until first written.
+   */
+  readCursor(tenant: string, name: string): Promise<string | null>;
+  writeCursor(tenant: string, name: string, value: string): Promise<void>;
+  /**
+   * Takes the lease `name` for `holder` for `ms` (or renews it, when the holder has it): false
+   * while another holder's has not run out. On a shared store it is one instance's at a time.
+   */
+  lease(name: string, holder: string, ms: number): Promise<boolean>;
+  /** Gives the lease up, when the holder still has it. */
+  releaseLease(name: string, holder: string): Promise<void>;
+  /**
+   * When each of these tasks last had a pushed event (any but the router's own task.modified),
+   * in ms since the epoch, among those received since `sinceMs`; a task with none is absent.
+   * Pushes older than retention (SQLite) or a week (Redis) are forgotten, which can only make a
+   * change look uncovered, never covered.
+   */
+  lastPushedTasks(tenant: string, taskIDs: readonly number[], sinceMs: number): Promise<Map<number, number>>;
   /** Finishes pending writes and closes the store; later calls reject. */
   close(): Promise<void>;
 }

@@ -20,6 +20,10 @@ export interface FakeState {
   readonly webhooks: Map<number, Record<string, unknown>>;
   readonly events: { id: number; code: string; name: string }[];
   nextWebhookID(): number;
+  /** Failed calls a webhook may have before HubEx stops it (its callsRemaining when made or activated). */
+  readonly webhookCallBudget: number;
+  /** Marks a task changed now (its lastModified), as HubEx does on every change. */
+  touch(task: FakeTask): void;
 }
 
 /** One call, as the server read it, and how to answer it. */
@@ -30,6 +34,8 @@ export interface FakeRequest {
   readonly body: unknown;
   /** The Range header. */
   readonly range: string | undefined;
+  /** The query string's parameters. */
+  readonly query: URLSearchParams;
   send(status: number, payload?: unknown, headers?: Record<string, string>): void;
   error(status: number, code: string, message: string, headers?: Record<string, string>, asArray?: boolean): void;
 }
@@ -41,9 +47,18 @@ export function answerApi(r: FakeRequest, s: FakeState, pageCap: number | undefi
   const { tasks, conversations, assets, companies, webhooks, events } = s;
   let m: RegExpExecArray | null;
   if (path === '/WORK/Tasks' && (method === 'GET' || method === 'HEAD')) {
-    // A map keyed by id; the values carry no id.
+    // A map keyed by id; the values carry no id. lastModifiedFrom and lastModifiedTill (UTC ISO
+    // 8601) keep the tasks changed in that span: a task never changed has no lastModified.
+    const from = dateParam('lastModifiedFrom');
+    const till = dateParam('lastModifiedTill');
+    if (from === null || till === null) return error(409, 'InvalidData', 'lastModifiedFrom and lastModifiedTill take UTC ISO 8601 dates');
+    const inSpan = (t: FakeTask) => {
+      if (from === undefined && till === undefined) return true;
+      const at = typeof t.lastModified === 'string' ? Date.parse(t.lastModified) : Number.NaN;
+      return !Number.isNaN(at) && (from === undefined || at >= from) && (till === undefined || at <= till);
+    };
     return list(
-      [...tasks.entries()].sort((a, b) => a[0] - b[0]),
+      [...tasks.entries()].filter(([, t]) => inSpan(t)).sort((a, b) => a[0] - b[0]),
       (page) => Object.fromEntries(page.map(([id, t]) => [String(id), t])),
     );
   }
@@ -55,6 +70,7 @@ export function answerApi(r: FakeRequest, s: FakeState, pageCap: number | undefi
     if (method === 'PATCH') {
       if (!Array.isArray(body)) return error(409, 'InvalidData', 'Expected an array of {field, value}');
       for (const p of body as { field: string; value: unknown }[]) task[p.field] = p.value;
+      s.touch(task);
       return send(202); // Accepted, no body (WORK document)
     }
   }
@@ -87,6 +103,7 @@ export function answerApi(r: FakeRequest, s: FakeState, pageCap: number | undefi
     const task = b.taskID === undefined ? undefined : tasks.get(b.taskID);
     if (!task || typeof b.taskStageID !== 'number') return error(409, 'InvalidData', 'taskID and taskStageID are required');
     task.taskStageID = b.taskStageID;
+    s.touch(task);
     return send(201); // Created, no body (WORK document)
   }
   if (path === '/ES/Assets' && (method === 'GET' || method === 'HEAD')) {
@@ -134,7 +151,7 @@ export function answerApi(r: FakeRequest, s: FakeState, pageCap: number | undefi
     if (!Array.isArray(body)) return error(409, 'InvalidData', 'Expected an array of webhooks');
     const saved = (body as Record<string, unknown>[]).map((w) => {
       const id = typeof w.id === 'number' ? w.id : s.nextWebhookID();
-      const merged = { ...webhooks.get(id), ...w, id, callsRemaining: 10, lastCall: null };
+      const merged = { ...webhooks.get(id), ...w, id, callsRemaining: s.webhookCallBudget, lastCall: null };
       webhooks.set(id, merged);
       return id;
     });
@@ -153,6 +170,7 @@ export function answerApi(r: FakeRequest, s: FakeState, pageCap: number | undefi
     const w = webhooks.get(Number(m[2]));
     if (!w) return error(404, 'NotFound', 'Webhook not found');
     w.isActive = m[1] === 'activate';
+    if (w.isActive) w.callsRemaining = s.webhookCallBudget; // a new budget of failed calls
     return send(202);
   }
   if (path === '/COMMON/Events' && (method === 'GET' || method === 'HEAD'))
@@ -161,6 +179,14 @@ export function answerApi(r: FakeRequest, s: FakeState, pageCap: number | undefi
       (page) => page.map(([, e]) => e),
     );
   return error(404, 'NotFound', `No such endpoint: ${method} ${path}`);
+
+  /** A date query parameter: undefined when absent, null when it is not a date. */
+  function dateParam(name: string): number | undefined | null {
+    const v = r.query.get(name);
+    if (v === null) return undefined;
+    const at = Date.parse(v);
+    return Number.isNaN(at) ? null : at;
+  }
 
   /** Range / Content-Range as HubEx does it; `shape` turns a page of [id, item] into the answer. */
   function list<V>(all: readonly (readonly [number, V])[], shape: (page: (readonly [number, V])[]) => unknown): void {

@@ -59,10 +59,20 @@ export interface FakeHubexOptions {
   readonly maxCalls?: number;
   /** Told of each call once it is answered (the fake-hubex command prints them). */
   readonly onCall?: (call: RecordedCall) => void;
+  /** Failed calls a webhook may have before it stops (isActive false), as HubEx's callsRemaining counts them. Default 10. */
+  readonly webhookCallBudget?: number;
+}
+
+/** What one webhook made of a push. */
+export interface PushResult {
+  readonly webhookID: number;
+  /** The receiver's status; 0 when it did not answer. */
+  readonly status: number;
+  readonly ok: boolean;
 }
 
 /** The fake: its address, the records it holds (which tests fill in and read), and its controls. */
-export interface FakeHubex extends Omit<FakeState, 'nextWebhookID'> {
+export interface FakeHubex extends Omit<FakeState, 'nextWebhookID' | 'touch'> {
   /** The base URL to give the client: http://127.0.0.1:PORT/fsm */
   readonly url: string;
   readonly serviceToken: string;
@@ -76,6 +86,26 @@ export interface FakeHubex extends Omit<FakeState, 'nextWebhookID'> {
   readonly concurrency: { now: number; peak: number };
   /** Queues a fault for the next matching calls. */
   fail(fault: Fault): void;
+  /** Forgets the faults still queued (HubEx is back). */
+  clearFaults(): void;
+  /**
+   * Changes a task as someone in HubEx would (made when missing): sets the fields and its
+   * lastModified to now. Pushes nothing: call `push` for the webhook call HubEx would make.
+   */
+  modifyTask(taskID: number, fields?: FakeTask): FakeTask;
+  /**
+   * Calls each active webhook subscribed to the body's event id (every active one when it has no
+   * events listed) once, as HubEx does: a failed call (no 2xx) costs one of its callsRemaining,
+   * and a webhook with none left becomes inactive and gets no more calls; a call that went
+   * through gives it its budget back. Each call is recorded in its lastCall.
+   */
+  push(body: Record<string, unknown> | readonly Record<string, unknown>[]): Promise<PushResult[]>;
+  /**
+   * A webhook as an administrator would register it (active, its full budget of calls, never
+   * called), with any field given otherwise (`isActive: false`, `callsRemaining: 0`, `lastCall`).
+   * Answers its id.
+   */
+  addWebhook(webhook: { uri: string; events?: number[] } & Record<string, unknown>): number;
   /** Makes every access token issued so far expired (calls with them answer 401). */
   expireAccessTokens(): void;
   /** Makes refresh tokens useless (renewal falls back to the service token). */
@@ -103,12 +133,29 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
     { id: 40, code: 'AssetCreated', name: 'Объект создан' },
     { id: 41, code: 'AssetUpdated', name: 'Объект изменён' },
     { id: 12, code: 'TaskCreated', name: 'Заявка создана' },
+    { id: 13, code: 'TaskUpdated', name: 'Заявка изменена' },
   ];
   const calls: RecordedCall[] = [];
   const issued = { service: 0, refresh: 0, refreshTokens: 0 };
   const concurrency = { now: 0, peak: 0 };
   let nextWebhookID = 1;
-  const state: FakeState = { tasks, conversations, assets, companies, webhooks, events, nextWebhookID: () => nextWebhookID++ };
+  const webhookCallBudget = options.webhookCallBudget ?? 10;
+  /** Now, in ISO 8601 with milliseconds; later than the task's last change (two changes of a task in one ms stay apart). */
+  const touch = (task: FakeTask) => {
+    const last = typeof task.lastModified === 'string' ? Date.parse(task.lastModified) : Number.NaN;
+    task.lastModified = new Date(Number.isNaN(last) ? Date.now() : Math.max(Date.now(), last + 1)).toISOString();
+  };
+  const state: FakeState = {
+    tasks,
+    conversations,
+    assets,
+    companies,
+    webhooks,
+    events,
+    nextWebhookID: () => nextWebhookID++,
+    webhookCallBudget,
+    touch,
+  };
 
   const issueAccess = (sec = lifetimeSec) => {
     if (access.size > 10_000) for (const [t, until] of access) if (until < Date.now()) access.delete(t); // expired ones
@@ -221,7 +268,7 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
       return send(200, { refresh_token: token });
     }
 
-    return answerApi({ method, path, body, range: req.headers.range, send, error }, state, options.pageCap);
+    return answerApi({ method, path, body, range: req.headers.range, query: u.searchParams, send, error }, state, options.pageCap);
   }
 
   /** A recorded body keeps the shape of a token exchange, not the token. */
@@ -230,6 +277,40 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
     const copy: Record<string, unknown> = { ...(body as Record<string, unknown>) };
     for (const key of ['serviceToken', 'refreshJwt', 'accessJwt', 'jwt']) if (typeof copy[key] === 'string') copy[key] = '[REDACTED]';
     return copy;
+  }
+
+  async function push(body: Record<string, unknown> | readonly Record<string, unknown>[]): Promise<PushResult[]> {
+    const first = (Array.isArray(body) ? body[0] : body) as Record<string, unknown> | undefined;
+    const eventID = Number(first?.eventID ?? first?.EventID);
+    const results: PushResult[] = [];
+    for (const w of [...webhooks.values()]) {
+      const listed = (w.events as number[] | undefined) ?? [];
+      if (w.isActive !== true || (listed.length > 0 && !listed.includes(eventID))) continue;
+      const started = new Date().toISOString();
+      let status = 0;
+      let exception: string | null = null;
+      try {
+        const res = await fetch(String(w.uri), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(10_000),
+        });
+        await res.arrayBuffer();
+        status = res.status;
+        if (!res.ok) exception = `The remote server returned an error: (${res.status}).`;
+      } catch (err) {
+        exception = (err as Error).message;
+      }
+      w.lastCall = { started, completed: new Date().toISOString(), exception };
+      if (exception === null) w.callsRemaining = webhookCallBudget;
+      else {
+        w.callsRemaining = Math.max(0, Number(w.callsRemaining ?? webhookCallBudget) - 1);
+        if (w.callsRemaining === 0) w.isActive = false;
+      }
+      results.push({ webhookID: Number(w.id), status, ok: exception === null });
+    }
+    return results;
   }
 
   function authOf(header: string | undefined): RecordedCall['auth'] {
@@ -263,7 +344,31 @@ export async function startFakeHubex(options: FakeHubexOptions = {}): Promise<Fa
     calls,
     issued,
     concurrency,
+    webhookCallBudget,
     fail: (f) => faults.push({ ...f, left: f.times ?? 1 }),
+    clearFaults: () => faults.splice(0),
+    modifyTask: (taskID, fields = {}) => {
+      const task = tasks.get(taskID) ?? {};
+      Object.assign(task, fields);
+      touch(task);
+      tasks.set(taskID, task);
+      return task;
+    },
+    push,
+    addWebhook: (w) => {
+      const id = nextWebhookID++;
+      webhooks.set(id, {
+        name: `webhook ${id}`,
+        events: [],
+        taskStages: [],
+        isActive: true,
+        callsRemaining: webhookCallBudget,
+        lastCall: null,
+        ...w,
+        id,
+      });
+      return id;
+    },
     expireAccessTokens: () => {
       for (const t of access.keys()) access.set(t, 0);
     },

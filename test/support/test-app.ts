@@ -60,3 +60,9 @@ export async function makeApp(env: Env = {}, deps: AppDeps = {}, dir?: string): 
     },
   };
 }
+
+/** A metric's value in the app's registry (`hubex_router_` and `name`), for the series whose labels include these; undefined when none. */
+export async function metricValue(t: TestApp, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
+  const got = await t.app.metrics.registry.getSingleMetric(`hubex_router_${name}`)?.get();
+  return got?.values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value;
+}

@@ -12,6 +12,8 @@ import { resolveWebhookTokens } from '../../webhook-tokens.js';
 import { parse } from '../args.js';
 import { openToolStore, readConfig } from '../environment.js';
 import { webhookDetails } from '../hubex-webhooks.js';
+import { DEFAULT_TENANT } from '../../store/contract.js';
+import { hideTokens, isOwnWebhook } from '../../sync/watchdog.js';
 import { json, out } from '../output.js';
 
 export interface Check {
@@ -46,6 +48,7 @@ async function runChecks(config: Config): Promise<Check[]> {
   ];
   const store = openToolStore(config);
   const health = await store.health();
+  const cursor = health.ok ? await store.readCursor(DEFAULT_TENANT, 'tasks').catch(() => null) : null;
   await store.close();
   const redis = config.queue === 'redis';
   checks.push(
@@ -86,6 +89,7 @@ async function runChecks(config: Config): Promise<Check[]> {
     } finally {
       client.close();
     }
+    checks.push(reconcileCheck(config, cursor));
   }
   checks.push(await handlersCheck(config, events));
   return checks;
@@ -170,28 +174,63 @@ async function hubexChecks(
   return events;
 }
 
-/** Whether an active HubEx webhook calls this router (its token, and PUBLIC_URL when set), and its last call went through. */
+/**
+ * This router's webhooks (their uri carries one of its tokens, or starts with PUBLIC_URL), as the
+ * watchdog sees them: whether one is active, its calls left, and whether its last call went through.
+ */
 function webhookCheck(hooks: Record<string, unknown>[], config: Config, tokens: readonly string[]): Check {
-  const mine = hooks.filter((w) => tokens.some((t) => String(w.uri ?? '').endsWith(`/hooks/hubex/${t}`)));
-  const here = config.publicUrl ? mine.filter((w) => String(w.uri).startsWith(`${config.publicUrl}/`)) : mine;
+  const here = hooks.filter((w) => isOwnWebhook(String(w.uri ?? ''), tokens, config.publicUrl));
+  const state = (w: Record<string, unknown>) => {
+    const last = w.lastCall as { completed?: string | null; started?: string | null; exception?: string | null } | null | undefined;
+    const call = !last
+      ? 'never called'
+      : last.exception
+        ? `last call FAILED: ${hideTokens(last.exception, tokens, 120)}`
+        : `last call ${last.completed ?? last.started ?? ''} ok`;
+    const calls = typeof w.callsRemaining === 'number' ? `, ${w.callsRemaining} failed calls left` : '';
+    return `#${String(w.id)} ${w.isActive === true ? 'active' : 'INACTIVE'}${calls}, ${call}`;
+  };
+  const detail = here.slice(0, 5).map(state).join('; ') + (here.length > 5 ? `; and ${here.length - 5} more` : '');
   const active = here.filter((w) => w.isActive === true);
   if (active.length > 0) {
     const failing = active.filter((w) => (w.lastCall as { exception?: string } | null)?.exception);
     return {
       name: 'webhook registered',
       ok: failing.length === 0,
-      detail: `${active.length} active webhook(s) call this router${failing.length ? `; the last call of ${failing.map((w) => w.id).join(', ')} failed` : ''}`,
+      detail,
       ...(failing.length ? { fix: 'look at hubex-router webhooks list: is the router reachable from HubEx at that URL?' } : {}),
+    };
+  }
+  if (here.length > 0) {
+    return {
+      name: 'webhook registered',
+      ok: false,
+      detail: `none active: ${detail}`,
+      fix: `hubex-router webhooks activate ${String(here[0]!.id)}, or WEBHOOK_AUTO_ACTIVATE=true to have the router do it`,
+    };
+  }
+  // Pull-only: no webhook, but reconciliation brings every task change (as task.modified).
+  if (config.reconcileIntervalMs > 0) {
+    return {
+      name: 'webhook registered',
+      ok: true,
+      detail: `none: pull-only, task changes arrive as task.modified every ${config.reconcileIntervalMs} ms; for events as they happen: hubex-router webhooks register --events 40,41 (with PUBLIC_URL set)`,
     };
   }
   return {
     name: 'webhook registered',
     ok: false,
-    detail: here.length ? 'a webhook points here but is not active' : 'no HubEx webhook points at this router',
-    fix: here.length
-      ? `hubex-router webhooks activate ${here[0]!.id}`
-      : 'hubex-router webhooks register --events 40,41 (with PUBLIC_URL set)',
+    detail: 'no HubEx webhook points at this router, and reconciliation is off (RECONCILE_INTERVAL_MS=0): no event reaches it',
+    fix: 'hubex-router webhooks register --events 40,41 (with PUBLIC_URL set)',
   };
+}
+
+/** Whether reconciliation runs, and how far its cursor got (from the store). */
+function reconcileCheck(config: Config, cursor: string | null): Check {
+  if (config.reconcileIntervalMs === 0) return { name: 'reconciliation', ok: true, detail: 'off (RECONCILE_INTERVAL_MS=0)' };
+  const every = `every ${config.reconcileIntervalMs} ms`;
+  if (cursor === null) return { name: 'reconciliation', ok: true, detail: `${every}; not started yet (the router starts it)` };
+  return { name: 'reconciliation', ok: true, detail: `${every}; the changes HubEx made up to ${cursor} are in` };
 }
 
 const silentLogger = () => createLogger('silent');

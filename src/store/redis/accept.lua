@@ -1,6 +1,8 @@
 -- The accept of one request's events, atomic on Redis (src/store/redis/store.ts).
 -- Per event: a duplicate (by id; by body within the dedup window), or a new hash with the next
 -- sequence number. Answers, per event, {id, 1 if duplicate, the handlers whose jobs to add, seq}.
+-- A new event pushed about a task marks the task's latest push (for the reconciler, sync.ts), in
+-- a sorted set per tenant kept to a week.
 -- ARGV: the key prefix, now (ms), the dedup window (ms), the events as JSON.
 local p = ARGV[1]
 local now = tonumber(ARGV[2])
@@ -47,6 +49,11 @@ for i, e in ipairs(evs) do
     if id == e.key then redis.call('HSET', key, 'lastId', id, 'lastAt', now) end
     redis.call('ZADD', p .. 'events', seq, id)
     if e.handlers == '[]' then redis.call('ZADD', p .. 'unrouted', seq, id) end
+    if e.pushedTask == '1' then
+      local pushed = p .. 'pushed:' .. e.tenant
+      redis.call('ZADD', pushed, now, e.entityId)
+      redis.call('ZREMRANGEBYSCORE', pushed, '-inf', '(' .. (now - 604800000))
+    end
     out[i] = {id, 0, e.handlers, tostring(seq)}
   end
 end

@@ -2,6 +2,8 @@
 // them into dist/, scripts/copy-assets.mjs).
 import { readFileSync } from 'node:fs';
 
-export function luaScript(name: 'accept' | 'flow' | 'rate-take' | 'rate-pause' | 'rate-paused' | 'slot-take' | 'slot-renew'): string {
+export function luaScript(
+  name: 'accept' | 'flow' | 'rate-take' | 'rate-pause' | 'rate-paused' | 'slot-take' | 'slot-renew' | 'lease',
+): string {
   return readFileSync(new URL(`./${name}.lua`, import.meta.url), 'utf8');
 }

@@ -35,6 +35,7 @@ import { type DeliveryJobData, type DeliveryQueue, jobIdOf, jobOptions, QUEUE_NA
 import { prune, replay } from './maintenance.js';
 import { backlog, counts, list, listEvents, show, showEvent } from './reads.js';
 import { luaScript } from './scripts.js';
+import { RedisSync } from './sync.js';
 
 export interface RedisStoreOptions {
   readonly url: string;
@@ -70,6 +71,7 @@ export class RedisStore implements Store {
   readonly #log: Logger;
   readonly #parts: RedisParts;
   readonly #flows: RedisFlows;
+  readonly #sync: RedisSync;
   #downSince: number | undefined;
   /** Why the connection is down (its last error's message: never the command, which may hold the password). */
   #lastError: string | undefined;
@@ -96,6 +98,7 @@ export class RedisStore implements Store {
     this.queue = new Queue(QUEUE_NAME, { connection: this.redis, prefix: this.prefix });
     this.queue.on('error', (err: Error) => this.#down(err));
     this.#flows = new RedisFlows(this.redis, this.prefix);
+    this.#sync = new RedisSync(this.redis, (suffix) => this.key(suffix));
     this.#parts = { redis: this.redis, queue: this.queue, key: (suffix) => this.key(suffix), now: this.#now };
   }
 
@@ -119,6 +122,7 @@ export class RedisStore implements Store {
       entityId: e.entity === null ? '' : String(e.entity.id),
       raw: e.raw,
       handlers: JSON.stringify(handlers),
+      pushedTask: e.source === 'webhook' && e.entity?.type === 'task' ? '1' : '',
     }));
     try {
       const answer = await (this.redis as unknown as { hxrAccept(...a: (string | number)[]): Promise<string> }).hxrAccept(
@@ -257,6 +261,31 @@ export class RedisStore implements Store {
 
   showEvent(id: string): Promise<EventDetail | undefined> {
     return showEvent(this.#parts, id);
+  }
+
+  async readCursor(tenant: string, name: string): Promise<string | null> {
+    await this.#connected();
+    return this.#sync.readCursor(tenant, name);
+  }
+
+  async writeCursor(tenant: string, name: string, value: string): Promise<void> {
+    await this.#connected();
+    return this.#sync.writeCursor(tenant, name, value);
+  }
+
+  async lease(name: string, holder: string, ms: number): Promise<boolean> {
+    await this.#connected();
+    return this.#sync.lease(name, holder, ms);
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    await this.#connected();
+    return this.#sync.releaseLease(name, holder);
+  }
+
+  async lastPushedTasks(tenant: string, taskIDs: readonly number[], sinceMs: number): Promise<Map<number, number>> {
+    await this.#connected();
+    return this.#sync.lastPushedTasks(tenant, taskIDs, sinceMs);
   }
 
   prune(cutoff: number): Promise<PruneResult> {

@@ -18,7 +18,12 @@ export type Op =
   | 'listEvents'
   | 'showEvent'
   | 'prune'
-  | 'stats';
+  | 'stats'
+  | 'readCursor'
+  | 'writeCursor'
+  | 'lease'
+  | 'releaseLease'
+  | 'lastPushedTasks';
 
 export interface Call {
   readonly id: number;

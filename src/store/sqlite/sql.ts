@@ -155,6 +155,17 @@ export function prepare(db: Database) {
     park: p<{ handler: string; flow_key: string }>(`UPDATE deliveries SET due_at = NULL
                 WHERE id IN (SELECT value FROM json_each(?)) AND flow = 'order' AND status = 'pending'
                 RETURNING handler, flow_key`),
+    setMeta: p(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
+    deleteMeta: p('DELETE FROM meta WHERE key = ? AND value = ?'),
+    /**
+     * The latest pushed event (not one the router made) about each of these tasks, among those
+     * received since a moment: a range of events_received, no index of its own.
+     */
+    lastPushedTasks: p<{ id: string; at: number }>(`
+      SELECT entity_id AS id, max(received_at) AS at FROM events
+      WHERE received_at >= ? AND tenant = ? AND entity_type = 'task' AND name <> 'task.modified'
+        AND entity_id IN (SELECT value FROM json_each(?))
+      GROUP BY entity_id`),
     probe: p(`INSERT INTO meta (key, value) VALUES ('last_write_probe', ?)
               ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
     claimable: p<{ id: number; status: DeliveryStatus }>(`

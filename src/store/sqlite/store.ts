@@ -181,6 +181,27 @@ export class SqliteStore implements Store, ClaimStore {
     return this.#link.call('prune', [cutoff]) as Promise<PruneResult>;
   }
 
+  async readCursor(tenant: string, name: string): Promise<string | null> {
+    return (await this.#link.call('readCursor', [tenant, name])) as string | null;
+  }
+
+  async writeCursor(tenant: string, name: string, value: string): Promise<void> {
+    await this.#link.call('writeCursor', [tenant, name, value]);
+  }
+
+  async lease(name: string, holder: string, ms: number): Promise<boolean> {
+    return (await this.#link.call('lease', [name, holder, ms])) as boolean;
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    await this.#link.call('releaseLease', [name, holder]);
+  }
+
+  async lastPushedTasks(tenant: string, taskIDs: readonly number[], sinceMs: number): Promise<Map<number, number>> {
+    if (taskIDs.length === 0) return new Map();
+    return new Map((await this.#link.call('lastPushedTasks', [tenant, taskIDs, sinceMs])) as [number, number][]);
+  }
+
   /** Fault injection for tests: ends the store's thread as a crash would. */
   async [Symbol.for('hubex-router.test.crashStoreWorker')](): Promise<void> {
     await this.#link.crash();

@@ -12,7 +12,7 @@ const writer = new SqliteWriter({
   log: (level, msg, detail) => port.postMessage({ log: { level, msg, detail } }),
 });
 
-const WRITES = new Set<Call['op']>(['accept', 'claim', 'settle', 'extend', 'release', 'replay']);
+const WRITES = new Set<Call['op']>(['accept', 'claim', 'settle', 'extend', 'release', 'replay', 'writeCursor', 'lease', 'releaseLease']);
 let queue: Call[] = [];
 let scheduled = false;
 let closing = false;
@@ -134,6 +134,12 @@ function write(c: Call): unknown {
       return writer.extendLeases(c.args[0], c.args[1], c.now);
     case 'replay':
       return writer.replay(c.args[0], c.now);
+    case 'writeCursor':
+      return writer.writeCursor(c.args[0], c.args[1], c.args[2]);
+    case 'lease':
+      return writer.lease(c.args[0], c.args[1], c.args[2], c.now);
+    case 'releaseLease':
+      return writer.releaseLease(c.args[0], c.args[1]);
     default:
       throw new Error(`not a write: ${c.op}`);
   }
@@ -159,6 +165,10 @@ function read(c: Call): unknown {
       return writer.prune(c.args[0], c.now);
     case 'stats':
       return { ...writer.stats };
+    case 'readCursor':
+      return writer.readCursor(c.args[0], c.args[1], c.now);
+    case 'lastPushedTasks':
+      return [...writer.lastPushedTasks(c.args[0], c.args[1], c.args[2], c.now)];
     default:
       throw new Error(`unknown operation: ${c.op}`);
   }

@@ -25,6 +25,7 @@ import { EventIds } from './event-ids.js';
 import type { MergeState } from './merge-pacer.js';
 import * as reads from './reads.js';
 import type { Statements } from './sql.js';
+import * as sync from './sync.js';
 
 export const DB_FILE = 'hubex-router.db';
 
@@ -205,6 +206,27 @@ export class SqliteWriter {
 
   replay(sel: ReplaySelector, now: number): ReplayResult {
     return deliveries.replay(this.#c.s!, sel, now);
+  }
+
+  // The reconciler's records, inside transaction().
+  writeCursor(tenant: string, name: string, value: string): void {
+    sync.writeCursor(this.#c.s!, tenant, name, value);
+  }
+
+  lease(name: string, holder: string, ms: number, now: number): boolean {
+    return sync.lease(this.#c.s!, name, holder, ms, now);
+  }
+
+  releaseLease(name: string, holder: string): void {
+    sync.releaseLease(this.#c.s!, name, holder);
+  }
+
+  readCursor(tenant: string, name: string, now: number): string | null {
+    return this.#read(now, (s) => sync.readCursor(s, tenant, name));
+  }
+
+  lastPushedTasks(tenant: string, ids: readonly number[], sinceMs: number, now: number): Map<number, number> {
+    return this.#read(now, (s) => sync.lastPushedTasks(s, tenant, ids, sinceMs));
   }
 
   /** Deletes, in slices, finished events received before `cutoff` with their deliveries and history. */
