@@ -101,6 +101,12 @@ function banner(config: Config, address: ReturnType<Server['address']>, generate
   if (generated?.created) lines.push('', '  The token was generated and is kept in DATA_DIR; set WEBHOOK_TOKENS to choose your own.');
   else if (generated) lines.push('', '  The token is masked; `hubex-router token` (in a clone: `npm run cli token`) prints the whole URL.');
   if (!config.publicUrl) lines.push('  Set PUBLIC_URL to the address HubEx reaches (https://...) to print the URL to register.');
+  if (config.reconcileIntervalMs > 0) {
+    lines.push(
+      `  HubEx is also asked every ${config.reconcileIntervalMs / 1000} s which tasks changed: handlers get task.modified for changes no webhook brought,`,
+      '  so they hear of changes even before a webhook is registered (docs/reconciliation.md).',
+    );
+  }
   return `${lines.join('\n')}\n\n`;
 }
 

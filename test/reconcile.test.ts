@@ -194,7 +194,10 @@ describe.each(BACKENDS)('reconciliation on $name', (b) => {
       expect(await r.store.readCursor('default', 'tasks')).toBe(start);
       const failures = r.logs.lines.filter((l) => String(l.msg).startsWith('reconciliation poll failed'));
       expect(failures.length).toBeGreaterThanOrEqual(3);
-      expect(failures[0]).toMatchObject({ level: 'error', err: { status: 503 } });
+      expect(failures[0]).toMatchObject({
+        level: 'error',
+        error: { type: 'HubexApiError', status: 503, traceId: expect.stringMatching(/^0HN/) },
+      });
       expect(r.logs.text).not.toContain(fake.serviceToken);
       fake.clearFaults();
       await caughtUp(r.store, 30, 20_000);

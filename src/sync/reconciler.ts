@@ -108,7 +108,7 @@ export class Reconciler {
       if (!this.#every.stopped) {
         this.#failedSince ??= this.#now();
         this.#o.log.error(
-          { err: errorOf(err), failingForMs: this.#now() - this.#failedSince },
+          { error: errorOf(err), failingForMs: this.#now() - this.#failedSince },
           `reconciliation poll failed; the cursor stays, and it is tried again in ${this.#o.intervalMs} ms`,
         );
       }

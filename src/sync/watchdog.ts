@@ -103,7 +103,7 @@ export class WebhookWatchdog {
       if (!this.#every.stopped) {
         this.#o.metrics?.error();
         this.#o.log.error(
-          { err: errorOf(err) },
+          { error: errorOf(err) },
           "could not read this router's webhooks from HubEx (MSG); tried again at the next interval",
         );
       }
@@ -184,7 +184,7 @@ export class WebhookWatchdog {
             await hubex.msg.webhooks.activate(w.id, { signal });
             log.warn({ webhook: w.id, name: w.name }, `activated webhook ${w.id} again (WEBHOOK_AUTO_ACTIVATE=true)`);
           } catch (err) {
-            log.error({ webhook: w.id, err: errorOf(err) }, `could not activate webhook ${w.id} again`);
+            log.error({ webhook: w.id, error: errorOf(err) }, `could not activate webhook ${w.id} again`);
           }
         }
       } else warnedAt = undefined;
