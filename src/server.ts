@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import adminRoutes from '../routes/admin.js';
 import healthRoutes from '../routes/health.js';
 import metricsRoutes from '../routes/metrics.js';
+import uiRoutes from '../routes/ui.js';
 import webhookRoutes from '../routes/webhooks.js';
 import { type Config, ConfigError } from './config.js';
 import type { Handler } from './delivery/define-handler.js';
@@ -127,7 +128,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   await installAccessControl(app, config);
   await app.register(healthRoutes);
   await app.register(metricsRoutes);
-  if (config.adminToken) await app.register(adminRoutes, { adminToken: config.adminToken });
+  if (config.adminToken) {
+    await app.register(adminRoutes, { adminToken: config.adminToken });
+    await app.register(uiRoutes, { adminToken: config.adminToken, reconcileIntervalMs: hubex ? config.reconcileIntervalMs : 0 });
+  }
   // Event names are the sender's to choose (`event.<id>` for any id): the catalogue's are kept,
   // and at most 50 others, then `other`.
   const nameLabels = new LabelCap(50, (name) => catalogue.get(catalogue.idOf(name) ?? Number.NaN)?.name === name);

@@ -139,13 +139,22 @@ export default {
     await waitFor(
       () => new Set(lines(record, 'end')).size,
       (n) => n === acked.length,
-      { what: 'every acknowledged event handled', timeoutMs: 30_000 },
+      // A stalled job waits out its lock, a parked one its park: slow on a loaded machine.
+      { what: 'every acknowledged event handled', timeoutMs: 50_000 },
     );
-    // Each key's events ended in the order sent (b-0, b-4, b-8, ... for key 0).
+    // Each key's events ended in the order sent (b-0, b-4, b-8, ... for key 0). A run the killed
+    // instance ended just before the kill, before its outcome was recorded, runs again on the
+    // survivor (at least once): that repeat follows it at once, and no other event repeats.
     const n = (id: string) => Number(id.slice(2));
     const ends = lines(record, 'end').map(n);
+    const startedOnA = new Set(
+      lines(record, 'start', true)
+        .map((pid, i) => [pid, n(lines(record, 'start')[i]!)] as const)
+        .filter(([pid]) => pid === String(a.pid))
+        .map(([, id]) => id),
+    );
     for (let key = 0; key < 4; key++) {
-      const mine = ends.filter((x) => x % 4 === key);
+      const mine = ends.filter((x) => x % 4 === key).filter((x, i, all) => i === 0 || x !== all[i - 1] || !startedOnA.has(x));
       expect(mine).toEqual([...new Set(mine)].sort((x, y) => x - y));
       expect(mine).toHaveLength(10);
     }
@@ -161,7 +170,7 @@ export default {
       expect(open.get(key)).toBeLessThanOrEqual(1);
     }
     expect(b.child.exitCode).toBeNull();
-  });
+  }, 60_000);
 
   it('SIGTERM of one instance drains its running handlers and exits 0; the other takes up the rest, each run once', async () => {
     const { dataDir, record, env } = setup();

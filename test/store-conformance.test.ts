@@ -344,6 +344,38 @@ describe.each(BACKENDS)('the %s back end', (name, make) => {
     expect((await store.list()).map((d) => d.status)).toEqual(['dead']);
   });
 
+  it.skipIf(skip)('searches events newest first, by task, name and receive time, a page at a time', async () => {
+    const { store } = open().backend;
+    const start = now();
+    // 12 events, a minute apart: tasks 1, 2, 3 in turn, named task.created (12) or asset.created (40).
+    for (let i = 0; i < 12; i++) {
+      offset += 60_000;
+      await store.accept(
+        incoming([i % 2 === 0 ? { EventID: 12, TaskID: (i % 3) + 1, n: i } : { EventID: 40, AssetID: 9, TaskID: (i % 3) + 1, n: i }]),
+      );
+    }
+    const n = (items: readonly { id: string }[]) => items.length;
+    const all = await store.searchEvents({});
+    expect(n(all.items)).toBe(12);
+    expect(all.next).toBeNull();
+    expect(all.items.map((e) => e.seq)).toEqual([...all.items.map((e) => e.seq)].sort((a, b) => b - a)); // newest first
+
+    const task2 = await store.searchEvents({ taskID: 2 });
+    expect(task2.items.map((e) => e.entity)).toEqual(Array(2).fill({ type: 'task', id: '2' })); // the asset ones name asset 9
+    expect((await store.searchEvents({ name: 'asset.created' })).items).toHaveLength(6);
+
+    // Received in minutes 4 to 7 after the start (4 events; the bounds fall between two), newest first, two to a page.
+    const span = { receivedFrom: start + 3.5 * 60_000, receivedBefore: start + 7.5 * 60_000 };
+    const minute = (e: { receivedAt: number }) => Math.round((e.receivedAt - start) / 60_000);
+    const first = await store.searchEvents({ ...span, limit: 2 });
+    expect(first.items.map(minute)).toEqual([7, 6]);
+    expect(first.next).not.toBeNull();
+    const second = await store.searchEvents({ ...span, limit: 2, beforeSeq: first.next! });
+    expect(second.items.map(minute)).toEqual([5, 4]);
+    const third = second.next === null ? { items: [] } : await store.searchEvents({ ...span, limit: 2, beforeSeq: second.next });
+    expect(third.items).toEqual([]);
+  });
+
   it.skipIf(skip)("keeps the reconciler's cursor per tenant and name, across a restart", async () => {
     const made = open();
     const { store } = made.backend;

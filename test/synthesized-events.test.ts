@@ -19,6 +19,21 @@ describe('task.modified', () => {
     expect(parseHubexTime('2026-12-03T09:00:00+03:00')).toBe(Date.UTC(2026, 11, 3, 6));
     expect(parseHubexTime('2026-12-03')).toBe(Date.UTC(2026, 11, 3));
     for (const bad of ['', 'yesterday', '12/03/2026', '2026-13-45T99:00:00Z']) expect(parseHubexTime(bad)).toBeNaN();
+    // Written with a space, a lower-case t, .NET's seven digits, or no colon in the offset: still UTC,
+    // whatever this machine's own zone is.
+    const zone = process.env.TZ;
+    try {
+      for (const tz of ['Europe/Moscow', 'America/New_York', 'UTC']) {
+        process.env.TZ = tz;
+        expect(parseHubexTime('2026-12-03 06:00:00')).toBe(Date.UTC(2026, 11, 3, 6));
+        expect(parseHubexTime('2026-12-03t06:00:00z')).toBe(Date.UTC(2026, 11, 3, 6));
+        expect(parseHubexTime('2026-12-03T06:00:00.1234567')).toBe(Date.UTC(2026, 11, 3, 6, 0, 0, 123));
+        expect(parseHubexTime('2026-12-03T09:00:00+0300')).toBe(Date.UTC(2026, 11, 3, 6));
+      }
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
   });
 
   it("keeps the task's fields under its id, without `id` or a built-in key, and only the id and time when too large", () => {

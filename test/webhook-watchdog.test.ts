@@ -142,6 +142,34 @@ describe('the webhook watchdog', () => {
     expect(b.logs.text).not.toContain('an-old-token-0000000000');
   });
 
+  it('activates again only a webhook with a current token, and at most every 10 minutes; one unreadable webhook spoils no other', async () => {
+    const a = await router({ WEBHOOK_AUTO_ACTIVATE: 'true', PUBLIC_URL: 'https://hooks.example.com' });
+    const current = webhook(`https://hooks.example.com/hooks/hubex/${TOKEN}`, { isActive: false, callsRemaining: 0 });
+    const rotated = webhook('https://hooks.example.com/hooks/hubex/a-token-rotated-away-000', { isActive: false, callsRemaining: 0 });
+    const unreadable = webhook('https://elsewhere.example/x');
+    fake.fail({ path: `/MSG/Webhooks/${unreadable}`, method: 'GET', status: 403, times: 1000 });
+    await waitFor(
+      () => gauge(a, 'webhook_active', current),
+      (v) => v === 1,
+      { what: 'the current one active again' },
+    );
+    const activations = () =>
+      fake.calls.filter((c) => c.method === 'PUT' && c.path.startsWith('/MSG/Webhooks/activate/')).map((c) => c.path);
+    expect(activations()).toEqual([`/MSG/Webhooks/activate/${current}`]);
+    expect(errors(a, `webhook ${rotated} is inactive`)[0]!.msg).toContain('carries none of WEBHOOK_TOKENS (a rotated token?)');
+    // HubEx stops it again at once: not activated again before 10 minutes have passed.
+    fake.webhooks.get(current)!.isActive = false;
+    const rounds = fake.calls.filter((c) => c.path === '/MSG/Webhooks').length;
+    await waitFor(
+      () => fake.calls.filter((c) => c.path === '/MSG/Webhooks').length,
+      (n) => n >= rounds + 3,
+      { what: 'three more rounds' },
+    );
+    expect(activations()).toHaveLength(1);
+    expect(await gauge(a, 'webhook_active', current)).toBe(0);
+    expect(errors(a, `webhook ${current} is inactive`).at(-1)!.msg).toContain('HubEx stopped it again within 10 minutes');
+  });
+
   it('HubEx unreachable: an error line and a count per round, and the router keeps serving', async () => {
     const a = await router();
     fake.fail({ path: '/MSG/Webhooks', status: 500, times: 1000 });
@@ -177,17 +205,24 @@ it.skipIf(!hasPromtool && !process.env.CI)('the watchdog and reconciliation metr
 });
 
 describe('whose webhook', () => {
-  it('is this router’s when its uri carries a token or starts with PUBLIC_URL', () => {
+  it('is this router’s when its uri is the webhook path with one of its tokens, or the webhook path under PUBLIC_URL', () => {
     expect(isOwnWebhook(`https://r.example/hooks/hubex/${TOKEN}`, [TOKEN], undefined)).toBe(true);
+    expect(isOwnWebhook(`https://r.example/hooks/hubex/${TOKEN}/`, [TOKEN], undefined)).toBe(true);
     expect(isOwnWebhook(`https://r.example/in?token=${TOKEN}`, [TOKEN], undefined)).toBe(true);
-    expect(isOwnWebhook('https://r.example/hooks/hubex/other', [TOKEN], 'https://r.example')).toBe(true);
+    expect(isOwnWebhook('https://r.example/hooks/hubex/an-old-token', [TOKEN], 'https://r.example')).toBe(true); // rotated away
+    // Another service on the same host, a token inside something else, a look-alike host: not this router's.
+    expect(isOwnWebhook('https://r.example/crm?apikey=S', [TOKEN], 'https://r.example')).toBe(false);
+    expect(isOwnWebhook(`https://r.example/hooks/hubex/${TOKEN}x`, [TOKEN], undefined)).toBe(false);
     expect(isOwnWebhook('https://r.example.evil/hooks/hubex/other', [TOKEN], 'https://r.example')).toBe(false);
-    expect(isOwnWebhook('https://x.example/hooks/hubex/other', [TOKEN], 'https://r.example')).toBe(false);
+    expect(isOwnWebhook('not a url', [TOKEN], undefined)).toBe(false);
     expect(isOwnWebhook('', [TOKEN], undefined)).toBe(false);
   });
 
-  it('hides every token, and any /hooks/hubex/ segment, in what it logs, and bounds its length', () => {
-    expect(hideTokens(`a ${TOKEN} b https://h/hooks/hubex/secret-x?y`, [TOKEN])).toBe('a [REDACTED] b https://h/hooks/hubex/[REDACTED]?y');
+  it('hides every token, any /hooks/hubex/ segment and every query string in what it logs, and bounds its length', () => {
+    expect(hideTokens(`a ${TOKEN} b https://h/hooks/hubex/secret-x?y=1`, [TOKEN])).toBe(
+      'a [REDACTED] b https://h/hooks/hubex/[REDACTED]?[...]',
+    );
+    expect(hideTokens('https://crm.example/in?apikey=S3CRET&x=1 timed out', [])).toBe('https://crm.example/in?[...] timed out');
     expect(hideTokens('x'.repeat(1000), [])).toHaveLength(300);
   });
 });

@@ -27,7 +27,18 @@ export function flowsOf(
     const field = h.orderBy ? 'orderBy' : 'debounce.key';
     let key: string | null | undefined;
     try {
-      key = keyOf(fn(event));
+      const value: unknown = fn(event);
+      if (isThenable(value)) {
+        // An async key function: its promise is no key, and its rejection must not go unhandled.
+        void Promise.resolve(value).catch(() => {});
+        onProblem({
+          handler: h.name,
+          field,
+          problem: 'it returned a Promise: key functions run as the webhook is answered, and must be synchronous',
+        });
+        continue;
+      }
+      key = keyOf(value as FlowKey);
     } catch (err) {
       onProblem({
         handler: h.name,
@@ -73,3 +84,6 @@ export function flowProblemLog(log: Logger): (p: FlowProblem) => void {
     );
   };
 }
+
+const isThenable = (v: unknown): v is PromiseLike<unknown> =>
+  v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';

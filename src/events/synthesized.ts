@@ -13,8 +13,8 @@ export const SYNTHESIZED_NAMES: ReadonlySet<string> = new Set([TASK_MODIFIED]);
 /** The id of a polled change: the task and its modification time, so that seeing it again is a duplicate. */
 export const taskModifiedId = (taskID: number, lastModifiedMs: number): string => `task.modified-${taskID}-${lastModifiedMs}`;
 
-/** The most a polled task's JSON may take in the store; a larger one keeps only its id and lastModified. */
-export const MAX_POLLED_RAW = 256 * 1024;
+/** The most a polled task's JSON may take in the store (500 to a batch: 32 MB at most); a larger one keeps only its id and lastModified. */
+export const MAX_POLLED_RAW = 64 * 1024;
 
 /**
  * The raw JSON stored for a polled task: `taskID` and every field the list gave (its keys as HubEx
@@ -60,10 +60,11 @@ export function taskModifiedEvent(id: string, raw: string, receivedAt: Date): Hu
  * documents say. NaN when it is no time.
  */
 export function parseHubexTime(text: string): number {
-  const t = text.trim();
-  if (!/^\d{4}-\d\d-\d\d/.test(t)) return Number.NaN;
-  const zoned = /(?:Z|[+-]\d\d:?\d\d)$/i.test(t) || !t.includes('T') ? t : `${t}Z`;
-  return Date.parse(zoned);
+  const m = /^(\d{4}-\d\d-\d\d)(?:[Tt ](\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?))?\s*([Zz]|[+-]\d\d:?\d\d)?$/.exec(text.trim());
+  if (!m) return Number.NaN;
+  // Always an explicit zone: Date.parse reads a date and time without one in the machine's own zone.
+  const zone = m[3] === undefined || /^z$/i.test(m[3]) ? 'Z' : m[3].length === 5 ? `${m[3].slice(0, 3)}:${m[3].slice(3)}` : m[3];
+  return Date.parse(`${m[1]}T${(m[2] ?? '00:00:00').replace(',', '.')}${zone}`);
 }
 
 const idOf = (v: unknown): number | undefined => {

@@ -152,6 +152,31 @@ export interface DeliveryFilter {
   readonly limit?: number | undefined;
 }
 
+/** What the dashboard searches events by: newest first, page by page. */
+export interface EventSearch {
+  readonly name?: string | undefined;
+  /** Events about this task (their entity). */
+  readonly taskID?: number | undefined;
+  /** Received at or after this time (ms since the epoch). */
+  readonly receivedFrom?: number | undefined;
+  /** Received before this time (ms since the epoch). */
+  readonly receivedBefore?: number | undefined;
+  /** Paging: events stored before this one (its seq); the `next` of the page before. */
+  readonly beforeSeq?: number | undefined;
+  /** At most this many (default 50, at most 500). */
+  readonly limit?: number | undefined;
+}
+
+export interface EventPage {
+  readonly items: readonly EventRecord[];
+  /**
+   * Where the next page starts (its beforeSeq), or null when there is nothing older. A back end
+   * that looks at a bounded number of events per page (Redis) may give fewer items than the limit
+   * and still a next.
+   */
+  readonly next: number | null;
+}
+
 /** Which deliveries to run again: the given ids, or every dead one that matches the filters. */
 export type ReplaySelector =
   | { readonly ids: readonly DeliveryId[] }
@@ -207,6 +232,8 @@ export interface Store {
   listEvents(filter?: EventFilter): Promise<EventRecord[]>;
   /** An event by its id, with its deliveries. */
   showEvent(id: string): Promise<EventDetail | undefined>;
+  /** Events newest first, by name, task and receive time, a page at a time (the dashboard's search). */
+  searchEvents(search: EventSearch): Promise<EventPage>;
   /** Deletes finished events and deliveries received before `cutoff`; dead letters and their events stay. */
   prune(cutoff: number): Promise<PruneResult>;
   /**

@@ -23,6 +23,10 @@ export const COVER_TOLERANCE_MS = 1000;
 export const settleDelayMs = (intervalMs: number): number => Math.min(30_000, Math.floor(intervalMs / 2));
 /** A change stamped further ahead of this machine's clock than this is taken at once (clocks or zones gone wrong). */
 export const FUTURE_MS = 5 * 60_000;
+/** The first poll looks back this far from this machine's now (HubEx's clock may be behind it). */
+export const FIRST_LOOKBACK_MS = 10 * 60_000;
+/** Listed tasks changed before the filter's time, past which HubEx is taken to ignore the filter and the poll stops. */
+export const IGNORED_FILTER_AFTER = 1000;
 /** Tasks per Range page, and per accept. */
 export const PAGE_SIZE = 500;
 
@@ -70,6 +74,13 @@ export class Reconciler {
   readonly #every: Every;
   #failedSince: number | undefined;
   #skewWarnedAt = Number.NEGATIVE_INFINITY;
+  #failures = 0;
+  #failureLoggedAt = Number.NEGATIVE_INFINITY;
+  /** Tasks whose change was too recent at the last poll: at this one it is taken however recent, or a busy task would wait for ever. */
+  #deferred = new Set<number>();
+  #deferredNow = new Set<number>();
+  /** Tasks the walk under way listed with a time before the filter's. */
+  #older = 0;
 
   constructor(options: ReconcilerOptions) {
     this.#o = options;
@@ -99,18 +110,25 @@ export class Reconciler {
       const result = await this.#poll();
       this.#o.metrics?.poll(result.outcome === 'skipped' ? 'skipped' : 'ok', seconds());
       if (this.#failedSince !== undefined && result.outcome !== 'skipped') {
-        this.#o.log.info({ failedForMs: this.#now() - this.#failedSince }, 'reconciliation works again');
+        this.#o.log.info({ failedForMs: this.#now() - this.#failedSince, failedPolls: this.#failures }, 'reconciliation works again');
         this.#failedSince = undefined;
+        this.#failures = 0;
+        this.#failureLoggedAt = Number.NEGATIVE_INFINITY;
       }
       return result;
     } catch (err) {
       this.#o.metrics?.poll('failed', seconds());
       if (!this.#every.stopped) {
         this.#failedSince ??= this.#now();
-        this.#o.log.error(
-          { error: errorOf(err), failingForMs: this.#now() - this.#failedSince },
-          `reconciliation poll failed; the cursor stays, and it is tried again in ${this.#o.intervalMs} ms`,
-        );
+        this.#failures++;
+        // The first failure, then at most one line a minute while it lasts (with how many there were).
+        if (this.#now() - this.#failureLoggedAt >= 60_000) {
+          this.#failureLoggedAt = this.#now();
+          this.#o.log.error(
+            { error: errorOf(err), failingForMs: this.#now() - this.#failedSince, failedPolls: this.#failures },
+            `reconciliation poll failed; the cursor stays, and it is tried again in ${this.#o.intervalMs} ms`,
+          );
+        }
       }
       throw err;
     }
@@ -124,13 +142,14 @@ export class Reconciler {
     const stored = await store.readCursor(tenant, CURSOR);
     const cursorMs = stored === null ? Number.NaN : Date.parse(stored);
     if (Number.isNaN(cursorMs)) {
-      // The first poll (or a cursor no longer readable): changes are followed from now on.
-      const start = new Date(this.#now()).toISOString();
+      // The first poll (or a cursor no longer readable): changes are followed from a little before
+      // now, so that a HubEx clock behind this machine's (by up to FIRST_LOOKBACK_MS) loses none.
+      const start = new Date(this.#now() - FIRST_LOOKBACK_MS).toISOString();
       await store.writeCursor(tenant, CURSOR, start);
       this.#o.metrics?.cursor(Date.parse(start));
-      this.#o.log.info(
-        { cursor: start },
-        'reconciliation starts: changes in HubEx from now on that no webhook brings become task.modified events',
+      this.#o.log[stored === null ? 'info' : 'warn'](
+        { cursor: start, ...(stored === null ? {} : { unreadable: stored.slice(0, 100) }) },
+        'reconciliation starts: changes in HubEx from here on that no webhook brings become task.modified events',
       );
       return { outcome: 'started', tasks, listed: 0, cursor: start };
     }
@@ -139,6 +158,7 @@ export class Reconciler {
     let newest = cursorMs;
     const pageSize = this.#o.pageSize ?? PAGE_SIZE;
     let batch: Record<string, unknown>[] = [];
+    this.#older = 0;
     const flush = async () => {
       const b = batch;
       batch = [];
@@ -152,12 +172,20 @@ export class Reconciler {
     };
     const list = this.#o.hubex.work.listTasks({ lastModifiedFrom: new Date(from).toISOString() }, { pageSize, signal: this.#every.signal });
     let listed = 0;
+    this.#deferredNow = new Set();
     for await (const task of list) {
       listed++;
       batch.push(task as unknown as Record<string, unknown>);
       if (batch.length >= pageSize) await flush();
+      // HubEx ignores a parameter it does not know: a list of old tasks means the filter did not apply, and walking on would read them all.
+      if (this.#older >= IGNORED_FILTER_AFTER && this.#older > listed / 2) {
+        throw new Error(
+          `HubEx listed ${this.#older} tasks changed before lastModifiedFrom: it did not filter by it, so reconciliation stops this walk`,
+        );
+      }
     }
     await flush();
+    this.#deferred = this.#deferredNow;
     // Only now, with every change of the walk stored, does the cursor move.
     const cursor = newest > cursorMs ? new Date(newest).toISOString() : stored!;
     if (newest > cursorMs) await store.writeCursor(tenant, CURSOR, cursor);
@@ -181,19 +209,24 @@ export class Reconciler {
   ): Promise<number> {
     const changes: { id: number; at: number; task: Record<string, unknown> }[] = [];
     const future = this.#now() + FUTURE_MS;
-    for (const task of batch) {
+    for (const item of batch) {
+      const task = item !== null && typeof item === 'object' ? item : {};
       const id = Number(task.id);
       const at = typeof task.lastModified === 'string' ? parseHubexTime(task.lastModified) : Number.NaN;
-      // No usable id or time, or a time before the filter's (HubEx ignoring it): nothing to go by.
+      if (at < from) this.#older++;
+      // Not a task, no usable id or time, or a time before the filter's (HubEx ignoring it): nothing to go by.
       if (!Number.isSafeInteger(id) || id <= 0 || Number.isNaN(at) || at < from) tasks.unusable++;
-      // Far ahead of this machine's clock (a clock or a zone gone wrong): taken now, or it would wait for ever.
-      else if (at > settledBefore && at <= future) tasks.deferred++;
-      else changes.push({ id, at, task });
+      // Too recent: its push may be on its way. But not twice running (a task changed all the time
+      // would wait for ever), nor far ahead of this machine's clock (a clock or a zone gone wrong).
+      else if (at > settledBefore && at <= future && !this.#deferred.has(id)) {
+        tasks.deferred++;
+        if (this.#deferredNow.size < 10_000) this.#deferredNow.add(id);
+      } else changes.push({ id, at, task });
     }
     if (changes.some((c) => c.at > future) && this.#now() - this.#skewWarnedAt > 3_600_000) {
       this.#skewWarnedAt = this.#now();
       this.#o.log.warn(
-        "HubEx says tasks changed more than 5 minutes ahead of this machine's clock: check both clocks (HubEx's times are UTC); the cursor stays at this machine's now",
+        "HubEx says tasks changed more than 5 minutes ahead of this machine's clock: check both clocks (HubEx's times are UTC); such a change is stored, and does not move the cursor",
       );
     }
     if (changes.length === 0) return Number.NEGATIVE_INFINITY;
@@ -211,8 +244,8 @@ export class Reconciler {
       tasks.duplicate += result.duplicates;
       this.#o.onAccepted?.(result);
     }
-    // The cursor never passes this machine's now: a change stamped in the future must not hide the ones before it.
-    return Math.min(Math.max(...changes.map((c) => c.at)), this.#now());
+    // A change stamped in the future does not move the cursor: it would hide the changes before it.
+    return Math.max(...changes.filter((c) => c.at <= future).map((c) => c.at));
   }
 }
 

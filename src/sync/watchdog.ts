@@ -17,6 +17,10 @@ export const MAX_WATCHED = 20;
 export const INACTIVE_REMINDER_MS = 10 * 60_000;
 /** Each webhook's uri is read again every this many rounds (an administrator may edit it). */
 const DETAILS_EVERY = 10;
+/** Webhooks' details read at most in one round. */
+const DETAILS_PER_ROUND = 20;
+/** A webhook is activated again at most this often: one that HubEx keeps stopping is failing for a reason. */
+export const REACTIVATE_EVERY_MS = 10 * 60_000;
 
 export interface WatchedWebhook {
   readonly id: number;
@@ -27,6 +31,8 @@ export interface WatchedWebhook {
   readonly lastCall: { readonly at: number | null; readonly failed: boolean; readonly exception: string | null } | null;
   /** The uri with every webhook token hidden. */
   readonly uri: string;
+  /** Its uri carries one of the router's tokens (not only PUBLIC_URL: a rotated token's webhook has not). */
+  readonly current?: boolean;
 }
 
 export interface WatchdogMetrics {
@@ -51,25 +57,52 @@ export interface WatchdogOptions {
   readonly now?: () => number;
 }
 
-/** Whether a webhook calls this router: its uri carries one of the tokens, or starts with PUBLIC_URL. */
+/**
+ * Whether a webhook calls this router: its uri is this router's webhook path with one of its
+ * tokens (`.../hooks/hubex/<token>`, on any host, or the token in its query), or the webhook path
+ * under PUBLIC_URL (`<PUBLIC_URL>/hooks/hubex/...`, a token since rotated away included). Other
+ * services' webhooks on the same host are not this router's.
+ */
 export function isOwnWebhook(uri: string, tokens: readonly string[], publicUrl: string | undefined): boolean {
   if (!uri) return false;
-  if (publicUrl && (uri === publicUrl || uri.startsWith(`${publicUrl}/`))) return true;
-  return tokens.some((t) => t.length > 0 && uri.includes(t));
+  if (publicUrl && uri.startsWith(`${publicUrl}/hooks/hubex/`)) return true;
+  return carriesToken(uri, tokens);
 }
 
-/** Text from HubEx (a uri, an exception) with every webhook token, and any /hooks/hubex/ path segment, hidden. */
+/** Whether the uri names one of the tokens: the last segment of its /hooks/hubex/ path, or a query value. */
+export function carriesToken(uri: string, tokens: readonly string[]): boolean {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return false;
+  }
+  const segment = /\/hooks\/hubex\/([^/]+)\/?$/.exec(url.pathname)?.[1];
+  const values = [...url.searchParams.values()];
+  return tokens.some((t) => t.length > 0 && (segment === t || values.includes(t)));
+}
+
+/**
+ * Text from HubEx (a uri, an exception) as the router shows it: every webhook token and any
+ * /hooks/hubex/ path segment hidden, query strings left out (another service's may hold its own
+ * secret), cut to a length.
+ */
 export function hideTokens(text: string, tokens: readonly string[], max = 300): string {
   let out = text;
   for (const t of tokens) if (t) out = out.split(t).join('[REDACTED]');
-  return out.replace(/(\/hooks\/hubex\/)[^/?#\s"']+/g, '$1[REDACTED]').slice(0, max);
+  return out
+    .replace(/(\/hooks\/hubex\/)[^/?#\s"']+/g, '$1[REDACTED]')
+    .replace(/\?[^\s"'#]*/g, '?[...]')
+    .slice(0, max);
 }
 
 export class WebhookWatchdog {
   readonly #o: WatchdogOptions;
   readonly #now: () => number;
   /** By webhook id: whether it is this router's, and its uri (hidden), from its details. */
-  readonly #details = new Map<number, { own: boolean; uri: string; round: number }>();
+  readonly #details = new Map<number, { own: boolean; current: boolean; uri: string; round: number }>();
+  /** When each webhook was last activated again (WEBHOOK_AUTO_ACTIVATE). */
+  readonly #activatedAt = new Map<number, number>();
   /** By webhook id: what the last round saw of this router's, and when an inactive one was last logged. */
   readonly #last = new Map<number, WatchedWebhook & { warnedAt?: number }>();
   #round = 0;
@@ -120,23 +153,40 @@ export class WebhookWatchdog {
       listed.push(w as Record<string, unknown>);
       if (listed.length >= MAX_LISTED) break;
     }
-    const ids = new Set(listed.map((w) => Number(w.id)));
+    const ids = new Set(listed.map((w) => Number(w?.id)));
     for (const id of this.#details.keys()) if (!ids.has(id)) this.#details.delete(id);
     const own: WatchedWebhook[] = [];
+    let reads = 0;
     for (const w of listed) {
+      if (w === null || typeof w !== 'object') continue;
       const id = Number(w.id);
       if (!Number.isSafeInteger(id)) continue;
       let d = this.#details.get(id);
-      if (!d || (round - d.round) % DETAILS_EVERY === DETAILS_EVERY - 1) {
-        const details = (await hubex.msg.webhooks.get(id, { signal })) as Record<string, unknown>;
-        const uri = typeof details.uri === 'string' ? details.uri : '';
-        d = { own: isOwnWebhook(uri, tokens, publicUrl), uri: hideTokens(uri, tokens), round: d?.round ?? round };
-        this.#details.set(id, d);
+      // Details (the uri) of a webhook not known yet, or due to be read again; a few a round, so
+      // that an installation with many webhooks does not spend HubEx's rate limit in one go.
+      if ((!d || (round - d.round) % DETAILS_EVERY === DETAILS_EVERY - 1) && reads < DETAILS_PER_ROUND) {
+        reads++;
+        try {
+          const details = (await hubex.msg.webhooks.get(id, { signal })) as Record<string, unknown> | null;
+          const uri = typeof details?.uri === 'string' ? details.uri : '';
+          d = {
+            own: isOwnWebhook(uri, tokens, publicUrl),
+            current: carriesToken(uri, tokens),
+            uri: hideTokens(uri, tokens),
+            round: d?.round ?? round,
+          };
+          this.#details.set(id, d);
+        } catch (err) {
+          // One webhook that cannot be read (deleted since the list, say) spoils no other.
+          if (signal.aborted) throw err;
+          log.debug({ webhook: id, error: errorOf(err) }, 'could not read a webhook from HubEx; tried again at the next round');
+        }
       }
-      if (d.own && own.length < MAX_WATCHED) own.push(this.#view(id, w, d.uri));
+      if (d?.own && own.length < MAX_WATCHED) own.push({ ...this.#view(id, w, d.uri), current: d.current });
     }
     const now = this.#now();
     const seen = new Set(own.map((w) => w.id));
+    for (const id of this.#activatedAt.keys()) if (!seen.has(id)) this.#activatedAt.delete(id);
     for (const id of this.#last.keys()) {
       if (seen.has(id)) continue;
       this.#last.delete(id);
@@ -168,18 +218,26 @@ export class WebhookWatchdog {
         );
       }
       if (!w.active) {
+        // Activated again only when its uri carries a current token (a rotated one's would fail
+        // again at once), and at most every 10 minutes (HubEx stopping it again means its calls fail).
+        const lastActivated = this.#activatedAt.get(w.id) ?? Number.NEGATIVE_INFINITY;
+        const activate = this.#o.autoActivate && w.current === true && now - lastActivated >= REACTIVATE_EVERY_MS;
         if (warnedAt === undefined || !before || before.active || now - warnedAt >= INACTIVE_REMINDER_MS) {
           warnedAt = now;
+          const what = activate
+            ? 'activating it again'
+            : this.#o.autoActivate && w.current !== true
+              ? 'its uri carries none of WEBHOOK_TOKENS (a rotated token?), so it is not activated again: register the current URL'
+              : this.#o.autoActivate
+                ? `HubEx stopped it again within ${REACTIVATE_EVERY_MS / 60_000} minutes of its activation: look at its last error; it is activated again later`
+                : `hubex-router webhooks activate ${w.id} (or WEBHOOK_AUTO_ACTIVATE=true) turns it back on`;
           log.error(
             detail,
-            `webhook ${w.id} is inactive: HubEx sends it nothing${this.#o.reconcileIntervalMs > 0 ? ', and changes arrive only by reconciliation' : ''}; ${
-              this.#o.autoActivate
-                ? 'activating it again'
-                : `hubex-router webhooks activate ${w.id} (or WEBHOOK_AUTO_ACTIVATE=true) turns it back on`
-            }`,
+            `webhook ${w.id} is inactive: HubEx sends it nothing${this.#o.reconcileIntervalMs > 0 ? ', and changes arrive only by reconciliation' : ''}; ${what}`,
           );
         }
-        if (this.#o.autoActivate) {
+        if (activate) {
+          this.#activatedAt.set(w.id, now);
           try {
             await hubex.msg.webhooks.activate(w.id, { signal });
             log.warn({ webhook: w.id, name: w.name }, `activated webhook ${w.id} again (WEBHOOK_AUTO_ACTIVATE=true)`);

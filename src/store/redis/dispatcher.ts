@@ -176,7 +176,9 @@ export class RedisDispatcher implements DeliveryWorker {
       // then), or until it looks again by itself. No attempt spent.
       const place = await this.#flows!.place(flow, id);
       if (place > 0) {
-        await job.moveToDelayed(this.#now() + parkMs(place), token);
+        // The longer it has waited, the longer it parks (up to 10 minutes): a long line behind a
+        // failing head is not fetched round and round; a promotion wakes it at once anyway.
+        await job.moveToDelayed(this.#now() + parkMs(place, this.#now() - job.timestamp), token);
         throw new DelayedError();
       }
     } else if (flow?.kind === 'debounce' && job.data.replays === 0) {

@@ -20,6 +20,15 @@ local function over(job)
   return redis.call('HEXISTS', jp .. job, 'finishedOn') == 1
 end
 
+-- A line and the set of its members (so that no look walks the list: LPOS is O(n), and a line of
+-- many parked jobs is looked at often) live a week past their last touch: a line whose last job
+-- finished on an instance that died before it was told does not stay for ever.
+local WEEK = 7 * 86400000
+local function touch(line)
+  redis.call('PEXPIRE', line, WEEK)
+  redis.call('PEXPIRE', line .. ':m', WEEK)
+end
+
 -- The line's head, once the jobs done with have left it.
 local function head(line)
   while true do
@@ -27,18 +36,23 @@ local function head(line)
     if not h then return false end
     if not over(h) then return h end
     redis.call('LPOP', line)
+    redis.call('SREM', line .. ':m', h)
   end
 end
 
--- A job's place in its line (0: the head), joining it at the back when it is not in it.
+-- A job's place in its line, roughly (0: the head; a new job: how many wait before it; one
+-- already in it and not the head: 1), joining it at the back when it is not in it.
 local function place(line, job)
-  local pos = redis.call('LPOS', line, job)
-  if not pos then
+  local joined = redis.call('SADD', line .. ':m', job) == 1
+  if joined then
     redis.call('RPUSH', line, job)
     redis.call('SET', p .. 'joining:' .. job, '1', 'PX', 60000)
   end
-  head(line)
-  return redis.call('LPOS', line, job) or 0
+  touch(line)
+  local h = head(line)
+  if h == job then return 0 end
+  if joined then return math.max(1, redis.call('LLEN', line) - 1) end
+  return 1
 end
 
 for i, it in ipairs(items) do
@@ -77,13 +91,17 @@ for i, it in ipairs(items) do
     out[i] = head(key) or ''
   elseif op == 'take' then
     -- A debounced job fetched to run: {0, the latest job} when a later event's job is its key's
-    -- latest (it is collapsed into that one); else {1, the events collapsed into it}, and the burst ends.
-    local latest = tonumber(redis.call('HGET', key, 'seq') or '0')
+    -- latest, or has run already (it is collapsed into that one: an older event never runs after
+    -- a newer one, a retry of it included); else {1, the events collapsed into it}, and the burst
+    -- ends: the hash keeps the seq that ran ('taken'), and the next event starts a new burst.
+    local latest = math.max(tonumber(redis.call('HGET', key, 'seq') or '0'), tonumber(redis.call('HGET', key, 'taken') or '0'))
     if latest > it.seq then
       out[i] = {0, redis.call('HGET', key, 'job')}
     else
       local count = tonumber(redis.call('HGET', key, 'count') or '1')
-      redis.call('DEL', key)
+      redis.call('HDEL', key, 'first', 'count')
+      redis.call('HSET', key, 'taken', it.seq)
+      redis.call('PEXPIRE', key, 7 * 86400000)
       out[i] = {1, math.max(0, count - 1)}
     end
   end

@@ -13,9 +13,9 @@ import { luaScript } from './scripts.js';
 
 type FlowCommands = Redis & { hxrFlow(...args: (string | number)[]): Promise<string> };
 
-/** How long a parked job waits before it looks at its line by itself: longer the further back it stands. */
-export function parkMs(place: number): number {
-  return Math.min(30_000 * (1 + Math.floor(place / 50)), 600_000);
+/** How long a parked job waits before it looks at its line by itself: longer the further back it stands, and the longer it has waited. */
+export function parkMs(place: number, waitedMs = 0): number {
+  return Math.min(Math.max(30_000 * (1 + Math.floor(place / 50)), Math.floor(waitedMs / 2)), 600_000);
 }
 
 export function jobFlowOf(handler: string, tenant: string, flow: Flow): JobFlow {

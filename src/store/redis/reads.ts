@@ -10,7 +10,9 @@ import type {
   DeliveryStatus,
   EventDetail,
   EventFilter,
+  EventPage,
   EventRecord,
+  EventSearch,
 } from '../contract.js';
 import { DEFAULT_TENANT } from '../contract.js';
 import { countOf, type DeliveryJob, jobIdOf, type RedisParts, recordOf, settledData, STATES, statusOfState } from './jobs.js';
@@ -122,6 +124,49 @@ export async function listEvents(r: RedisParts, filter: EventFilter = {}): Promi
     }
   }
   return out;
+}
+
+/** Events looked at, at most, for one page of a search: a rare task's events may take several pages to find. */
+export const SEARCH_SCAN = 5000;
+/** Events read in one round trip of a search. */
+const SEARCH_BATCH = 500;
+
+export async function searchEvents(r: RedisParts, f: EventSearch): Promise<EventPage> {
+  const limit = Math.min(Math.max(f.limit ?? 50, 1), 500);
+  const task = f.taskID === undefined ? undefined : String(f.taskID);
+  const matched: string[] = [];
+  let before = f.beforeSeq ?? Number.MAX_SAFE_INTEGER;
+  let next: number | null = null;
+  // The filter reads only the fields it needs; the records of the events it keeps are read after.
+  scan: for (let scanned = 0; ;) {
+    if (scanned >= SEARCH_SCAN) {
+      next = before;
+      break;
+    }
+    const ids = await r.redis.zrevrangebyscore(r.key('events'), `(${before}`, '-inf', 'LIMIT', 0, SEARCH_BATCH);
+    scanned += ids.length;
+    const pipe = r.redis.pipeline();
+    for (const id of ids) pipe.hmget(r.key(`ev:${id}`), 'seq', 'name', 'entityType', 'entityId', 'receivedAt');
+    const rows = (await pipe.exec()) ?? [];
+    for (const [i, [, values]] of rows.entries()) {
+      const [seq, name, entityType, entityId, receivedAt] = values as (string | null)[];
+      if (seq === null || seq === undefined) continue; // pruned meanwhile
+      // Sequence numbers follow the receive time: past the start of the span, nothing older matches.
+      if (f.receivedFrom !== undefined && Number(receivedAt) < f.receivedFrom) break scan;
+      before = Number(seq);
+      if (f.receivedBefore !== undefined && Number(receivedAt) >= f.receivedBefore) continue;
+      if (f.name && name !== f.name) continue;
+      if (task !== undefined && (entityType !== 'task' || entityId !== task)) continue;
+      matched.push(ids[i]!);
+      if (matched.length >= limit) {
+        next = before;
+        break scan;
+      }
+    }
+    if (ids.length < SEARCH_BATCH) break;
+  }
+  const items = (await eventsOf(r, matched)).map(({ handlers: _h, ...record }) => record);
+  return { items, next };
 }
 
 export async function showEvent(r: RedisParts, id: string): Promise<EventDetail | undefined> {

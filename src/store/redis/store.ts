@@ -21,7 +21,9 @@ import type {
   DeliveryRecord,
   EventDetail,
   EventFilter,
+  EventPage,
   EventRecord,
+  EventSearch,
   Health,
   IncomingEvent,
   PruneResult,
@@ -33,7 +35,7 @@ import { closeConnection, redisConnection } from './connection.js';
 import { jobFlowOf, promote, RedisFlows } from './flows.js';
 import { type DeliveryJobData, type DeliveryQueue, jobIdOf, jobOptions, QUEUE_NAME, type RedisParts } from './jobs.js';
 import { prune, replay } from './maintenance.js';
-import { backlog, counts, list, listEvents, show, showEvent } from './reads.js';
+import { backlog, counts, list, listEvents, searchEvents, show, showEvent } from './reads.js';
 import { luaScript } from './scripts.js';
 import { RedisSync } from './sync.js';
 
@@ -261,6 +263,10 @@ export class RedisStore implements Store {
 
   showEvent(id: string): Promise<EventDetail | undefined> {
     return showEvent(this.#parts, id);
+  }
+
+  searchEvents(search: EventSearch): Promise<EventPage> {
+    return searchEvents(this.#parts, search);
   }
 
   async readCursor(tenant: string, name: string): Promise<string | null> {

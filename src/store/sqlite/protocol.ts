@@ -23,7 +23,8 @@ export type Op =
   | 'writeCursor'
   | 'lease'
   | 'releaseLease'
-  | 'lastPushedTasks';
+  | 'lastPushedTasks'
+  | 'searchEvents';
 
 export interface Call {
   readonly id: number;

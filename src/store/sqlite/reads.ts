@@ -10,7 +10,9 @@ import type {
   DeliveryStatus,
   EventDetail,
   EventFilter,
+  EventPage,
   EventRecord,
+  EventSearch,
 } from '../contract.js';
 import { errorOf, type Statements, toEventRecord, toRecord, toStoredEvent } from './sql.js';
 
@@ -44,6 +46,22 @@ export function show(s: Statements, id: number): DeliveryDetail | undefined {
 
 export function listEvents(s: Statements, f: EventFilter): EventRecord[] {
   return s.events.all({ name: f.name ?? null, afterSeq: f.afterSeq ?? 0, limit: limitOf(f.limit) }).map(toEventRecord);
+}
+
+export function searchEvents(s: Statements, f: EventSearch): EventPage {
+  const limit = Math.min(Math.max(f.limit ?? 50, 1), 500);
+  let beforeSeq = f.beforeSeq ?? Number.MAX_SAFE_INTEGER;
+  if (f.receivedBefore !== undefined) beforeSeq = Math.min(beforeSeq, s.seqFrom.get(f.receivedBefore)?.seq ?? Number.MAX_SAFE_INTEGER);
+  const fromSeq = f.receivedFrom === undefined ? 0 : (s.seqFrom.get(f.receivedFrom)?.seq ?? Number.MAX_SAFE_INTEGER);
+  const rows = s.searchEvents.all({
+    beforeSeq,
+    fromSeq,
+    name: f.name ?? null,
+    task: f.taskID === undefined ? null : String(f.taskID),
+    limit: limit + 1,
+  });
+  const items = rows.slice(0, limit).map(toEventRecord);
+  return { items, next: rows.length > limit ? items.at(-1)!.seq : null };
 }
 
 /** The event stored at `seq`, or (seq unknown here) the one with this id stored after `maxSeq` by another process. */

@@ -110,6 +110,12 @@ const DELIVERY_COLUMNS = `d.id, d.event_seq, e.id AS event_id, e.name AS event_n
 
 /** The rows of one handler's key that are pending or running: what the partial index deliveries_flow holds. */
 const OF_KEY = `handler = @handler AND flow_key = @key AND flow_key IS NOT NULL AND status IN ('pending', 'running')`;
+/**
+ * The ordered ones among them. A debounced row of the same handler and key (the handler changed
+ * from debounce to orderBy, or back, across a restart) neither holds the line nor is promoted:
+ * only an ordered one's settle promotes, so counting a debounced one would park the key for ever.
+ */
+const ORDERED_OF_KEY = `${OF_KEY} AND flow = 'order'`;
 
 /** Every statement of the store, prepared once per connection. */
 export function prepare(db: Database) {
@@ -134,10 +140,10 @@ export function prepare(db: Database) {
     fanOutFlow: p(`INSERT INTO deliveries (event_seq, handler, status, due_at, created_at, updated_at, flow, flow_key, collapsed, burst_at)
                    VALUES (@seq, @handler, 'pending', @dueAt, @now, @now, @flow, @key, @collapsed, @burstAt)`),
     /** Whether a key has a delivery pending or running (a new ordered one then waits its turn). */
-    flowBusy: p<{ one: number }>(`SELECT 1 AS one FROM deliveries WHERE ${OF_KEY} LIMIT 1`),
+    flowBusy: p<{ one: number }>(`SELECT 1 AS one FROM deliveries WHERE ${ORDERED_OF_KEY} LIMIT 1`),
     /** A debounced key's deliveries still waiting to run (at most one, but any left are collapsed too). */
     debounceWaiting: p<{ id: number; collapsed: number; burst_at: number | null; created_at: number }>(
-      `SELECT id, collapsed, burst_at, created_at FROM deliveries WHERE ${OF_KEY} AND status = 'pending' AND flow = 'debounce'`,
+      `SELECT id, collapsed, burst_at, created_at FROM deliveries WHERE ${OF_KEY} AND status = 'pending' AND flow = 'debounce' AND replays = 0`,
     ),
     collapse: p(`UPDATE deliveries SET status = 'done', due_at = NULL, updated_at = @now, collapsed_into = @into
                  WHERE id = @id AND status = 'pending'`),
@@ -148,23 +154,20 @@ export function prepare(db: Database) {
      * running or due (one seek each, by the index's status and due time).
      */
     promote: p(`UPDATE deliveries SET due_at = @now, updated_at = @now
-                WHERE id = (SELECT min(id) FROM deliveries WHERE ${OF_KEY} AND status = 'pending' AND due_at IS NULL)
-                  AND NOT EXISTS (SELECT 1 FROM deliveries WHERE ${OF_KEY} AND status = 'running')
-                  AND NOT EXISTS (SELECT 1 FROM deliveries WHERE ${OF_KEY} AND status = 'pending' AND due_at IS NOT NULL)`),
+                WHERE id = (SELECT min(id) FROM deliveries WHERE ${ORDERED_OF_KEY} AND status = 'pending' AND due_at IS NULL)
+                  AND NOT EXISTS (SELECT 1 FROM deliveries WHERE ${ORDERED_OF_KEY} AND status = 'running')
+                  AND NOT EXISTS (SELECT 1 FROM deliveries WHERE ${ORDERED_OF_KEY} AND status = 'pending' AND due_at IS NOT NULL)`),
     /** Replayed ordered deliveries wait their turn like new ones: parked, then the key's next promoted. */
     park: p<{ handler: string; flow_key: string }>(`UPDATE deliveries SET due_at = NULL
                 WHERE id IN (SELECT value FROM json_each(?)) AND flow = 'order' AND status = 'pending'
                 RETURNING handler, flow_key`),
     setMeta: p(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
     deleteMeta: p('DELETE FROM meta WHERE key = ? AND value = ?'),
-    /**
-     * The latest pushed event (not one the router made) about each of these tasks, among those
-     * received since a moment: a range of events_received, no index of its own.
-     */
+    /** The latest pushed event (not one the router made) about each of these tasks, received since a moment (events_task_pushes). */
     lastPushedTasks: p<{ id: string; at: number }>(`
-      SELECT entity_id AS id, max(received_at) AS at FROM events
-      WHERE received_at >= ? AND tenant = ? AND entity_type = 'task' AND name <> 'task.modified'
-        AND entity_id IN (SELECT value FROM json_each(?))
+      SELECT entity_id AS id, max(received_at) AS at FROM events INDEXED BY events_task_pushes
+      WHERE entity_type = 'task' AND name <> 'task.modified' AND tenant = @tenant
+        AND entity_id IN (SELECT value FROM json_each(@ids)) AND received_at >= @since
       GROUP BY entity_id`),
     probe: p(`INSERT INTO meta (key, value) VALUES ('last_write_probe', ?)
               ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
@@ -244,6 +247,13 @@ export function prepare(db: Database) {
     ),
     events: p<EventListRow>(`SELECT ${EVENT_COLUMNS} FROM events
       WHERE (@name IS NULL OR name = @name) AND seq > @afterSeq ORDER BY seq LIMIT @limit`),
+    /** Newest first below a seq, by name and task; the receive times are turned into seqs first (seqExtent). */
+    searchEvents: p<EventListRow>(`SELECT ${EVENT_COLUMNS} FROM events
+      WHERE seq < @beforeSeq AND seq >= @fromSeq AND (@name IS NULL OR name = @name)
+        AND (@task IS NULL OR (entity_type = 'task' AND entity_id = @task))
+      ORDER BY seq DESC LIMIT @limit`),
+    /** The first seq received at or after a time, by the receive-time index (events are stored in time order). */
+    seqFrom: p<{ seq: number | null }>('SELECT min(seq) AS seq FROM events WHERE received_at >= ?'),
     eventBySeqFull: p<EventListRow & { raw: string }>(`SELECT ${EVENT_COLUMNS}, raw FROM events WHERE seq = ?`),
     eventAbove: p<EventListRow & { raw: string }>(`SELECT ${EVENT_COLUMNS}, raw FROM events WHERE seq > ? AND id = ?`),
     deliveriesOf: p<DeliveryRow>(`SELECT ${DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq

@@ -15,7 +15,9 @@ import type {
   DeliveryRecord,
   EventDetail,
   EventFilter,
+  EventPage,
   EventRecord,
+  EventSearch,
   Flow,
   Health,
   IncomingEvent,
@@ -175,6 +177,10 @@ export class SqliteStore implements Store, ClaimStore {
 
   showEvent(id: string) {
     return this.#link.call('showEvent', [id]) as Promise<EventDetail | undefined>;
+  }
+
+  searchEvents(search: EventSearch) {
+    return this.#link.call('searchEvents', [search]) as Promise<EventPage>;
   }
 
   prune(cutoff: number) {

@@ -15,22 +15,30 @@ export function writeCursor(s: Statements, tenant: string, name: string, value: 
 
 /** Takes the lease when it is free, run out or already the holder's; false when another holds it. */
 export function lease(s: Statements, name: string, holder: string, ms: number, now: number): boolean {
-  const row = s.getMeta.get(leaseKey(name));
-  if (row) {
-    const held = JSON.parse(row.value) as { holder: string; until: number };
-    if (held.holder !== holder && held.until > now) return false;
-  }
+  const held = heldBy(s.getMeta.get(leaseKey(name))?.value);
+  if (held && held.holder !== holder && held.until > now) return false;
   s.setMeta.run(leaseKey(name), JSON.stringify({ holder, until: now + ms }));
   return true;
 }
 
 export function releaseLease(s: Statements, name: string, holder: string): void {
   const row = s.getMeta.get(leaseKey(name));
-  if (row && (JSON.parse(row.value) as { holder: string }).holder === holder) s.deleteMeta.run(leaseKey(name), row.value);
+  if (row && heldBy(row.value)?.holder === holder) s.deleteMeta.run(leaseKey(name), row.value);
+}
+
+/** A lease row as written by lease(); anything else (a damaged row) holds nothing. */
+function heldBy(value: string | undefined): { holder: string; until: number } | undefined {
+  if (value === undefined) return undefined;
+  try {
+    const v = JSON.parse(value) as { holder?: unknown; until?: unknown };
+    return typeof v.holder === 'string' && typeof v.until === 'number' ? { holder: v.holder, until: v.until } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function lastPushedTasks(s: Statements, tenant: string, ids: readonly number[], sinceMs: number): Map<number, number> {
   const out = new Map<number, number>();
-  for (const r of s.lastPushedTasks.all(sinceMs, tenant, JSON.stringify(ids.map(String)))) out.set(Number(r.id), r.at);
+  for (const r of s.lastPushedTasks.all({ since: sinceMs, tenant, ids: JSON.stringify(ids.map(String)) })) out.set(Number(r.id), r.at);
   return out;
 }

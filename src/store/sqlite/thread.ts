@@ -165,6 +165,8 @@ function read(c: Call): unknown {
       return writer.prune(c.args[0], c.now);
     case 'stats':
       return { ...writer.stats };
+    case 'searchEvents':
+      return writer.searchEvents(c.args[0], c.now);
     case 'readCursor':
       return writer.readCursor(c.args[0], c.args[1], c.now);
     case 'lastPushedTasks':

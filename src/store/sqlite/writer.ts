@@ -11,7 +11,9 @@ import type {
   DeliveryRecord,
   EventDetail,
   EventFilter,
+  EventPage,
   EventRecord,
+  EventSearch,
   PruneResult,
   ReplayResult,
   ReplaySelector,
@@ -272,6 +274,10 @@ export class SqliteWriter {
   /** Another process (the router, for the command line) may have stored events since this one opened. */
   showEvent(id: string, now: number): EventDetail | undefined {
     return this.#read(now, (s) => reads.showEvent(s, id, this.#ids.find(s, id)?.seq, this.#ids.maxSeq));
+  }
+
+  searchEvents(f: EventSearch, now: number): EventPage {
+    return this.#read(now, (s) => reads.searchEvents(s, f));
   }
 
   backlog(now: number): Backlog {
