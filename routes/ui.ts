@@ -228,6 +228,7 @@ const uiRoutes: FastifyPluginAsync<UiRouteOptions> = async (app, opts) => {
       eventName: shown.event,
       afterId: text(q.after, 1000) || undefined,
       limit: PAGE + 1,
+      newestFirst: true,
     });
     const rows = items.slice(0, PAGE);
     const next = items.length > PAGE ? rows.at(-1)!.id : null;

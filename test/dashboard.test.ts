@@ -226,6 +226,9 @@ describe('the dashboard', () => {
     const { cookie, csrf } = await signIn(a);
     const list = await a.app.inject({ url: '/ui/deliveries?status=dead&handler=always-fails', headers: { cookie } });
     expect(list.body).toContain('href="/ui/replay?handler=always-fails"');
+    const ids = [...list.body.matchAll(/href="\/ui\/deliveries\/(\d+)"/g)].map((m) => Number(m[1]));
+    expect(ids).toHaveLength(3);
+    expect(ids).toEqual([...ids].sort((x, y) => y - x)); // newest first
     const confirm = await a.app.inject({ url: '/ui/replay?handler=always-fails', headers: { cookie } });
     expect(confirm.body).toContain('Run again every dead delivery of handler always-fails: 3.');
     const res = await a.app.inject({

@@ -304,6 +304,15 @@ describe.each(BACKENDS)('the %s back end', (name, make) => {
     }
     expect(seen).toHaveLength(25);
     expect(new Set(seen).size).toBe(25);
+    // Newest first (the dashboard's order): the same deliveries, the other way round.
+    const newest: DeliveryRecord['id'][] = [];
+    for (let before: DeliveryRecord['id'] | undefined; ;) {
+      const page = await store.list({ limit: 10, afterId: before, newestFirst: true });
+      if (page.length === 0) break;
+      newest.push(...page.map((d) => d.id));
+      before = page.at(-1)!.id;
+    }
+    expect(newest).toEqual([...seen].reverse());
     const events: number[] = [];
     let afterSeq = 0;
     for (;;) {

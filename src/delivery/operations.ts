@@ -32,6 +32,7 @@ export async function listDeliveries(store: Store, options: ListOptions = {}): P
     eventName: options.eventName,
     afterId: options.afterId === undefined ? undefined : deliveryIdOf(store, options.afterId, 'after'),
     limit: options.limit === undefined ? undefined : limitOf(options.limit),
+    newestFirst: options.newestFirst,
   };
   return store.list(filter);
 }

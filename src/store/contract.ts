@@ -146,8 +146,10 @@ export interface DeliveryFilter {
   readonly status?: DeliveryStatus | undefined;
   readonly handler?: string | undefined;
   readonly eventName?: string | undefined;
-  /** Paging: deliveries after this one (SQLite: ids greater than it; Redis: after it in the list). */
+  /** Paging: deliveries after this one in the list's order (SQLite: ids greater than it, or smaller newest first; Redis: after it in the list). */
   readonly afterId?: DeliveryId | undefined;
+  /** Newest first (the dashboard's order); default oldest first. On Redis, within each status. */
+  readonly newestFirst?: boolean | undefined;
   /** At most this many (default 100, at most 1,000). */
   readonly limit?: number | undefined;
 }

@@ -65,7 +65,7 @@ export async function list(r: RedisParts, filter: DeliveryFilter = {}): Promise<
   for (const status of statuses) {
     for (const state of STATES[status]) {
       for (let start = 0; out.length < limit && scanned < 50_000; start += PAGE) {
-        const jobs = (await r.queue.getJobs([state], start, start + PAGE - 1, true)) as DeliveryJob[];
+        const jobs = (await r.queue.getJobs([state], start, start + PAGE - 1, !filter.newestFirst)) as DeliveryJob[];
         scanned += jobs.length;
         for (const job of jobs) {
           if (!job?.id) continue;

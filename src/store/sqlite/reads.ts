@@ -19,15 +19,11 @@ import { errorOf, type Statements, toEventRecord, toRecord, toStoredEvent } from
 const limitOf = (limit: number | undefined) => Math.min(Math.max(limit ?? 100, 1), 1000);
 
 export function list(s: Statements, f: DeliveryFilter): DeliveryRecord[] {
-  return s.list
-    .all({
-      status: f.status ?? null,
-      handler: f.handler ?? null,
-      eventName: f.eventName ?? null,
-      afterId: f.afterId ?? 0,
-      limit: limitOf(f.limit),
-    })
-    .map(toRecord);
+  const where = { status: f.status ?? null, handler: f.handler ?? null, eventName: f.eventName ?? null, limit: limitOf(f.limit) };
+  const rows = f.newestFirst
+    ? s.listNewest.all({ ...where, beforeId: f.afterId ?? Number.MAX_SAFE_INTEGER })
+    : s.list.all({ ...where, afterId: f.afterId ?? 0 });
+  return rows.map(toRecord);
 }
 
 export function show(s: Statements, id: number): DeliveryDetail | undefined {

@@ -232,6 +232,12 @@ export function prepare(db: Database) {
       WHERE (@status IS NULL OR d.status = @status) AND (@handler IS NULL OR d.handler = @handler)
         AND (@eventName IS NULL OR e.name = @eventName) AND d.id > @afterId
       ORDER BY d.id LIMIT @limit`),
+    /** The same, newest first: ids below a cursor. */
+    listNewest: p<DeliveryRow>(`
+      SELECT ${DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq
+      WHERE (@status IS NULL OR d.status = @status) AND (@handler IS NULL OR d.handler = @handler)
+        AND (@eventName IS NULL OR e.name = @eventName) AND d.id < @beforeId
+      ORDER BY d.id DESC LIMIT @limit`),
     one: p<DeliveryRow>(`SELECT ${DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id = ?`),
     history: p<{
       cycle: number;
