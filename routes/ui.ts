@@ -31,6 +31,8 @@ const DEAD_COUNT_CAP = 1000;
 const FAILED_LOGINS_PER_MINUTE = 10;
 
 const PUBLIC = new Set(['/ui/login', '/ui/style.css', '/ui/lang']);
+/** Where the store keeps the time of the last sign-out. */
+const SIGNED_OUT = 'dashboard-signed-out';
 
 const SECURITY_HEADERS = {
   'content-security-policy':
@@ -56,11 +58,18 @@ const uiRoutes: FastifyPluginAsync<UiRouteOptions> = async (app, opts) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
   });
 
+  // The last sign-out, kept in the store (every instance sees it): sessions opened before it are
+  // over. Read at most once a second; a store that cannot be read ends no session.
+  const signedOut = cachedFor(
+    1000,
+    async () => Number((await app.store.readCursor(DEFAULT_TENANT, SIGNED_OUT).catch(() => null)) ?? 0) || 0,
+  );
+  let signedOutAt = 0;
   const context = (request: FastifyRequest) => {
     const cookies = readCookies(request.headers.cookie);
     const lang = pickLang(cookies.get(LANG_COOKIE)?.[0], request.headers['accept-language']);
     // Any valid one of the session cookies sent: one planted beside it (another subdomain) locks nobody out.
-    const session = (cookies.get(SESSION_COOKIE) ?? []).find((v) => sessions.valid(v));
+    const session = (cookies.get(SESSION_COOKIE) ?? []).find((v) => sessions.valid(v, signedOutAt));
     const signedIn = session !== undefined;
     return {
       lang,
@@ -73,6 +82,7 @@ const uiRoutes: FastifyPluginAsync<UiRouteOptions> = async (app, opts) => {
     reply.code(status).headers(SECURITY_HEADERS).type('text/html; charset=utf-8').send(body.text);
 
   app.addHook('onRequest', async (request, reply) => {
+    signedOutAt = Math.max(signedOutAt, await signedOut());
     const path = request.url.split('?')[0]!;
     if (PUBLIC.has(path)) return;
     const { session } = context(request);
@@ -158,11 +168,17 @@ const uiRoutes: FastifyPluginAsync<UiRouteOptions> = async (app, opts) => {
       .redirect('/ui/', 303);
   });
 
-  app.post('/ui/logout', async (request, reply) =>
-    reply
+  // Signing out ends every session (there is one admin token, not one per person), on every
+  // instance: the time is kept in the store.
+  app.post('/ui/logout', async (request, reply) => {
+    const now = Date.now();
+    await app.store.writeCursor(DEFAULT_TENANT, SIGNED_OUT, String(now));
+    signedOutAt = Math.max(signedOutAt, now);
+    request.log.info({ ip: request.ip }, 'dashboard sign-out: every session ends');
+    return reply
       .header('set-cookie', cookie(SESSION_COOKIE, '', { maxAgeSec: 0, secure: request.protocol === 'https' }))
-      .redirect('/ui/login', 303),
-  );
+      .redirect('/ui/login', 303);
+  });
 
   app.get('/ui/', async (request, reply) => {
     const { page } = context(request);

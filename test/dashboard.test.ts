@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { defineHandler } from '../src/delivery/define-handler.js';
 import { checkHandler } from '../src/delivery/loader.js';
 import { makeApp, type TestApp } from './support/test-app.js';
-import { waitFor } from './support/wait.js';
+import { sleep, waitFor } from './support/wait.js';
 
 const ADMIN = 'dashboard-admin-token-0123456789';
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
@@ -87,6 +87,26 @@ describe('the dashboard', () => {
     expect(set).not.toContain(ADMIN);
     expect(a.logs.text).not.toContain(ADMIN);
     expect(a.logs.lines.some((l) => l.msg === 'dashboard sign-in')).toBe(true);
+  });
+
+  it('signing out ends every session, this browser’s and any other’s; signing in again opens a new one', async () => {
+    const a = await app();
+    const first = await signIn(a);
+    await sleep(5); // the second session is opened a moment later, as in another browser
+    const second = await signIn(a);
+    const out = await a.app.inject({
+      method: 'POST',
+      url: '/ui/logout',
+      headers: { ...FORM, cookie: first.cookie },
+      payload: `_csrf=${first.csrf}`,
+    });
+    expect([out.statusCode, out.headers.location]).toEqual([303, '/ui/login']);
+    expect(String(out.headers['set-cookie'])).toContain('Max-Age=0');
+    await sleep(5);
+    for (const { cookie } of [first, second]) expect((await a.app.inject({ url: '/ui/', headers: { cookie } })).statusCode).toBe(303);
+    const again = await signIn(a);
+    expect((await a.app.inject({ url: '/ui/', headers: { cookie: again.cookie } })).statusCode).toBe(200);
+    expect(a.logs.lines.some((l) => l.msg === 'dashboard sign-out: every session ends')).toBe(true);
   });
 
   it('a wrong token gets 401 and a warning (not the token); ten a minute from one address, then 429', async () => {

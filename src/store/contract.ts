@@ -239,8 +239,8 @@ export interface Store {
   /** Deletes finished events and deliveries received before `cutoff`; dead letters and their events stay. */
   prune(cutoff: number): Promise<PruneResult>;
   /**
-   * A cursor of the reconciler (src/sync): for a tenant and what it polls (`tasks`), kept durably;
-   * null until first written.
+   * A small named value kept durably, per tenant: the reconciler's cursor (src/sync, `tasks`), the
+   * dashboard's last sign-out. Null until first written.
    */
   readCursor(tenant: string, name: string): Promise<string | null>;
   writeCursor(tenant: string, name: string, value: string): Promise<void>;

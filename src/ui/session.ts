@@ -26,12 +26,16 @@ export class Sessions {
     return `v1.${expires}.${this.#mac(`session:${expires}`)}`;
   }
 
-  /** Whether a cookie value is a session this key signed, not expired. */
-  valid(value: string | undefined): boolean {
+  /**
+   * Whether a cookie value is a session this key signed, not expired, and opened after
+   * `openedAfter` (the last sign-out: it ends every session opened before it).
+   */
+  valid(value: string | undefined, openedAfter = Number.NEGATIVE_INFINITY): boolean {
     if (!value || value.length > 200) return false;
     const m = /^v1\.(\d{1,16})\.([A-Za-z0-9_-]{43})$/.exec(value);
     if (!m) return false;
-    return same(m[2]!, this.#mac(`session:${m[1]}`)) && Number(m[1]) > this.now();
+    const expires = Number(m[1]);
+    return same(m[2]!, this.#mac(`session:${m[1]}`)) && expires > this.now() && expires - SESSION_MS >= openedAfter;
   }
 
   /** The CSRF token of a session: what its forms carry. */
