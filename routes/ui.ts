@@ -83,7 +83,7 @@ const uiRoutes: FastifyPluginAsync<UiRouteOptions> = async (app, opts) => {
 
   app.addHook('onRequest', async (request, reply) => {
     signedOutAt = Math.max(signedOutAt, await signedOut());
-    const path = request.url.split('?')[0]!;
+    const path = pathOf(request.url);
     if (PUBLIC.has(path)) return;
     const { session } = context(request);
     if (session) return;
@@ -97,7 +97,7 @@ const uiRoutes: FastifyPluginAsync<UiRouteOptions> = async (app, opts) => {
     if (request.method !== 'POST') return;
     const site = request.headers['sec-fetch-site'];
     const crossSite = site !== undefined && site !== 'same-origin' && site !== 'none';
-    const path = request.url.split('?')[0]!;
+    const path = pathOf(request.url);
     const { session } = context(request);
     if (crossSite || (path !== '/ui/login' && !sessions.csrfValid(session ?? '', (request.body as Form | undefined)?._csrf))) {
       return reply
@@ -155,10 +155,11 @@ const uiRoutes: FastifyPluginAsync<UiRouteOptions> = async (app, opts) => {
 
   app.post<{ Body: Form }>('/ui/login', async (request, reply) => {
     const { page } = context(request);
-    if (failures.blocked(request.ip)) return send(reply, pages.loginPage(page, page.t('login.tooMany')), 429);
+    const client = clientKey(request.ip);
+    if (failures.blocked(client)) return send(reply, pages.loginPage(page, page.t('login.tooMany')), 429);
     const token = typeof request.body?.token === 'string' ? request.body.token.trim() : '';
     if (!token || token.length > 1000 || !verifier.verify(token)) {
-      failures.add(request.ip);
+      failures.add(client);
       request.log.warn({ ip: request.ip }, 'dashboard sign-in refused: not the admin token');
       return send(reply, pages.loginPage(page, page.t('login.wrong')), 401);
     }
@@ -432,4 +433,25 @@ function cachedFor<T>(ms: number, read: () => Promise<T>): () => Promise<T> {
     });
     return value;
   };
+}
+
+/** A request's path without its query, and without a trailing slash but the root's (/ui/login/ is /ui/login). */
+const pathOf = (url: string): string => url.split('?')[0]!.replace(/(.)\/+$/, '$1');
+
+/**
+ * Whom a sign-in failure counts against: an IPv4 address, or an IPv6 address's /64 (one client
+ * usually holds a whole /64, and would otherwise get ten more tries with each new address).
+ */
+export function clientKey(ip: string): string {
+  const v4 = /^(?:::ffff:)?(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
+  if (v4) return v4[1]!;
+  if (!ip.includes(':')) return ip;
+  const [head = '', tail = ''] = ip.toLowerCase().split('%')[0]!.split('::');
+  const left = head ? head.split(':') : [];
+  const right = ip.includes('::') && tail ? tail.split(':') : [];
+  const groups = ip.includes('::') ? [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }

@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { defineHandler } from '../src/delivery/define-handler.js';
 import { checkHandler } from '../src/delivery/loader.js';
+import { clientKey } from '../routes/ui.js';
 import { makeApp, type TestApp } from './support/test-app.js';
 import { sleep, waitFor } from './support/wait.js';
 
@@ -129,6 +130,42 @@ describe('the dashboard', () => {
       remoteAddress: '127.0.0.9',
     });
     expect(other.statusCode).toBe(303);
+  });
+
+  it('counts sign-in failures by address, an IPv6 one by its /64; a trailing slash signs in too', async () => {
+    expect(clientKey('203.0.113.7')).toBe('203.0.113.7');
+    expect(clientKey('::ffff:203.0.113.7')).toBe('203.0.113.7');
+    expect(clientKey('2001:db8:1:2:aaaa:bbbb:cccc:dddd')).toBe('2001:db8:1:2::/64');
+    expect(clientKey('2001:0db8:0001:0002::9')).toBe('2001:db8:1:2::/64');
+    expect(clientKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(clientKey('::1')).toBe('0:0:0:0::/64');
+    const a = await app();
+    for (let i = 0; i < 10; i++) {
+      const res = await a.app.inject({
+        method: 'POST',
+        url: '/ui/login',
+        headers: FORM,
+        payload: 'token=wrong-token-xxxxxxxxxxxx',
+        remoteAddress: `2001:db8:1:2::${i + 1}`,
+      });
+      expect(res.statusCode).toBe(401);
+    }
+    const neighbour = await a.app.inject({
+      method: 'POST',
+      url: '/ui/login',
+      headers: FORM,
+      payload: `token=${ADMIN}`,
+      remoteAddress: '2001:db8:1:2::ff',
+    });
+    expect(neighbour.statusCode).toBe(429);
+    const elsewhere = await a.app.inject({
+      method: 'POST',
+      url: '/ui/login/',
+      headers: FORM,
+      payload: `token=${ADMIN}`,
+      remoteAddress: '2001:db8:9:9::1',
+    });
+    expect([elsewhere.statusCode, elsewhere.headers.location]).toEqual([303, '/ui/']);
   });
 
   it('checks the CSRF token of every action, and refuses one sent from another site', async () => {
