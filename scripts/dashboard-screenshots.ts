@@ -73,7 +73,9 @@ async function main(): Promise<void> {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(body),
       });
+    // Spread over 6 s: the overview's events per second needs two of its samples (5 s apart) to show.
     for (let i = 0; i < 40; i++) {
+      await new Promise((r) => setTimeout(r, 150));
       await post(
         i % 4 === 0
           ? { EventID: 12, TaskID: 98_200 + i, TaskStageID: 1, occurred: new Date().toISOString() }
