@@ -65,7 +65,15 @@ const uiRoutes: FastifyPluginAsync<UiRouteOptions> = async (app, opts) => {
     async () => Number((await app.store.readCursor(DEFAULT_TENANT, SIGNED_OUT).catch(() => null)) ?? 0) || 0,
   );
   let signedOutAt = 0;
+  // A request's context (its language, session, CSRF token) is read once, by the first of its
+  // hooks or handler that asks, and kept with the request.
+  const contexts = new WeakMap<FastifyRequest, ReturnType<typeof readContext>>();
   const context = (request: FastifyRequest) => {
+    let c = contexts.get(request);
+    if (!c) contexts.set(request, (c = readContext(request)));
+    return c;
+  };
+  const readContext = (request: FastifyRequest) => {
     const cookies = readCookies(request.headers.cookie);
     const lang = pickLang(cookies.get(LANG_COOKIE)?.[0], request.headers['accept-language']);
     // Any valid one of the session cookies sent: one planted beside it (another subdomain) locks nobody out.

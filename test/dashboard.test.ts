@@ -34,6 +34,14 @@ async function app(env: Record<string, string> = {}) {
   return a;
 }
 
+/** Waits until the store holds `n` dead deliveries. */
+const deadLetters = (a: TestApp, n: number) =>
+  waitFor(
+    () => a.app.store.counts(),
+    (c) => c.dead === n,
+    { what: `${n} dead deliveries` },
+  );
+
 /** Signs in; answers the session cookie and a CSRF token read from a page's form. */
 async function signIn(a: TestApp): Promise<{ cookie: string; csrf: string }> {
   const res = await a.app.inject({ method: 'POST', url: '/ui/login', headers: FORM, payload: `token=${ADMIN}` });
@@ -171,11 +179,7 @@ describe('the dashboard', () => {
   it('checks the CSRF token of every action, and refuses one sent from another site', async () => {
     const a = await app();
     await a.post({ EventID: 40, AssetID: 1 });
-    await waitFor(
-      () => a.app.store.counts(),
-      (c) => c.dead === 1,
-      { what: 'a dead delivery' },
-    );
+    await deadLetters(a, 1);
     const { cookie, csrf } = await signIn(a);
     const replay = (payload: string, headers: Record<string, string> = {}) =>
       a.app.inject({ method: 'POST', url: '/ui/replay', headers: { ...FORM, cookie, ...headers }, payload });
@@ -195,11 +199,7 @@ describe('the dashboard', () => {
     const a = await app();
     const res = await a.post({ EventID: 40, AssetID: 7, Note: '<script>alert(1)</script>', EventUID: 'x"><img src=x onerror=alert(1)>' });
     expect(res.statusCode).toBe(202);
-    await waitFor(
-      () => a.app.store.counts(),
-      (c) => c.dead === 1,
-      { what: 'a dead delivery' },
-    );
+    await deadLetters(a, 1);
     const { cookie } = await signIn(a);
     const [event] = await a.app.store.listEvents();
     const eventPage = await a.app.inject({ url: `/ui/events/${encodeURIComponent(event!.id)}`, headers: { cookie } });
@@ -275,11 +275,7 @@ describe('the dashboard', () => {
   it('replays every dead delivery of a handler after a confirmation that counts them', async () => {
     const a = await app();
     for (let i = 0; i < 3; i++) await a.post({ EventID: 40, AssetID: 100 + i });
-    await waitFor(
-      () => a.app.store.counts(),
-      (c) => c.dead === 3,
-      { what: 'three dead deliveries' },
-    );
+    await deadLetters(a, 3);
     const { cookie, csrf } = await signIn(a);
     const list = await a.app.inject({ url: '/ui/deliveries?status=dead&handler=always-fails', headers: { cookie } });
     expect(list.body).toContain('href="/ui/replay?handler=always-fails"');

@@ -10,6 +10,7 @@ import type { HubexEvent } from '../events/event.js';
 import { parseHubexTime, taskModifiedEvent, taskModifiedId, taskModifiedRaw } from '../events/synthesized.js';
 import type { HubexClient } from '../hubex/client.js';
 import type { AcceptResult, IncomingEvent, Store } from '../store/contract.js';
+import { classify } from '../delivery/classify.js';
 import { Every } from './every.js';
 
 /** Polls start this long before the cursor: a change HubEx commits late, with an earlier time, is still found. */
@@ -249,13 +250,14 @@ export class Reconciler {
   }
 }
 
-/** An error as a log line takes it: its message and, from HubEx, the trace id and status; never a header or token. */
+/** An error as a log line takes it (read as a delivery's error is: src/delivery/classify.ts), with HubEx's status; never a header or token. */
 export function errorOf(err: unknown): Record<string, unknown> {
-  const e = err as { message?: unknown; status?: unknown; traceIdentifier?: unknown; name?: unknown };
+  const { errorClass, message, traceId } = classify(err);
+  const status = (err as { status?: unknown } | null)?.status;
   return {
-    type: typeof e?.name === 'string' ? e.name : 'Error',
-    message: String(e?.message ?? err).slice(0, 500),
-    ...(typeof e?.status === 'number' ? { status: e.status } : {}),
-    ...(typeof e?.traceIdentifier === 'string' ? { traceId: e.traceIdentifier } : {}),
+    type: errorClass,
+    message: message.slice(0, 500),
+    ...(typeof status === 'number' ? { status } : {}),
+    ...(traceId ? { traceId } : {}),
   };
 }
